@@ -1,0 +1,319 @@
+//! The bearer-auth tower middleware: [`BearerAuthLayer`] and its service [`BearerAuth`].
+
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body;
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::{HeaderValue, Request, Response, StatusCode};
+use tower::{Layer, Service};
+use tracing::Instrument;
+
+use crate::challenge::{BearerChallenge, oauth_error_body};
+use crate::scope::missing_scopes;
+use crate::token::AccessToken;
+use crate::verifier::{BoxError, TokenVerifier, VerifyError};
+
+/// The default limit on the size of a bearer token, in bytes.
+pub const DEFAULT_MAX_TOKEN_LEN: usize = 16 * 1024;
+
+/// A tower [`Layer`] that requires a valid bearer token on every request.
+///
+/// For each request it reads `Authorization: Bearer <token>`, refuses tokens over the size limit before
+/// any parsing, asks the [`TokenVerifier`], checks the required scopes, and on success puts the
+/// [`AccessToken`] into the request extensions (read it with the axum extractors
+/// [`AccessToken`] and [`AuthUser`](crate::AuthUser)). Failures follow RFC 6750 and RFC 9728:
+///
+/// | request | status | `WWW-Authenticate` |
+/// |---|---|---|
+/// | no bearer token | 401 | `Bearer resource_metadata="…", scope="…"` |
+/// | malformed `Authorization` (two headers, empty token) | 400 | `Bearer error="invalid_request", …` |
+/// | invalid, expired, oversized token | 401 | `Bearer error="invalid_token", error_description="…", …` |
+/// | valid token without the required scopes | 403 | `Bearer error="insufficient_scope", …, scope="…"` |
+/// | verifier cannot reach its keys or upstream | 503 + `Retry-After` | none |
+///
+/// Bodies are OAuth-style JSON (`{"error", "error_description"}`) and never carry internals.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use axum::{Router, routing::get};
+/// use mcp_auth_core::{AccessToken, BearerAuthLayer, StaticTokenVerifier};
+///
+/// let verifier = StaticTokenVerifier::new().with_token("t", AccessToken::new("t").with_subject("u"));
+/// let app: Router = Router::new()
+///     .route("/mcp", get(|token: AccessToken| async move { token.subject.unwrap_or_default() }))
+///     .layer(
+///         BearerAuthLayer::new(Arc::new(verifier))
+///             .resource_metadata_url("https://mcp.example.com/.well-known/oauth-protected-resource/mcp"),
+///     );
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct BearerAuthLayer {
+    config: Arc<Config>,
+}
+
+struct Config {
+    verifier: Arc<dyn TokenVerifier>,
+    resource_metadata_url: Option<String>,
+    required_scopes: Vec<String>,
+    max_token_len: usize,
+    retry_after: Duration,
+}
+
+impl fmt::Debug for BearerAuthLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BearerAuthLayer")
+            .field("verifier", &self.config.verifier)
+            .field("resource_metadata_url", &self.config.resource_metadata_url)
+            .field("required_scopes", &self.config.required_scopes)
+            .field("max_token_len", &self.config.max_token_len)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BearerAuthLayer {
+    /// A layer verifying tokens with `verifier`, requiring the verifier's own required scopes.
+    pub fn new(verifier: Arc<dyn TokenVerifier>) -> Self {
+        let required_scopes = verifier.required_scopes().to_vec();
+        Self {
+            config: Arc::new(Config {
+                verifier,
+                resource_metadata_url: None,
+                required_scopes,
+                max_token_len: DEFAULT_MAX_TOKEN_LEN,
+                retry_after: Duration::from_secs(5),
+            }),
+        }
+    }
+
+    fn config_mut(&mut self) -> &mut Config {
+        Arc::get_mut(&mut self.config).unwrap_or_else(|| unreachable!("the builder holds the only reference"))
+    }
+
+    /// The RFC 9728 Protected Resource Metadata URL, sent as `resource_metadata` in every challenge.
+    pub fn resource_metadata_url(mut self, url: impl Into<String>) -> Self {
+        self.config_mut().resource_metadata_url = Some(url.into());
+        self
+    }
+
+    /// The scopes every request needs (replacing the verifier's), sent as `scope` in challenges.
+    pub fn required_scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.config_mut().required_scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The largest token accepted, in bytes (default 16 KiB); larger ones are refused unread.
+    pub fn max_token_len(mut self, bytes: usize) -> Self {
+        self.config_mut().max_token_len = bytes;
+        self
+    }
+
+    /// The `Retry-After` sent with 503 answers when the verifier gives none (default 5 s).
+    pub fn retry_after(mut self, after: Duration) -> Self {
+        self.config_mut().retry_after = after;
+        self
+    }
+}
+
+impl<S> Layer<S> for BearerAuthLayer {
+    type Service = BearerAuth<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        BearerAuth { inner, config: Arc::clone(&self.config) }
+    }
+}
+
+/// The service [`BearerAuthLayer`] wraps around an inner service.
+#[derive(Clone)]
+pub struct BearerAuth<S> {
+    inner: S,
+    config: Arc<Config>,
+}
+
+impl<S: fmt::Debug> fmt::Debug for BearerAuth<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BearerAuth").field("inner", &self.inner).finish_non_exhaustive()
+    }
+}
+
+/// The future [`BearerAuth`] returns.
+pub type ResponseFuture<E> = BoxFuture<'static, Result<Response<Body>, E>>;
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for BearerAuth<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    ReqBody: Send + 'static,
+    ResBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
+{
+    type Response = Response<Body>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        // The clone is fresh and may not be ready; keep the one `poll_ready` readied.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let config = Arc::clone(&self.config);
+        let span =
+            tracing::debug_span!("bearer_auth", method = %request.method(), path = request.uri().path());
+        // Read the header before going async, so the request body need not be `Sync`.
+        let presented = bearer_token(&request, config.max_token_len).map(str::to_owned);
+        Box::pin(
+            async move {
+                match authenticate(&config, presented).await {
+                    Ok(token) => {
+                        tracing::debug!(subject = token.subject.as_deref(), "bearer token accepted");
+                        request.extensions_mut().insert(token);
+                        inner.call(request).await.map(|response| response.map(Body::new))
+                    }
+                    Err(refusal) => Ok(refusal.into_response(&config)),
+                }
+            }
+            .instrument(span),
+        )
+    }
+}
+
+/// Why a request was refused.
+enum Refusal {
+    Missing,
+    Malformed(&'static str),
+    Invalid(String),
+    InsufficientScope(Vec<String>),
+    Unavailable(Option<Duration>),
+}
+
+async fn authenticate(config: &Config, presented: Result<String, Refusal>) -> Result<AccessToken, Refusal> {
+    let token = presented?;
+    let access = match config.verifier.verify(&token).await {
+        Ok(access) => access,
+        Err(VerifyError::Invalid { reason, source }) => {
+            tracing::info!(reason = %reason, cause = source.as_deref().map(tracing::field::display), "bearer token refused");
+            return Err(Refusal::Invalid(reason.into_owned()));
+        }
+        Err(VerifyError::InsufficientScope { required }) => {
+            tracing::info!(required = ?required, "bearer token lacks scopes the verifier requires");
+            return Err(Refusal::InsufficientScope(required));
+        }
+        Err(VerifyError::Unavailable { reason, retry_after, source }) => {
+            tracing::warn!(reason = %reason, cause = source.as_deref().map(tracing::field::display), "token verifier unavailable");
+            return Err(Refusal::Unavailable(retry_after));
+        }
+    };
+    let missing = missing_scopes(&config.required_scopes, &access.scopes);
+    if !missing.is_empty() {
+        tracing::info!(missing = ?missing, "bearer token lacks required scopes");
+        return Err(Refusal::InsufficientScope(config.required_scopes.clone()));
+    }
+    Ok(access)
+}
+
+/// Reads the bearer token out of the `Authorization` header (RFC 6750 §2.1).
+fn bearer_token<B>(request: &Request<B>, max_len: usize) -> Result<&str, Refusal> {
+    let mut values = request.headers().get_all(AUTHORIZATION).iter();
+    let Some(value) = values.next() else { return Err(Refusal::Missing) };
+    if values.next().is_some() {
+        return Err(Refusal::Malformed("more than one Authorization header"));
+    }
+    if value.len() > max_len + "Bearer ".len() {
+        return Err(Refusal::Invalid("token too large".to_owned()));
+    }
+    let value = value.to_str().map_err(|_| Refusal::Malformed("Authorization header is not ASCII"))?;
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        // Another scheme (Basic, DPoP): no bearer credentials were presented.
+        return Err(Refusal::Missing);
+    }
+    let token = rest.trim_matches(' ');
+    if token.is_empty() {
+        return Err(Refusal::Malformed("empty bearer token"));
+    }
+    if token.len() > max_len {
+        return Err(Refusal::Invalid("token too large".to_owned()));
+    }
+    if !is_b64token(token) {
+        return Err(Refusal::Invalid("malformed token".to_owned()));
+    }
+    Ok(token)
+}
+
+/// RFC 6750 §2.1 `b64token`: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+fn is_b64token(token: &str) -> bool {
+    let body = token.trim_end_matches('=');
+    !body.is_empty()
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
+}
+
+impl Refusal {
+    fn into_response(self, config: &Config) -> Response<Body> {
+        let (status, error, description, scopes) = match self {
+            Self::Missing => (
+                StatusCode::UNAUTHORIZED,
+                None,
+                "bearer token required".to_owned(),
+                config.required_scopes.clone(),
+            ),
+            Self::Malformed(what) => {
+                (StatusCode::BAD_REQUEST, Some("invalid_request"), what.to_owned(), Vec::new())
+            }
+            Self::Invalid(reason) => (StatusCode::UNAUTHORIZED, Some("invalid_token"), reason, Vec::new()),
+            Self::InsufficientScope(required) => (
+                StatusCode::FORBIDDEN,
+                Some("insufficient_scope"),
+                "the token lacks a scope this resource requires".to_owned(),
+                required,
+            ),
+            Self::Unavailable(retry_after) => {
+                let body = oauth_error_body(
+                    "temporarily_unavailable",
+                    "authorization is temporarily unavailable; retry later",
+                );
+                let mut response = json_response(StatusCode::SERVICE_UNAVAILABLE, &body);
+                let seconds = retry_after.unwrap_or(config.retry_after).as_secs().max(1);
+                response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds));
+                return response;
+            }
+        };
+        let mut challenge = BearerChallenge::new();
+        if let Some(error) = error {
+            challenge = challenge.error(error).error_description(description.clone());
+        }
+        if let Some(url) = &config.resource_metadata_url {
+            challenge = challenge.resource_metadata(url.clone());
+        }
+        let challenge = challenge.scope(&scopes);
+        let mut response =
+            json_response(status, &oauth_error_body(error.unwrap_or("unauthorized"), &description));
+        if let Ok(value) = HeaderValue::try_from(challenge.to_string()) {
+            response.headers_mut().insert(WWW_AUTHENTICATE, value);
+        }
+        response
+    }
+}
+
+pub(crate) fn json_response(status: StatusCode, body: &str) -> Response<Body> {
+    let mut response = Response::new(Body::from(body.to_owned()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}

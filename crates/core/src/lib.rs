@@ -1,0 +1,65 @@
+//! Core traits and HTTP plumbing for **mcp-auth**: OAuth 2.1 authentication in front of MCP servers.
+//!
+//! This crate depends on no provider or backend. It defines:
+//!
+//! - [`TokenVerifier`]: bearer token in, verified [`AccessToken`] out (or a [`VerifyError`] that tells an
+//!   invalid token, 401, from an unreachable key source, 503).
+//! - [`KvStore`](store::KvStore): async key-value storage in collections with TTLs, with
+//!   [`MemoryStore`](store::MemoryStore) and a typed [`JsonCollection`](store::JsonCollection) view.
+//! - [`BearerAuthLayer`]: the tower middleware that protects any axum route, with RFC 6750 / RFC 9728
+//!   challenges, plus extractors for [`AccessToken`] and [`AuthUser`] and role/permission guards.
+//! - [`metadata`]: RFC 9728 and RFC 8414 discovery documents.
+//! - [`settings`]: `MCP_AUTH_*` variables from the environment and `.env` files.
+//! - [`clock`]: an injectable clock, so expiry is tested without sleeping.
+//!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `axum` | yes | [`BearerAuthLayer`], the extractors and the guards |
+//! | `testkit` | no | [`testkit`]: the `KvStore` conformance suite every backend runs |
+//!
+//! # Example
+//!
+//! ```
+//! use std::sync::Arc;
+//! use axum::{Router, routing::get};
+//! use mcp_auth_core::{AccessToken, AuthUser, BearerAuthLayer, StaticTokenVerifier};
+//!
+//! async fn whoami(user: AuthUser) -> String {
+//!     format!("hello {}", user.user_id)
+//! }
+//!
+//! let verifier = StaticTokenVerifier::new()
+//!     .with_token("dev-token", AccessToken::new("dev-token").with_subject("user_1"));
+//! let app: Router = Router::new()
+//!     .route("/whoami", get(whoami))
+//!     .layer(BearerAuthLayer::new(Arc::new(verifier)));
+//! ```
+
+#[cfg(feature = "axum")]
+mod bearer;
+pub mod challenge;
+pub mod clock;
+#[cfg(feature = "axum")]
+mod extract;
+pub mod metadata;
+pub mod scope;
+pub mod settings;
+pub mod store;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+mod token;
+mod verifier;
+
+#[cfg(feature = "axum")]
+pub use bearer::{BearerAuth, BearerAuthLayer, DEFAULT_MAX_TOKEN_LEN, ResponseFuture};
+#[cfg(feature = "axum")]
+pub use extract::{AuthRejection, RequireAuth, RequireAuthLayer, Requirement};
+pub use store::{KvStore, StoreError};
+pub use token::{AccessToken, AuthUser, Forbidden};
+pub use verifier::{BoxError, StaticTokenVerifier, TokenVerifier, VerifyError};
+
+// Re-exported so implementors need not depend on these crates directly.
+pub use async_trait::async_trait;
+pub use secrecy;

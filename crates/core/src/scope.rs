@@ -1,0 +1,142 @@
+//! Parsing and checking OAuth scope lists.
+
+use std::fmt;
+
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+
+/// Parses a scope list written as a space- or comma-separated string or as a JSON array of strings.
+///
+/// Empty items are dropped and duplicates removed, keeping the first occurrence's position.
+///
+/// # Errors
+///
+/// Returns a message when the text starts like a JSON array (`[`) but is not an array of strings.
+///
+/// # Examples
+///
+/// ```
+/// use mcp_auth_core::scope::parse_scope_list;
+///
+/// assert_eq!(parse_scope_list("openid profile").unwrap(), ["openid", "profile"]);
+/// assert_eq!(parse_scope_list("openid, email,,email").unwrap(), ["openid", "email"]);
+/// assert_eq!(parse_scope_list(r#"["read", "write"]"#).unwrap(), ["read", "write"]);
+/// assert!(parse_scope_list("[1, 2]").is_err());
+/// ```
+pub fn parse_scope_list(text: &str) -> Result<Vec<String>, String> {
+    let trimmed = text.trim();
+    let items: Vec<String> = if trimmed.starts_with('[') {
+        serde_json::from_str::<Vec<String>>(trimmed)
+            .map_err(|err| format!("not a JSON array of strings: {err}"))?
+    } else {
+        trimmed.split(|c: char| c == ',' || c.is_whitespace()).map(str::to_owned).collect()
+    };
+    let mut scopes: Vec<String> = Vec::with_capacity(items.len());
+    for item in items {
+        let item = item.trim();
+        if item.is_empty() {
+            continue;
+        }
+        if !is_scope_token(item) {
+            return Err(format!("{item:?} is not a valid scope token (RFC 6749 section 3.3)"));
+        }
+        if !scopes.iter().any(|s| s == item) {
+            scopes.push(item.to_owned());
+        }
+    }
+    Ok(scopes)
+}
+
+/// Whether `scope` is a valid RFC 6749 §3.3 scope token: printable ASCII without space, `"` or `\`.
+#[must_use]
+pub fn is_scope_token(scope: &str) -> bool {
+    !scope.is_empty()
+        && scope.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+}
+
+/// Joins scopes with single spaces, the form used in `scope` parameters and claims.
+#[must_use]
+pub fn join_scopes<S: AsRef<str>>(scopes: &[S]) -> String {
+    let mut out = String::new();
+    for scope in scopes {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(scope.as_ref());
+    }
+    out
+}
+
+/// The scopes of `required` that are missing from `granted`.
+///
+/// # Examples
+///
+/// ```
+/// use mcp_auth_core::scope::missing_scopes;
+///
+/// let granted = vec!["read".to_owned()];
+/// assert_eq!(missing_scopes(&["read", "write"], &granted), ["write"]);
+/// ```
+#[must_use]
+pub fn missing_scopes<'a, S: AsRef<str>>(required: &'a [S], granted: &[String]) -> Vec<&'a str> {
+    required.iter().map(AsRef::as_ref).filter(|needed| !granted.iter().any(|have| have == needed)).collect()
+}
+
+/// Deserializes a scope list from either a space-separated string or an array of strings.
+///
+/// Use with `#[serde(deserialize_with = "mcp_auth_core::scope::deserialize_scope_list")]`.
+///
+/// # Errors
+///
+/// Fails when the value is neither a string nor an array of strings.
+pub fn deserialize_scope_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    struct ScopeListVisitor;
+
+    impl<'de> Visitor<'de> for ScopeListVisitor {
+        type Value = Vec<String>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a space-separated scope string or an array of scope strings")
+        }
+
+        fn visit_str<E: de::Error>(self, value: &str) -> Result<Self::Value, E> {
+            Ok(value.split_whitespace().map(str::to_owned).collect())
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(item) = seq.next_element::<String>()? {
+                out.push(item);
+            }
+            Ok(out)
+        }
+    }
+
+    deserializer.deserialize_any(ScopeListVisitor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_written_form() {
+        assert_eq!(parse_scope_list("").unwrap(), Vec::<String>::new());
+        assert_eq!(parse_scope_list("  a  b\tc ").unwrap(), ["a", "b", "c"]);
+        assert_eq!(parse_scope_list("a,b , c").unwrap(), ["a", "b", "c"]);
+        assert_eq!(parse_scope_list(r#"["a","b","a"]"#).unwrap(), ["a", "b"]);
+    }
+
+    #[test]
+    fn refuses_invalid_scope_tokens() {
+        assert!(parse_scope_list(r#"["a b"]"#).is_err());
+        assert!(parse_scope_list(r#"["quote\""]"#).is_err());
+        assert!(parse_scope_list("[not json").is_err());
+    }
+
+    #[test]
+    fn joins_and_diffs() {
+        assert_eq!(join_scopes(&["a", "b"]), "a b");
+        let granted = vec!["a".to_owned()];
+        assert!(missing_scopes(&["a"], &granted).is_empty());
+    }
+}

@@ -1,0 +1,209 @@
+//! The [`KvStore`] trait: async key-value storage in named collections with optional TTLs.
+//!
+//! Every piece of state mcp-auth keeps (registered clients, pending authorizations, one-time codes,
+//! encrypted upstream tokens, cached answers) lives in a `KvStore`, so one process or many share it the
+//! same way. Backends: [`MemoryStore`] here; file, Redis and the Fernet encryption wrapper in their own
+//! crates. The [`testkit`](crate::testkit) conformance suite (feature `testkit`) pins the contract.
+
+mod json;
+mod memory;
+
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+pub use self::json::JsonCollection;
+pub use self::memory::{MemoryStore, MemoryStoreBuilder};
+use crate::verifier::BoxError;
+
+/// Async key-value storage with named collections and optional time-to-live.
+///
+/// The contract every backend keeps (and the conformance suite checks):
+/// - Collections are separate namespaces: the same key in two collections names two entries.
+/// - Keys and collection names are any non-empty UTF-8 strings of at most [`MAX_KEY_LEN`] bytes; values
+///   are any bytes, empty included.
+/// - An entry written with a `ttl` is gone once `ttl` has passed: reads never return it, whether or not
+///   the backend has physically removed it yet. `None` means the entry lives until deleted.
+/// - `put` overwrites, replacing value and TTL. `put_if_absent` and `take` are atomic: of any number of
+///   concurrent callers, across every process sharing the backend, exactly one wins.
+/// - Reads return `Ok(None)` for a missing entry; `Err` always means the backend failed.
+#[async_trait]
+pub trait KvStore: Debug + Send + Sync + 'static {
+    /// The value stored under `key`, or `None` when there is none (or it has expired).
+    ///
+    /// # Errors
+    ///
+    /// A [`StoreError`] when the backend fails.
+    async fn get(&self, collection: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Stores `value` under `key`, replacing any previous value and TTL.
+    ///
+    /// # Errors
+    ///
+    /// A [`StoreError`] when the backend fails or the key is invalid.
+    async fn put(
+        &self,
+        collection: &str,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<(), StoreError>;
+
+    /// Stores `value` only when no live entry exists under `key`; returns whether it was stored. Atomic.
+    ///
+    /// # Errors
+    ///
+    /// A [`StoreError`] when the backend fails or the key is invalid.
+    async fn put_if_absent(
+        &self,
+        collection: &str,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError>;
+
+    /// Removes the entry under `key`; returns whether a live entry was there.
+    ///
+    /// # Errors
+    ///
+    /// A [`StoreError`] when the backend fails.
+    async fn delete(&self, collection: &str, key: &str) -> Result<bool, StoreError>;
+
+    /// Removes and returns the entry under `key`. Atomic: of concurrent callers exactly one gets the value,
+    /// which makes it the primitive for one-time authorization codes across several server instances.
+    ///
+    /// # Errors
+    ///
+    /// A [`StoreError`] when the backend fails.
+    async fn take(&self, collection: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// The keys of the live entries of `collection`, in no particular order. Not a snapshot: entries
+    /// written or removed meanwhile may or may not appear. Meant for maintenance (re-encryption, export),
+    /// not for request paths.
+    ///
+    /// # Errors
+    ///
+    /// A [`StoreError`] when the backend fails.
+    async fn keys(&self, collection: &str) -> Result<Vec<String>, StoreError>;
+}
+
+#[async_trait]
+impl<T: KvStore + ?Sized> KvStore for Arc<T> {
+    async fn get(&self, collection: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        (**self).get(collection, key).await
+    }
+    async fn put(
+        &self,
+        collection: &str,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<(), StoreError> {
+        (**self).put(collection, key, value, ttl).await
+    }
+    async fn put_if_absent(
+        &self,
+        collection: &str,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        (**self).put_if_absent(collection, key, value, ttl).await
+    }
+    async fn delete(&self, collection: &str, key: &str) -> Result<bool, StoreError> {
+        (**self).delete(collection, key).await
+    }
+    async fn take(&self, collection: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        (**self).take(collection, key).await
+    }
+    async fn keys(&self, collection: &str) -> Result<Vec<String>, StoreError> {
+        (**self).keys(collection).await
+    }
+}
+
+/// The longest key or collection name a backend must accept, in bytes.
+pub const MAX_KEY_LEN: usize = 1024;
+
+/// Checks a collection name and key against the [`KvStore`] contract.
+///
+/// # Errors
+///
+/// [`StoreError::InvalidKey`] for an empty or over-long name.
+pub fn validate_key(collection: &str, key: &str) -> Result<(), StoreError> {
+    for (what, value) in [("collection", collection), ("key", key)] {
+        if value.is_empty() {
+            return Err(StoreError::InvalidKey { reason: format!("{what} must not be empty") });
+        }
+        if value.len() > MAX_KEY_LEN {
+            return Err(StoreError::InvalidKey {
+                reason: format!("{what} is {} bytes, more than the {MAX_KEY_LEN} allowed", value.len()),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Why a store operation failed. Every variant keeps its cause.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The backend cannot be reached (Redis down, disk unmounted). HTTP layers answer 503.
+    #[error("{backend} store is unreachable")]
+    Unavailable {
+        /// Which backend, such as `redis`.
+        backend: &'static str,
+        /// The cause.
+        #[source]
+        source: BoxError,
+    },
+    /// A stored value cannot be read back: corrupt, foreign, or (for encrypted stores) encrypted with
+    /// another key or tampered with.
+    #[error("{backend} store holds an unreadable value for {collection}/{key}")]
+    Corrupt {
+        /// Which backend.
+        backend: &'static str,
+        /// The collection.
+        collection: String,
+        /// The key.
+        key: String,
+        /// What is wrong with it.
+        #[source]
+        source: BoxError,
+    },
+    /// The store is full: it refuses new entries rather than drop live ones.
+    #[error("{backend} store is full ({limit} entries)")]
+    Full {
+        /// Which backend.
+        backend: &'static str,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// The key or collection name breaks the contract (empty, too long).
+    #[error("invalid store key: {reason}")]
+    InvalidKey {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A value could not be encoded or decoded as JSON by [`JsonCollection`].
+    #[error("cannot encode or decode a stored JSON value")]
+    Serialization(#[from] serde_json::Error),
+    /// Any other backend failure (permissions, full disk, protocol error).
+    #[error("{backend} store failed")]
+    Backend {
+        /// Which backend.
+        backend: &'static str,
+        /// The cause.
+        #[source]
+        source: BoxError,
+    },
+}
+
+impl StoreError {
+    /// Whether the backend is unreachable (the HTTP layers answer 503 and the caller may retry).
+    #[must_use]
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Unavailable { .. })
+    }
+}

@@ -1,0 +1,1 @@
+//! The `KvStore` conformance suite (feature `testkit`): written by the storage work.
