@@ -1,1 +1,604 @@
-//! The `KvStore` conformance suite (feature `testkit`): written by the storage work.
+//! The [`KvStore`] conformance suite (feature `testkit`): the contract of [`KvStore`], as checks every
+//! backend's tests run.
+//!
+//! Each check takes an `Arc<dyn KvStore>` and works in collections whose names are unique to that call
+//! (a per-process counter plus the process id and the time), so checks can share one backend, run in any
+//! order, and run against a Redis that other tests use at the same time. Checks panic with a message
+//! naming the broken rule; they are meant for `#[tokio::test]` functions. [`run_all`] runs every check.
+//!
+//! TTL checks use short real TTLs ([`SHORT_TTL`], then a wait of [`EXPIRY_WAIT`]) because file and
+//! Redis backends cannot take a fake clock; [`run_all`] runs them concurrently so the suite stays at
+//! about two seconds.
+//!
+//! The concurrency checks need a multi-threaded runtime to mean anything:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use mcp_auth_core::store::{KvStore, MemoryStore};
+//!
+//! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+//! let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+//! mcp_auth_core::testkit::run_all(store).await;
+//! # });
+//! ```
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::Barrier;
+
+use crate::store::{KvStore, MAX_KEY_LEN, StoreError};
+
+/// The TTL the expiry checks give entries that must expire.
+pub const SHORT_TTL: Duration = Duration::from_millis(1_000);
+/// How long the expiry checks wait before expecting [`SHORT_TTL`] entries to be gone.
+pub const EXPIRY_WAIT: Duration = Duration::from_millis(1_600);
+/// How many concurrent callers race in the atomicity checks.
+pub const CONCURRENT_CALLERS: usize = 100;
+
+/// A collection name no other check, test or process has used: `ck-<what>-<pid>-<nanos>-<n>`.
+#[must_use]
+pub fn unique_collection(what: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("ck-{what}-{}-{nanos}-{n}", std::process::id())
+}
+
+/// Runs every check of the suite against `store`: the quick ones one after another, then the ones that
+/// wait for TTLs concurrently.
+///
+/// # Panics
+///
+/// When `store` breaks the [`KvStore`] contract; the message names the rule.
+pub async fn run_all(store: Arc<dyn KvStore>) {
+    round_trip(&store).await;
+    missing_keys(&store).await;
+    overwrite_replaces_value(&store).await;
+    collections_are_isolated(&store).await;
+    delete_return_values(&store).await;
+    take_semantics(&store).await;
+    put_if_absent_semantics(&store).await;
+    keys_lists_live_keys(&store).await;
+    empty_values(&store).await;
+    binary_values(&store).await;
+    large_values(&store).await;
+    odd_keys(&store).await;
+    max_length_keys(&store).await;
+    invalid_keys(&store).await;
+    put_if_absent_is_atomic(&store).await;
+    take_is_atomic(&store).await;
+    tokio::join!(ttl_expiry(&store), overwrite_replaces_ttl(&store));
+}
+
+/// Values read back exactly as written; several keys coexist.
+///
+/// # Panics
+///
+/// When the store breaks the rule.
+pub async fn round_trip(store: &Arc<dyn KvStore>) {
+    let c = unique_collection("round-trip");
+    store.put(&c, "a", b"alpha", None).await.expect("put a");
+    store.put(&c, "b", b"beta", Some(Duration::from_secs(3600))).await.expect("put b");
+    assert_eq!(store.get(&c, "a").await.expect("get a").as_deref(), Some(&b"alpha"[..]), "value of a");
+    assert_eq!(store.get(&c, "b").await.expect("get b").as_deref(), Some(&b"beta"[..]), "value of b");
+    assert_eq!(store.get(&c, "c").await.expect("get c"), None, "c was never written");
+}
+
+/// Missing entries read as `None` (not an error), in used and never-used collections alike.
+///
+/// # Panics
+///
+/// When the store breaks the rule.
+pub async fn missing_keys(store: &Arc<dyn KvStore>) {
+    let never = unique_collection("never-used");
+    assert_eq!(store.get(&never, "k").await.expect("get"), None);
+    assert_eq!(store.take(&never, "k").await.expect("take"), None);
+    assert!(!store.delete(&never, "k").await.expect("delete"), "delete of a missing key returns false");
+    assert!(store.keys(&never).await.expect("keys").is_empty(), "a never-used collection has no keys");
+
+    let used = unique_collection("missing");
+    store.put(&used, "present", b"1", None).await.expect("put");
+    assert_eq!(store.get(&used, "absent").await.expect("get"), None);
+    assert_eq!(store.take(&used, "absent").await.expect("take"), None);
+    assert!(!store.delete(&used, "absent").await.expect("delete"));
+    assert_eq!(store.get(&used, "present").await.expect("get").as_deref(), Some(&b"1"[..]));
+}
+
+/// `put` over an existing entry replaces the value, with longer and with shorter values.
+///
+/// # Panics
+///
+/// When the store breaks the rule.
+pub async fn overwrite_replaces_value(store: &Arc<dyn KvStore>) {
+    let c = unique_collection("overwrite");
+    store.put(&c, "k", b"first value, rather long", None).await.expect("put 1");
+    store.put(&c, "k", b"second", None).await.expect("put 2");
+    assert_eq!(store.get(&c, "k").await.expect("get").as_deref(), Some(&b"second"[..]), "shorter overwrite");
+    store.put(&c, "k", b"third value, longer than the second", None).await.expect("put 3");
+    assert_eq!(
+        store.get(&c, "k").await.expect("get").as_deref(),
+        Some(&b"third value, longer than the second"[..]),
+        "longer overwrite"
+    );
+    assert_eq!(store.keys(&c).await.expect("keys"), vec!["k".to_owned()], "an overwrite adds no key");
+}
+
+/// `put` replaces the TTL too: a TTL'd entry overwritten without TTL lives on, and an entry without TTL
+/// overwritten with a short TTL expires. Waits [`EXPIRY_WAIT`].
+///
+/// # Panics
+///
+/// When the store breaks the rule.
+pub async fn overwrite_replaces_ttl(store: &Arc<dyn KvStore>) {
+    let c = unique_collection("overwrite-ttl");
+    store.put(&c, "was-short", b"1", Some(SHORT_TTL)).await.expect("put");
+    store.put(&c, "was-short", b"2", None).await.expect("put");
+    store.put(&c, "was-forever", b"3", None).await.expect("put");
+    store.put(&c, "was-forever", b"4", Some(SHORT_TTL)).await.expect("put");
+    store.put(&c, "was-short-now-long", b"5", Some(SHORT_TTL)).await.expect("put");
+    store.put(&c, "was-short-now-long", b"6", Some(Duration::from_secs(3600))).await.expect("put");
+    tokio::time::sleep(EXPIRY_WAIT).await;
+    assert_eq!(
+        store.get(&c, "was-short").await.expect("get").as_deref(),
+        Some(&b"2"[..]),
+        "overwriting without a TTL removes the old TTL"
+    );
+    assert_eq!(
+        store.get(&c, "was-forever").await.expect("get"),
+        None,
+        "overwriting with a TTL sets the new TTL"
+    );
+    assert_eq!(
+        store.get(&c, "was-short-now-long").await.expect("get").as_deref(),
+        Some(&b"6"[..]),
+        "overwriting with a longer TTL extends it"
+    );
+}
+
+/// Entries expire after their TTL for every operation: `get`, `take`, `delete`, `keys` and
+/// `put_if_absent` all treat them as absent; entries with long or no TTL stay. Waits [`EXPIRY_WAIT`].
+///
+/// # Panics
+///
+/// When the store breaks the rule.
+pub async fn ttl_expiry(store: &Arc<dyn KvStore>) {
+    let c = unique_collection("ttl");
+    for key in ["get", "take", "delete", "pia"] {
+        store.put(&c, key, b"short", Some(SHORT_TTL)).await.expect("put short");
+    }
+    store.put(&c, "long", b"long", Some(Duration::from_secs(3600))).await.expect("put long");
+    store.put(&c, "forever", b"forever", None).await.expect("put forever");
+    assert_eq!(
+        store.get(&c, "get").await.expect("get").as_deref(),
+        Some(&b"short"[..]),
+        "an entry is readable before its TTL"
+    );
+    tokio::time::sleep(EXPIRY_WAIT).await;
+    assert_eq!(store.get(&c, "get").await.expect("get"), None, "get returns an expired entry");
+    assert_eq!(store.take(&c, "take").await.expect("take"), None, "take returns an expired entry");
+    assert!(!store.delete(&c, "delete").await.expect("delete"), "delete reports an expired entry as live");
+    let keys: BTreeSet<String> = store.keys(&c).await.expect("keys").into_iter().collect();
+    assert_eq!(
+        keys,
+        BTreeSet::from(["long".to_owned(), "forever".to_owned()]),
+        "keys lists expired entries or misses live ones"
+    );
+    assert!(
+        store.put_if_absent(&c, "pia", b"new", None).await.expect("put_if_absent"),
+        "put_if_absent must replace an expired entry"
+    );
+    assert_eq!(store.get(&c, "pia").await.expect("get").as_deref(), Some(&b"new"[..]));
+    assert_eq!(store.get(&c, "long").await.expect("get").as_deref(), Some(&b"long"[..]));
+    assert_eq!(store.get(&c, "forever").await.expect("get").as_deref(), Some(&b"forever"[..]));
+}
+
+/// The same key in two collections names two entries; names that would collide if joined naively with
+/// `:` or `/` stay apart too.
+///
+/// # Panics
+///
+/// When the store breaks the rule.
+pub async fn collections_are_isolated(store: &Arc<dyn KvStore>) {
+    let a = unique_collection("iso-a");
+    let b = unique_collection("iso-b");
+    store.put(&a, "k", b"in a", None).await.expect("put a");
+    store.put(&b, "k", b"in b", None).await.expect("put b");
+    assert_eq!(store.get(&a, "k").await.expect("get").as_deref(), Some(&b"in a"[..]));
+    assert_eq!(store.get(&b, "k").await.expect("get").as_deref(), Some(&b"in b"[..]));
+    assert!(store.delete(&a, "k").await.expect("delete"));
+    assert_eq!(store.get(&b, "k").await.expect("get").as_deref(), Some(&b"in b"[..]), "delete leaked");
+    assert!(store.keys(&a).await.expect("keys").is_empty());
+    assert_eq!(store.keys(&b).await.expect("keys"), vec!["k".to_owned()]);
+
+    // ("x:y", "z") and ("x", "y:z") must not be the same entry; likewise with '/'.
+    let base = unique_collection("iso-join");
+    for sep in [":", "/"] {
+        let left = format!("{base}{sep}y");
+        store.put(&left, "z", b"left", None).await.expect("put left");
+        store.put(&base, &format!("y{sep}z"), b"right", None).await.expect("put right");
+        assert_eq!(
+            store.get(&left, "z").await.expect("get").as_deref(),
+            Some(&b"left"[..]),
+            "collection/key joined with {sep:?} collide"
+        );
+        assert_eq!(store.keys(&left).await.expect("keys"), vec!["z".to_owned()], "keys of {left:?}");
+    }
+    let keys: BTreeSet<String> = store.keys(&base).await.expect("keys").into_iter().collect();
+    assert_eq!(keys, BTreeSet::from(["y:z".to_owned(), "y/z".to_owned()]), "keys of the base collection");
+    // A collection whose name extends another's is separate as well.
+    let longer = format!("{base}x");
+    assert!(store.keys(&longer).await.expect("keys").is_empty(), "a prefix collection leaked its keys");
+}
+
+/// `delete` returns whether a live entry was there, and removes it.
+///
+/// # Panics
+///
+/// When the store breaks the rule.
+pub async fn delete_return_values(store: &Arc<dyn KvStore>) {
+    let c = unique_collection("delete");
+    assert!(!store.delete(&c, "k").await.expect("delete"), "nothing to delete yet");
+    store.put(&c, "k", b"v", None).await.expect("put");
+    store.put(&c, "other", b"o", None).await.expect("put");
+    assert!(store.delete(&c, "k").await.expect("delete"), "delete of a present entry returns true");
+    assert_eq!(store.get(&c, "k").await.expect("get"), None, "delete did not remove the entry");
+    assert!(!store.delete(&c, "k").await.expect("delete"), "a second delete returns false");
+    assert_eq!(
+        store.get(&c, "other").await.expect("get").as_deref(),
+        Some(&b"o"[..]),
+        "delete removed too much"
+    );
+}
+
+/// `take` returns the value once and removes it.
+///
+/// # Panics
+///
+/// When the store breaks the rule.
+pub async fn take_semantics(store: &Arc<dyn KvStore>) {
+    let c = unique_collection("take");
+    store.put(&c, "code", b"payload", Some(Duration::from_secs(600))).await.expect("put");
+    assert_eq!(store.take(&c, "code").await.expect("take").as_deref(), Some(&b"payload"[..]));
+    assert_eq!(store.take(&c, "code").await.expect("take"), None, "a second take must find nothing");
+    assert_eq!(store.get(&c, "code").await.expect("get"), None, "take did not remove the entry");
+    assert!(store.keys(&c).await.expect("keys").is_empty(), "a taken key is still listed");
+}
+
+/// `put_if_absent` stores only into a free key and never changes an existing entry.
+///
+/// # Panics
+///
+/// When the store breaks the rule.
+pub async fn put_if_absent_semantics(store: &Arc<dyn KvStore>) {
+    let c = unique_collection("put-if-absent");
+    assert!(store.put_if_absent(&c, "k", b"first", None).await.expect("pia"), "a free key is stored");
+    assert!(!store.put_if_absent(&c, "k", b"second", None).await.expect("pia"), "a taken key is refused");
+    assert_eq!(store.get(&c, "k").await.expect("get").as_deref(), Some(&b"first"[..]), "value was changed");
+    assert!(store.delete(&c, "k").await.expect("delete"));
+    assert!(store.put_if_absent(&c, "k", b"third", None).await.expect("pia"), "a deleted key is free again");
+    assert_eq!(store.get(&c, "k").await.expect("get").as_deref(), Some(&b"third"[..]));
+}
+
+/// `keys` lists exactly the live keys, each once.
+///
+/// # Panics
+///
+/// When the store breaks the rule.
+pub async fn keys_lists_live_keys(store: &Arc<dyn KvStore>) {
+    let c = unique_collection("keys");
+    let mut expected = BTreeSet::new();
+    for i in 0..25 {
+        let key = format!("key-{i}");
+        store.put(&c, &key, b"v", None).await.expect("put");
+        expected.insert(key);
+    }
+    store.put(&c, "key-3", b"again", None).await.expect("overwrite");
+    assert!(store.delete(&c, "key-7").await.expect("delete"));
+    expected.remove("key-7");
+    assert!(store.take(&c, "key-8").await.expect("take").is_some());
+    expected.remove("key-8");
+    let listed = store.keys(&c).await.expect("keys");
+    let unique: BTreeSet<String> = listed.iter().cloned().collect();
+    assert_eq!(unique.len(), listed.len(), "keys lists a key twice: {listed:?}");
+    assert_eq!(unique, expected, "keys lists the wrong set");
+}
+
+/// An empty value is a value: it is not `None`.
+///
+/// # Panics
+///
+/// When the store breaks the rule.
+pub async fn empty_values(store: &Arc<dyn KvStore>) {
+    let c = unique_collection("empty");
+    store.put(&c, "e", b"", None).await.expect("put");
+    assert_eq!(store.get(&c, "e").await.expect("get"), Some(Vec::new()), "an empty value reads as missing");
+    assert!(!store.put_if_absent(&c, "e", b"x", None).await.expect("pia"), "an empty value is an entry");
+    assert_eq!(store.take(&c, "e").await.expect("take"), Some(Vec::new()));
+    assert!(store.put_if_absent(&c, "e2", b"", None).await.expect("pia"));
+    assert_eq!(store.get(&c, "e2").await.expect("get"), Some(Vec::new()));
+}
+
+/// Every byte value survives, in every position.
+///
+/// # Panics
+///
+/// When the store breaks the rule.
+pub async fn binary_values(store: &Arc<dyn KvStore>) {
+    let c = unique_collection("binary");
+    let all: Vec<u8> = (0..=255u8).collect();
+    let reversed: Vec<u8> = all.iter().rev().copied().collect();
+    store.put(&c, "all", &all, None).await.expect("put");
+    store.put(&c, "rev", &reversed, None).await.expect("put");
+    store.put(&c, "nul", &[0, 0, 0], None).await.expect("put");
+    assert_eq!(store.get(&c, "all").await.expect("get"), Some(all));
+    assert_eq!(store.get(&c, "rev").await.expect("get"), Some(reversed));
+    assert_eq!(store.get(&c, "nul").await.expect("get"), Some(vec![0, 0, 0]));
+}
+
+/// A 1 MiB value of pseudo-random bytes round-trips intact through `put`, `get` and `take`.
+///
+/// # Panics
+///
+/// When the store breaks the rule.
+pub async fn large_values(store: &Arc<dyn KvStore>) {
+    let c = unique_collection("large");
+    let value = pseudo_random_bytes(1024 * 1024, 0x5eed);
+    store.put(&c, "big", &value, None).await.expect("put 1 MiB");
+    let read = store.get(&c, "big").await.expect("get").expect("the 1 MiB value is missing");
+    assert!(read == value, "the 1 MiB value came back changed ({} bytes read)", read.len());
+    let taken = store.take(&c, "big").await.expect("take").expect("take found nothing");
+    assert!(taken == value, "take returned a changed 1 MiB value");
+}
+
+/// The keys a backend might mishandle in file names, glob patterns or joined key paths.
+#[must_use]
+pub fn odd_key_names() -> Vec<String> {
+    [
+        "plain",
+        "with space",
+        "ünïcödé-キー-🔑",
+        "a/b",
+        "/leading-slash",
+        "trailing-slash/",
+        "..",
+        ".",
+        "../../etc/passwd",
+        "a:b",
+        "::",
+        "*",
+        "a*b",
+        "?",
+        "[abc]",
+        "[^a]",
+        "{hash-tag}",
+        "\\",
+        "back\\slash",
+        "%2F",
+        "tab\there",
+        "new\nline",
+        "CON",
+        "con",
+        "nul.txt",
+        "~",
+        "-dash",
+        "'quote\"",
+        "\u{7f}\u{1b}[0m",
+        "\u{200b}",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect()
+}
+
+/// Keys with path separators, dots, glob characters, colons, unicode and control characters are
+/// ordinary keys: each round-trips, none collides with another, and `keys` lists them exactly.
+/// The collection names are odd too.
+///
+/// # Panics
+///
+/// When the store breaks the rule.
+pub async fn odd_keys(store: &Arc<dyn KvStore>) {
+    let keys = odd_key_names();
+    for collection in [unique_collection("odd"), format!("{}/../*:[x]ü", unique_collection("odd"))] {
+        for (i, key) in keys.iter().enumerate() {
+            store.put(&collection, key, format!("value {i}").as_bytes(), None).await.expect("put odd key");
+        }
+        for (i, key) in keys.iter().enumerate() {
+            assert_eq!(
+                store.get(&collection, key).await.expect("get odd key"),
+                Some(format!("value {i}").into_bytes()),
+                "key {key:?} in collection {collection:?}"
+            );
+        }
+        let listed: BTreeSet<String> = store.keys(&collection).await.expect("keys").into_iter().collect();
+        let expected: BTreeSet<String> = keys.iter().cloned().collect();
+        assert_eq!(listed, expected, "keys of collection {collection:?}");
+        // A glob-looking key must be removed alone.
+        assert!(store.delete(&collection, "*").await.expect("delete *"));
+        assert_eq!(store.keys(&collection).await.expect("keys").len(), keys.len() - 1, "delete of \"*\"");
+        assert!(store.take(&collection, "a/b").await.expect("take").is_some());
+        assert_eq!(store.get(&collection, "a/b").await.expect("get"), None);
+    }
+}
+
+/// Keys and collection names of exactly [`MAX_KEY_LEN`] bytes (ASCII and multi-byte) are accepted.
+///
+/// # Panics
+///
+/// When the store breaks the rule.
+pub async fn max_length_keys(store: &Arc<dyn KvStore>) {
+    let c = unique_collection("max-len");
+    let ascii = "k".repeat(MAX_KEY_LEN);
+    // 'é' is two bytes, so this is MAX_KEY_LEN bytes in MAX_KEY_LEN / 2 characters.
+    let multibyte = "é".repeat(MAX_KEY_LEN / 2);
+    assert_eq!(multibyte.len(), MAX_KEY_LEN);
+    for key in [&ascii, &multibyte] {
+        store.put(&c, key, b"max", None).await.expect("put of a MAX_KEY_LEN key must succeed");
+        assert_eq!(store.get(&c, key).await.expect("get").as_deref(), Some(&b"max"[..]));
+    }
+    let listed: BTreeSet<String> = store.keys(&c).await.expect("keys").into_iter().collect();
+    assert_eq!(listed, BTreeSet::from([ascii.clone(), multibyte.clone()]));
+    assert!(store.delete(&c, &ascii).await.expect("delete"));
+    assert_eq!(store.take(&c, &multibyte).await.expect("take").as_deref(), Some(&b"max"[..]));
+
+    let mut long_collection = unique_collection("max-len-coll-");
+    let pad = MAX_KEY_LEN - long_collection.len();
+    long_collection.push_str(&"c".repeat(pad));
+    assert_eq!(long_collection.len(), MAX_KEY_LEN);
+    store.put(&long_collection, &ascii, b"both max", None).await.expect("max collection and key");
+    assert_eq!(store.get(&long_collection, &ascii).await.expect("get").as_deref(), Some(&b"both max"[..]));
+    assert_eq!(store.keys(&long_collection).await.expect("keys"), vec![ascii.clone()]);
+    assert!(store.delete(&long_collection, &ascii).await.expect("delete"));
+}
+
+/// Empty and over-long keys and collection names are refused with [`StoreError::InvalidKey`] by every
+/// operation that takes a key, and nothing is stored.
+///
+/// # Panics
+///
+/// When the store breaks the rule.
+pub async fn invalid_keys(store: &Arc<dyn KvStore>) {
+    let c = unique_collection("invalid");
+    let too_long = "k".repeat(MAX_KEY_LEN + 1);
+    let too_long_collection = format!("{c}{}", "c".repeat(MAX_KEY_LEN));
+    let cases: [(&str, &str, &str); 4] = [
+        (&c, "", "empty key"),
+        (&c, &too_long, "over-long key"),
+        ("", "k", "empty collection"),
+        (&too_long_collection, "k", "over-long collection"),
+    ];
+    for (collection, key, what) in cases {
+        let check = |op: &str, result: Result<(), StoreError>| {
+            assert!(
+                matches!(result, Err(StoreError::InvalidKey { .. })),
+                "{op} with an {what} must fail with StoreError::InvalidKey, got {result:?}"
+            );
+        };
+        check("put", store.put(collection, key, b"v", None).await);
+        check("put_if_absent", store.put_if_absent(collection, key, b"v", None).await.map(drop));
+        check("get", store.get(collection, key).await.map(drop));
+        check("take", store.take(collection, key).await.map(drop));
+        check("delete", store.delete(collection, key).await.map(drop));
+    }
+    assert!(store.keys(&c).await.expect("keys").is_empty(), "an invalid key was stored");
+}
+
+/// Of [`CONCURRENT_CALLERS`] concurrent `put_if_absent` calls on one key, exactly one wins and its value
+/// is the one stored.
+///
+/// # Panics
+///
+/// When the store breaks the rule.
+pub async fn put_if_absent_is_atomic(store: &Arc<dyn KvStore>) {
+    put_if_absent_is_atomic_across(std::slice::from_ref(store)).await;
+}
+
+/// [`put_if_absent_is_atomic`] with the callers spread over several store instances that share one
+/// backend (several processes' worth of stores over one Redis or one directory).
+///
+/// # Panics
+///
+/// When the stores break the rule, or `stores` is empty.
+pub async fn put_if_absent_is_atomic_across(stores: &[Arc<dyn KvStore>]) {
+    assert!(!stores.is_empty(), "put_if_absent_is_atomic_across needs at least one store");
+    let c = unique_collection("pia-race");
+    let barrier = Arc::new(Barrier::new(CONCURRENT_CALLERS));
+    let mut tasks = Vec::with_capacity(CONCURRENT_CALLERS);
+    for i in 0..CONCURRENT_CALLERS {
+        let store = Arc::clone(&stores[i % stores.len()]);
+        let barrier = Arc::clone(&barrier);
+        let c = c.clone();
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let won = store.put_if_absent(&c, "race", format!("caller {i}").as_bytes(), None).await;
+            (i, won.expect("put_if_absent failed during the race"))
+        }));
+    }
+    let mut winners = Vec::new();
+    for task in tasks {
+        let (i, won) = task.await.expect("a racing task panicked");
+        if won {
+            winners.push(i);
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one put_if_absent must win, winners: {winners:?}");
+    let stored = stores[0].get(&c, "race").await.expect("get");
+    assert_eq!(stored, Some(format!("caller {}", winners[0]).into_bytes()), "the winner's value is stored");
+}
+
+/// Of [`CONCURRENT_CALLERS`] concurrent `take` calls on one key, exactly one gets the value.
+///
+/// # Panics
+///
+/// When the store breaks the rule.
+pub async fn take_is_atomic(store: &Arc<dyn KvStore>) {
+    take_is_atomic_across(std::slice::from_ref(store)).await;
+}
+
+/// [`take_is_atomic`] with the callers spread over several store instances sharing one backend.
+///
+/// # Panics
+///
+/// When the stores break the rule, or `stores` is empty.
+pub async fn take_is_atomic_across(stores: &[Arc<dyn KvStore>]) {
+    assert!(!stores.is_empty(), "take_is_atomic_across needs at least one store");
+    let c = unique_collection("take-race");
+    stores[0].put(&c, "code", b"one-time", Some(Duration::from_secs(600))).await.expect("put");
+    let barrier = Arc::new(Barrier::new(CONCURRENT_CALLERS));
+    let mut tasks = Vec::with_capacity(CONCURRENT_CALLERS);
+    for i in 0..CONCURRENT_CALLERS {
+        let store = Arc::clone(&stores[i % stores.len()]);
+        let barrier = Arc::clone(&barrier);
+        let c = c.clone();
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            store.take(&c, "code").await.expect("take failed during the race")
+        }));
+    }
+    let mut got = Vec::new();
+    for task in tasks {
+        if let Some(value) = task.await.expect("a racing task panicked") {
+            got.push(value);
+        }
+    }
+    assert_eq!(got.len(), 1, "exactly one take must get the value, {} did", got.len());
+    assert_eq!(got[0], b"one-time".to_vec(), "take returned a changed value");
+    for store in stores {
+        assert_eq!(store.get(&c, "code").await.expect("get"), None, "the taken entry is still readable");
+    }
+}
+
+/// Writes through one instance are seen by another instance over the same backend, and removals too.
+///
+/// # Panics
+///
+/// When the stores break the rule.
+pub async fn instances_share_state(a: &Arc<dyn KvStore>, b: &Arc<dyn KvStore>) {
+    let c = unique_collection("shared");
+    a.put(&c, "k", b"from a", None).await.expect("put through a");
+    assert_eq!(b.get(&c, "k").await.expect("get through b").as_deref(), Some(&b"from a"[..]));
+    b.put(&c, "k", b"from b", None).await.expect("put through b");
+    assert_eq!(a.get(&c, "k").await.expect("get through a").as_deref(), Some(&b"from b"[..]));
+    assert!(!a.put_if_absent(&c, "k", b"x", None).await.expect("pia through a"));
+    assert_eq!(b.keys(&c).await.expect("keys through b"), vec!["k".to_owned()]);
+    assert_eq!(a.take(&c, "k").await.expect("take through a").as_deref(), Some(&b"from b"[..]));
+    assert_eq!(b.get(&c, "k").await.expect("get through b"), None, "b still sees a taken entry");
+}
+
+/// Deterministic pseudo-random bytes (xorshift), for large test values that compress badly.
+#[must_use]
+pub fn pseudo_random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        out.extend_from_slice(&state.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}

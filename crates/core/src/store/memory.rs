@@ -184,7 +184,6 @@ impl MemoryStore {
     }
 
     /// A builder to set bounds, the sweep interval and the clock.
-    #[must_use]
     pub fn builder() -> MemoryStoreBuilder {
         MemoryStoreBuilder::default()
     }
