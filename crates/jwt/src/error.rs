@@ -1,0 +1,342 @@
+//! The crate's error type.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use mcp_auth_core::{BoxError, VerifyError};
+
+/// The part of a JWT (compact serialization) an error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Part {
+    /// The JOSE header (first segment).
+    Header,
+    /// The claims (second segment).
+    Payload,
+    /// The signature (third segment).
+    Signature,
+}
+
+impl fmt::Display for Part {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Header => "header",
+            Self::Payload => "payload",
+            Self::Signature => "signature",
+        })
+    }
+}
+
+/// Why a JWT was refused, a key could not be loaded, a token could not be signed, or a builder refused
+/// its settings.
+///
+/// Each kind of failure has its own variant so callers and tests can tell them apart; the
+/// [`TokenVerifier`](mcp_auth_core::TokenVerifier) implementation maps them to
+/// [`VerifyError`] with a short caller-safe reason ([`JwtError::public_reason`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JwtError {
+    // ---- Shape and decoding -------------------------------------------------------------------------
+    /// The token is longer than the configured limit; it was refused before decoding.
+    #[error("token is {len} bytes, more than the limit of {max}")]
+    TooLarge {
+        /// The token's length in bytes.
+        len: usize,
+        /// The configured limit.
+        max: usize,
+    },
+    /// The token does not have exactly three dot-separated segments (JWE and extra segments included).
+    #[error("token has {found} segments, a JWS in compact form has 3")]
+    SegmentCount {
+        /// How many segments were found.
+        found: usize,
+    },
+    /// A segment is not valid unpadded base64url.
+    #[error("{part} is not valid base64url")]
+    Base64 {
+        /// Which segment.
+        part: Part,
+        /// The decoder's error.
+        #[source]
+        source: base64::DecodeError,
+    },
+    /// The header or payload is not a JSON object.
+    #[error("{part} is not a JSON object")]
+    Json {
+        /// Which segment.
+        part: Part,
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The header or payload repeats a member name (parsers disagree on which copy wins).
+    #[error("{part} has the member {name:?} more than once")]
+    DuplicateKey {
+        /// Which segment.
+        part: Part,
+        /// The repeated name.
+        name: String,
+    },
+    /// The header is JSON but not a valid JOSE header (for example `alg` missing or unknown).
+    #[error("invalid JOSE header")]
+    InvalidHeader(#[source] serde_json::Error),
+
+    // ---- Header policy ------------------------------------------------------------------------------
+    /// The header says `alg: none`: unsigned tokens are never accepted.
+    #[error("unsigned tokens (alg \"none\") are never accepted")]
+    AlgNone,
+    /// The token's algorithm is not in the verifier's allow-list.
+    #[error("algorithm {alg} is not allowed")]
+    AlgorithmNotAllowed {
+        /// The algorithm named in the header.
+        alg: String,
+    },
+    /// The header lists `crit` extensions this verifier does not understand (RFC 7515 §4.1.11).
+    #[error("critical header extensions not understood: {names:?}")]
+    UnsupportedCritical {
+        /// The extensions listed in `crit`.
+        names: Vec<String>,
+    },
+    /// The header's `typ` is not the required one (for example `at+jwt`, RFC 9068).
+    #[error("token type {found:?} is not the required {expected:?}")]
+    WrongType {
+        /// The required type.
+        expected: String,
+        /// The type found, if any.
+        found: Option<String>,
+    },
+
+    // ---- Keys -------------------------------------------------------------------------------------
+    /// The header names a `kid` the key set does not hold (even after a permitted refresh).
+    #[error("no key with kid {kid:?}")]
+    UnknownKid {
+        /// The key id from the header.
+        kid: String,
+    },
+    /// The header names no `kid` and the key set holds more than one usable key.
+    #[error("token has no kid and the key set has {candidates} usable keys")]
+    MissingKid {
+        /// How many keys could have been meant.
+        candidates: usize,
+    },
+    /// The key the token points at cannot be used with the token's algorithm (for example an RSA key
+    /// with `HS256`, the algorithm-confusion attack).
+    #[error("key {kid:?} cannot be used with {alg}")]
+    KeyMismatch {
+        /// The key id, when the token named one.
+        kid: Option<String>,
+        /// The token's algorithm.
+        alg: String,
+    },
+    /// The signature does not verify.
+    #[error("signature does not verify")]
+    InvalidSignature(#[source] Option<jsonwebtoken::errors::Error>),
+    /// The key source (JWKS URL) has never produced usable keys, so nothing can be verified yet.
+    #[error("key source unavailable")]
+    KeySourceUnavailable(#[source] Box<JwtError>),
+    /// Fetching the JWKS document failed.
+    #[error("fetching JWKS from {url} failed")]
+    JwksFetch {
+        /// The JWKS URL.
+        url: String,
+        /// The HTTP client's error.
+        #[source]
+        source: BoxError,
+    },
+    /// The JWKS endpoint answered with a non-success status.
+    #[error("JWKS endpoint {url} answered {status}")]
+    JwksStatus {
+        /// The JWKS URL.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+    },
+    /// The JWKS document is not usable: not JSON, no `keys` array, too large, or no usable key at all.
+    #[error("invalid JWKS document: {reason}")]
+    InvalidJwks {
+        /// What is wrong.
+        reason: Cow<'static, str>,
+        /// The parser's error, if any.
+        #[source]
+        source: Option<serde_json::Error>,
+    },
+    /// A key (PEM, JWK or secret) could not be loaded.
+    #[error("invalid key: {reason}")]
+    InvalidKey {
+        /// What is wrong.
+        reason: Cow<'static, str>,
+        /// The underlying error, if any.
+        #[source]
+        source: Option<jsonwebtoken::errors::Error>,
+    },
+
+    // ---- Claims -----------------------------------------------------------------------------------
+    /// A required claim is missing (`exp` by default; `iss`/`aud` when checked).
+    #[error("claim {0:?} is missing")]
+    MissingClaim(&'static str),
+    /// A claim has the wrong JSON type (for example `exp` as a string, `aud` as an object).
+    #[error("claim {claim:?} is malformed: {reason}")]
+    InvalidClaim {
+        /// The claim.
+        claim: &'static str,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The token has expired (`exp` plus leeway is in the past).
+    #[error("token expired at {exp} (now {now})")]
+    Expired {
+        /// The `exp` claim.
+        exp: u64,
+        /// The verifier's clock, Unix seconds.
+        now: u64,
+    },
+    /// The token is not valid yet (`nbf` minus leeway is in the future).
+    #[error("token not valid before {nbf} (now {now})")]
+    NotYetValid {
+        /// The `nbf` claim.
+        nbf: u64,
+        /// The verifier's clock, Unix seconds.
+        now: u64,
+    },
+    /// The token claims to be issued in the future (`iat` minus leeway is after now).
+    #[error("token issued in the future at {iat} (now {now})")]
+    IssuedInFuture {
+        /// The `iat` claim.
+        iat: u64,
+        /// The verifier's clock, Unix seconds.
+        now: u64,
+    },
+    /// The `iss` claim is not one of the accepted issuers (compared exactly).
+    #[error("issuer {found:?} is not accepted")]
+    WrongIssuer {
+        /// The `iss` claim.
+        found: String,
+    },
+    /// The `aud` claim does not contain an accepted audience.
+    #[error("audience {found:?} does not include an accepted audience")]
+    WrongAudience {
+        /// The audiences the token names.
+        found: Vec<String>,
+    },
+    /// The token is not an access token (`token_use` is `refresh`, `id`, ...), or not the expected kind.
+    #[error("token_use {found:?} where {expected:?} was required")]
+    WrongTokenUse {
+        /// The required use.
+        expected: &'static str,
+        /// The `token_use` claim, if any.
+        found: Option<String>,
+    },
+    /// The token is valid but lacks required scopes.
+    #[error("token lacks required scopes {missing:?}")]
+    InsufficientScope {
+        /// The scopes the verifier requires.
+        required: Vec<String>,
+        /// The ones the token lacks.
+        missing: Vec<String>,
+    },
+
+    // ---- Configuration and signing ------------------------------------------------------------------
+    /// A builder was given missing, contradictory or unsafe settings.
+    #[error("{setting}: {reason}")]
+    Config {
+        /// The setting (builder method or environment variable) to change.
+        setting: &'static str,
+        /// What is wrong and what to do instead.
+        reason: Cow<'static, str>,
+    },
+    /// Signing a token failed.
+    #[error("signing failed")]
+    Signing(#[source] jsonwebtoken::errors::Error),
+    /// Key generation or the crypto library failed.
+    #[error("crypto library error: {0}")]
+    Crypto(&'static str),
+}
+
+impl JwtError {
+    pub(crate) fn config(setting: &'static str, reason: impl Into<Cow<'static, str>>) -> Self {
+        Self::Config { setting, reason: reason.into() }
+    }
+
+    pub(crate) fn invalid_key(reason: impl Into<Cow<'static, str>>) -> Self {
+        Self::InvalidKey { reason: reason.into(), source: None }
+    }
+
+    pub(crate) fn invalid_jwks(reason: impl Into<Cow<'static, str>>) -> Self {
+        Self::InvalidJwks { reason: reason.into(), source: None }
+    }
+
+    /// A short reason that is safe to show to the caller of a protected endpoint.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mcp_auth_jwt::JwtError;
+    ///
+    /// let err = JwtError::Expired { exp: 10, now: 20 };
+    /// assert_eq!(err.public_reason(), "token expired");
+    /// ```
+    #[must_use]
+    pub fn public_reason(&self) -> &'static str {
+        match self {
+            Self::TooLarge { .. } => "token too large",
+            Self::SegmentCount { .. }
+            | Self::Base64 { .. }
+            | Self::Json { .. }
+            | Self::DuplicateKey { .. }
+            | Self::InvalidHeader(_) => "malformed token",
+            Self::AlgNone | Self::AlgorithmNotAllowed { .. } => "algorithm not allowed",
+            Self::UnsupportedCritical { .. } => "unsupported critical header",
+            Self::WrongType { .. } => "wrong token type",
+            Self::UnknownKid { .. } | Self::MissingKid { .. } | Self::KeyMismatch { .. } => {
+                "unknown signing key"
+            }
+            Self::InvalidSignature(_) => "invalid signature",
+            Self::KeySourceUnavailable(_)
+            | Self::JwksFetch { .. }
+            | Self::JwksStatus { .. }
+            | Self::InvalidJwks { .. } => "signing keys unavailable",
+            Self::InvalidKey { .. } | Self::Config { .. } | Self::Signing(_) | Self::Crypto(_) => {
+                "verifier misconfigured"
+            }
+            Self::MissingClaim(_) | Self::InvalidClaim { .. } => "missing or malformed claim",
+            Self::Expired { .. } => "token expired",
+            Self::NotYetValid { .. } => "token not yet valid",
+            Self::IssuedInFuture { .. } => "token issued in the future",
+            Self::WrongIssuer { .. } => "wrong issuer",
+            Self::WrongAudience { .. } => "wrong audience",
+            Self::WrongTokenUse { .. } => "not an access token",
+            Self::InsufficientScope { .. } => "insufficient scope",
+        }
+    }
+}
+
+impl From<JwtError> for VerifyError {
+    fn from(err: JwtError) -> Self {
+        match err {
+            JwtError::InsufficientScope { required, .. } => VerifyError::InsufficientScope { required },
+            JwtError::KeySourceUnavailable(_) => VerifyError::unavailable(err.public_reason(), err),
+            other => VerifyError::invalid_because(other.public_reason(), other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_to_the_right_status() {
+        let invalid: VerifyError = JwtError::Expired { exp: 1, now: 2 }.into();
+        assert_eq!(invalid.status_code(), 401);
+        assert_eq!(invalid.to_string(), "invalid token: token expired");
+        let scope: VerifyError =
+            JwtError::InsufficientScope { required: vec!["a".into()], missing: vec!["a".into()] }.into();
+        assert_eq!(scope.status_code(), 403);
+        let down: VerifyError = JwtError::KeySourceUnavailable(Box::new(JwtError::JwksStatus {
+            url: "http://x".into(),
+            status: 500,
+        }))
+        .into();
+        assert_eq!(down.status_code(), 503);
+    }
+}

@@ -1,0 +1,50 @@
+//! Hardened, fast JWT verification and signing for **mcp-auth**.
+//!
+//! - [`JwtVerifier`]: verifies access tokens against a JWKS URL (cached, rotation-aware), a static JWKS,
+//!   a PEM public key or an HMAC secret, and implements [`mcp_auth_core::TokenVerifier`]. Stricter than
+//!   common verifiers: `alg` allow-list, no `none`, key type must fit the algorithm, duplicate JSON
+//!   members refused, unknown `crit` refused, issuer and audience required unless waived with an
+//!   `insecure_*` method; optional cache of verified tokens keyed by their SHA-256.
+//! - [`JwtIssuer`]: signs access and refresh tokens (HMAC derived with HKDF, or ES256/EdDSA key pairs with
+//!   rotation) and publishes the public JWKS.
+//!
+//! Every failure is a [`JwtError`] variant; through [`TokenVerifier`](mcp_auth_core::TokenVerifier) it
+//! becomes [`VerifyError`](mcp_auth_core::VerifyError) `Invalid` (401), `InsufficientScope` (403) or, when
+//! the JWKS URL has never answered, `Unavailable` (503).
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use mcp_auth_jwt::{JwtIssuer, SigningKey, TokenRequest};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let issuer = JwtIssuer::builder()
+//!     .issuer("https://auth.example.com")
+//!     .audience("https://mcp.example.com/mcp")
+//!     .signing_key(SigningKey::generate_es256("key-1")?)
+//!     .build()?;
+//! let token = issuer.sign_access(&TokenRequest::new("user_1").client_id("client_a").scopes(["mcp"]))?;
+//! let verifier = issuer.access_verifier().required_scopes(["mcp"]).build()?;
+//! let access = verifier.verify_jwt(token.expose()).await?;
+//! assert_eq!(access.subject.as_deref(), Some("user_1"));
+//! # Ok::<(), mcp_auth_jwt::JwtError>(())
+//! # }).unwrap();
+//! ```
+
+mod cache;
+mod error;
+mod issuer;
+mod jwks;
+mod keys;
+mod strict;
+mod verifier;
+
+pub use error::{JwtError, Part};
+pub use issuer::{
+    HKDF_INFO, HKDF_SALT, IssuedToken, JwtIssuer, JwtIssuerBuilder, SIGNING_KEY_ENV, SigningKey, TokenRequest,
+};
+pub use verifier::{DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_SIZE, JwtVerifier, JwtVerifierBuilder};
+
+pub use jsonwebtoken::Algorithm;
+pub use jsonwebtoken::jwk::JwkSet;

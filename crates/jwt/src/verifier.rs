@@ -1,0 +1,890 @@
+//! [`JwtVerifier`] and its builder.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use jsonwebtoken::{Algorithm, DecodingKey};
+use mcp_auth_core::clock::{SharedClock, system_clock};
+use mcp_auth_core::{AccessToken, TokenVerifier, VerifyError};
+use secrecy::{ExposeSecret, SecretSlice};
+use serde_json::{Map, Value};
+use url::Url;
+
+use crate::cache::{TokenCache, hash_token};
+use crate::error::{JwtError, Part};
+use crate::jwks::{JwksPolicy, RemoteJwks};
+use crate::keys::{KeyKind, KeySet, VerifyingKey, jwks_from_value};
+use crate::strict;
+
+/// The default largest token accepted: 16 KiB.
+pub const DEFAULT_MAX_TOKEN_SIZE: usize = 16 * 1024;
+/// The default clock leeway for `exp`, `nbf` and `iat`: 30 seconds.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
+
+/// Which kind of token a verifier accepts, judged by the `token_use` claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TokenUse {
+    /// Access tokens: `token_use` absent or `access`.
+    Access,
+    /// Refresh tokens of [`JwtIssuer`](crate::JwtIssuer): `token_use` must be `refresh`.
+    Refresh,
+}
+
+#[derive(Debug)]
+enum Keys {
+    Static(Arc<KeySet>),
+    Remote(Box<RemoteJwks>),
+}
+
+impl Keys {
+    async fn current(&self) -> Result<Arc<KeySet>, JwtError> {
+        match self {
+            Self::Static(keys) => Ok(Arc::clone(keys)),
+            Self::Remote(remote) => remote.keys().await,
+        }
+    }
+
+    fn generation(&self) -> u64 {
+        match self {
+            Self::Static(keys) => keys.generation,
+            Self::Remote(remote) => remote.generation(),
+        }
+    }
+}
+
+struct Inner {
+    keys: Keys,
+    algorithms: Vec<Algorithm>,
+    issuers: Vec<String>,
+    audiences: Vec<String>,
+    required_scopes: Vec<String>,
+    required_typ: Option<String>,
+    require_exp: bool,
+    leeway: u64,
+    max_token_size: usize,
+    token_use: TokenUse,
+    cache: Option<TokenCache>,
+    clock: SharedClock,
+}
+
+/// Verifies JWT access tokens: signature (JWKS URL, static JWKS, PEM public key or HMAC secret), header
+/// policy, and claims; implements [`TokenVerifier`].
+///
+/// Cheap to clone (an `Arc` inside); one instance should serve the whole process so its key and token
+/// caches are shared.
+///
+/// # Examples
+///
+/// ```no_run
+/// use mcp_auth_jwt::JwtVerifier;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let verifier = JwtVerifier::builder()
+///     .jwks_url("https://your-app.authkit.app/oauth2/jwks")
+///     .issuer("https://your-app.authkit.app")
+///     .audience("https://mcp.example.com/mcp")
+///     .required_scopes(["mcp:tools"])
+///     .token_cache(10_000)
+///     .build()?;
+/// let token = verifier.verify_jwt("eyJ...").await?;
+/// println!("hello {:?}", token.subject);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct JwtVerifier {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for JwtVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &self.inner;
+        f.debug_struct("JwtVerifier")
+            .field("keys", &inner.keys)
+            .field("algorithms", &inner.algorithms)
+            .field("issuers", &inner.issuers)
+            .field("audiences", &inner.audiences)
+            .field("required_scopes", &inner.required_scopes)
+            .field("required_typ", &inner.required_typ)
+            .field("leeway", &inner.leeway)
+            .field("cache", &inner.cache.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl JwtVerifier {
+    /// A builder; see [`JwtVerifierBuilder`].
+    pub fn builder() -> JwtVerifierBuilder {
+        JwtVerifierBuilder::default()
+    }
+
+    /// Verifies `token` and returns what it says, or the precise reason it is refused.
+    ///
+    /// # Errors
+    ///
+    /// A [`JwtError`] variant per failure: shape and decoding ([`JwtError::TooLarge`],
+    /// [`JwtError::SegmentCount`], [`JwtError::Base64`], [`JwtError::DuplicateKey`], ...), header policy
+    /// ([`JwtError::AlgNone`], [`JwtError::AlgorithmNotAllowed`], [`JwtError::UnsupportedCritical`]), keys
+    /// ([`JwtError::UnknownKid`], [`JwtError::KeyMismatch`], [`JwtError::InvalidSignature`],
+    /// [`JwtError::KeySourceUnavailable`]), claims ([`JwtError::Expired`], [`JwtError::WrongIssuer`],
+    /// [`JwtError::WrongAudience`], [`JwtError::InsufficientScope`], ...).
+    pub async fn verify_jwt(&self, token: &str) -> Result<AccessToken, JwtError> {
+        let inner = &*self.inner;
+        if token.len() > inner.max_token_size {
+            return Err(JwtError::TooLarge { len: token.len(), max: inner.max_token_size });
+        }
+        let now = inner.clock.unix_seconds();
+        let hash = inner.cache.as_ref().map(|cache| (cache, hash_token(token)));
+        if let Some((cache, hash)) = &hash
+            && let Some(hit) = cache.get(hash, token, now, inner.keys.generation())
+        {
+            return Ok(hit);
+        }
+
+        let segments = strict::split(token)?;
+        let header = Header::read(&segments.header, inner)?;
+        let keys = inner.keys.current().await?;
+        let keys = match (keys.select(header.kid, header.alg), &inner.keys) {
+            (Err(JwtError::UnknownKid { .. }), Keys::Remote(remote)) => match header.kid {
+                Some(kid) => remote
+                    .refresh_for_kid(kid)
+                    .await
+                    .ok_or_else(|| JwtError::UnknownKid { kid: kid.to_owned() })?,
+                None => keys,
+            },
+            (Err(err), _) => return Err(err),
+            (Ok(_), _) => keys,
+        };
+        let key = keys.select(header.kid, header.alg)?;
+        verify_signature(segments.signature, segments.message, &key.key, header.alg)?;
+
+        let claims = strict::decode_object(segments.payload, Part::Payload)?;
+        let (access, exp) = inner.check_claims(token, claims, now)?;
+        if let Some((cache, hash)) = hash {
+            cache.insert(hash, &access, exp, now, keys.generation);
+        }
+        Ok(access)
+    }
+
+    /// The scopes every token must carry.
+    #[must_use]
+    pub fn required_scopes(&self) -> &[String] {
+        &self.inner.required_scopes
+    }
+}
+
+#[async_trait]
+impl TokenVerifier for JwtVerifier {
+    async fn verify(&self, token: &str) -> Result<AccessToken, VerifyError> {
+        self.verify_jwt(token).await.map_err(|err| {
+            tracing::debug!(error = %err, "JWT refused");
+            VerifyError::from(err)
+        })
+    }
+
+    fn required_scopes(&self) -> &[String] {
+        &self.inner.required_scopes
+    }
+}
+
+fn verify_signature(
+    signature: &str,
+    message: &str,
+    key: &DecodingKey,
+    alg: Algorithm,
+) -> Result<(), JwtError> {
+    use jsonwebtoken::errors::ErrorKind;
+    match jsonwebtoken::crypto::verify(signature, message.as_bytes(), key, alg) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(JwtError::InvalidSignature(None)),
+        Err(err) => match err.kind() {
+            ErrorKind::Base64(source) => {
+                Err(JwtError::Base64 { part: Part::Signature, source: source.clone() })
+            }
+            _ => Err(JwtError::InvalidSignature(Some(err))),
+        },
+    }
+}
+
+/// The header fields the verifier acts on.
+struct Header<'a> {
+    alg: Algorithm,
+    kid: Option<&'a str>,
+}
+
+impl<'a> Header<'a> {
+    fn read(header: &'a Map<String, Value>, inner: &Inner) -> Result<Self, JwtError> {
+        let alg = match header.get("alg") {
+            Some(Value::String(alg)) => alg.as_str(),
+            Some(_) => return Err(JwtError::InvalidHeader(de_error("alg is not a string"))),
+            None => return Err(JwtError::InvalidHeader(de_error("alg is missing"))),
+        };
+        if alg.eq_ignore_ascii_case("none") {
+            return Err(JwtError::AlgNone);
+        }
+        let alg = match alg.parse::<Algorithm>() {
+            Ok(parsed) if inner.algorithms.contains(&parsed) => parsed,
+            _ => return Err(JwtError::AlgorithmNotAllowed { alg: alg.to_owned() }),
+        };
+        if let Some(crit) = header.get("crit") {
+            // No extension is understood, so any `crit` (even an empty or malformed one) is refused.
+            let names = match crit {
+                Value::Array(items) => {
+                    items.iter().map(|v| v.as_str().unwrap_or("<non-string>").to_owned()).collect()
+                }
+                _ => vec!["<not an array>".to_owned()],
+            };
+            return Err(JwtError::UnsupportedCritical { names });
+        }
+        if let Some(expected) = &inner.required_typ {
+            let found = header.get("typ").and_then(Value::as_str);
+            if !found.is_some_and(|typ| typ_matches(typ, expected)) {
+                return Err(JwtError::WrongType {
+                    expected: expected.clone(),
+                    found: found.map(str::to_owned),
+                });
+            }
+        }
+        let kid = match header.get("kid") {
+            None => None,
+            Some(Value::String(kid)) => Some(kid.as_str()),
+            Some(_) => return Err(JwtError::InvalidHeader(de_error("kid is not a string"))),
+        };
+        Ok(Self { alg, kid })
+    }
+}
+
+/// `typ` values compare case-insensitively, with an optional `application/` prefix (RFC 7515 §4.1.9).
+fn typ_matches(found: &str, expected: &str) -> bool {
+    strip_application(found).eq_ignore_ascii_case(strip_application(expected))
+}
+
+fn strip_application(typ: &str) -> &str {
+    match typ.get(..12) {
+        Some(prefix) if prefix.eq_ignore_ascii_case("application/") => &typ[12..],
+        _ => typ,
+    }
+}
+
+fn de_error(message: &str) -> serde_json::Error {
+    <serde_json::Error as serde::de::Error>::custom(message)
+}
+
+impl Inner {
+    fn check_claims(
+        &self,
+        token: &str,
+        claims: Map<String, Value>,
+        now: u64,
+    ) -> Result<(AccessToken, Option<u64>), JwtError> {
+        let exp = numeric_date(&claims, "exp")?;
+        match exp {
+            Some(exp) if now >= exp.saturating_add(self.leeway) => {
+                return Err(JwtError::Expired { exp, now });
+            }
+            None if self.require_exp => return Err(JwtError::MissingClaim("exp")),
+            _ => {}
+        }
+        if let Some(nbf) = numeric_date(&claims, "nbf")?
+            && nbf > now.saturating_add(self.leeway)
+        {
+            return Err(JwtError::NotYetValid { nbf, now });
+        }
+        if let Some(iat) = numeric_date(&claims, "iat")?
+            && iat > now.saturating_add(self.leeway)
+        {
+            return Err(JwtError::IssuedInFuture { iat, now });
+        }
+
+        let issuer = string_claim(&claims, "iss")?;
+        if !self.issuers.is_empty() {
+            match &issuer {
+                None => return Err(JwtError::MissingClaim("iss")),
+                Some(iss) if !self.issuers.iter().any(|accepted| accepted == iss) => {
+                    return Err(JwtError::WrongIssuer { found: iss.clone() });
+                }
+                Some(_) => {}
+            }
+        }
+
+        let audience = match claims.get("aud") {
+            None => Vec::new(),
+            Some(Value::String(aud)) => vec![aud.clone()],
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|item| item.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+                .ok_or(JwtError::InvalidClaim { claim: "aud", reason: "array items must be strings" })?,
+            Some(_) => {
+                return Err(JwtError::InvalidClaim { claim: "aud", reason: "must be a string or an array" });
+            }
+        };
+        if !self.audiences.is_empty() {
+            if audience.is_empty() {
+                return Err(JwtError::MissingClaim("aud"));
+            }
+            if !audience.iter().any(|aud| self.audiences.contains(aud)) {
+                return Err(JwtError::WrongAudience { found: audience });
+            }
+        }
+
+        let token_use = string_claim(&claims, "token_use")?;
+        match (self.token_use, token_use.as_deref()) {
+            (TokenUse::Access, None | Some("access")) | (TokenUse::Refresh, Some("refresh")) => {}
+            (TokenUse::Access, found) => {
+                return Err(JwtError::WrongTokenUse { expected: "access", found: found.map(str::to_owned) });
+            }
+            (TokenUse::Refresh, found) => {
+                return Err(JwtError::WrongTokenUse { expected: "refresh", found: found.map(str::to_owned) });
+            }
+        }
+
+        let mut scopes = scope_claim(&claims, "scope")?;
+        for scope in scope_claim(&claims, "scp")? {
+            if !scopes.contains(&scope) {
+                scopes.push(scope);
+            }
+        }
+        let missing: Vec<String> = mcp_auth_core::scope::missing_scopes(&self.required_scopes, &scopes)
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        if !missing.is_empty() {
+            return Err(JwtError::InsufficientScope { required: self.required_scopes.clone(), missing });
+        }
+
+        let subject = string_claim(&claims, "sub")?;
+        let client_id = match string_claim(&claims, "client_id")? {
+            Some(id) => Some(id),
+            None => match string_claim(&claims, "azp")? {
+                Some(id) => Some(id),
+                None => string_claim(&claims, "cid")?,
+            },
+        };
+
+        let mut access = AccessToken::new(token).with_scopes(scopes).with_audience(audience);
+        access.subject = subject;
+        access.client_id = client_id;
+        access.issuer = issuer;
+        access.expires_at = exp.map(|exp| UNIX_EPOCH + Duration::from_secs(exp));
+        access.claims = claims;
+        Ok((access, exp))
+    }
+}
+
+/// A NumericDate claim as whole seconds; fractions are truncated, negative or non-numeric values refused.
+fn numeric_date(claims: &Map<String, Value>, name: &'static str) -> Result<Option<u64>, JwtError> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::Number(n)) => {
+            if let Some(v) = n.as_u64() {
+                Ok(Some(v))
+            } else {
+                match n.as_f64() {
+                    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                    Some(f) if (0.0..1.8e19).contains(&f) => Ok(Some(f as u64)),
+                    _ => Err(JwtError::InvalidClaim { claim: name, reason: "must be a non-negative number" }),
+                }
+            }
+        }
+        Some(_) => Err(JwtError::InvalidClaim { claim: name, reason: "must be a number" }),
+    }
+}
+
+fn string_claim(claims: &Map<String, Value>, name: &'static str) -> Result<Option<String>, JwtError> {
+    match claims.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(JwtError::InvalidClaim { claim: name, reason: "must be a string" }),
+    }
+}
+
+fn scope_claim(claims: &Map<String, Value>, name: &'static str) -> Result<Vec<String>, JwtError> {
+    match claims.get(name) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::String(s)) => Ok(s.split_whitespace().map(str::to_owned).collect()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| item.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .ok_or(JwtError::InvalidClaim { claim: name, reason: "array items must be strings" }),
+        Some(_) => {
+            Err(JwtError::InvalidClaim { claim: name, reason: "must be a string or an array of strings" })
+        }
+    }
+}
+
+/// Where a [`JwtVerifier`] gets its keys.
+enum Source {
+    JwksUrl(String),
+    Jwks(Value),
+    Pem(Vec<u8>),
+    Hmac(SecretSlice<u8>),
+    Prebuilt(Vec<VerifyingKey>),
+}
+
+impl Source {
+    fn setting(&self) -> &'static str {
+        match self {
+            Self::JwksUrl(_) => "jwks_url",
+            Self::Jwks(_) => "jwks",
+            Self::Pem(_) => "public_key_pem",
+            Self::Hmac(_) => "hmac_secret",
+            Self::Prebuilt(_) => "issuer keys",
+        }
+    }
+}
+
+/// Builds a [`JwtVerifier`]. Methods take `self` by value; [`build`](Self::build) checks the settings.
+///
+/// Exactly one key source is required: [`jwks_url`](Self::jwks_url), [`jwks`](Self::jwks),
+/// [`public_key_pem`](Self::public_key_pem) or [`hmac_secret`](Self::hmac_secret). An issuer and an
+/// audience are required unless waived with [`insecure_skip_issuer`](Self::insecure_skip_issuer) /
+/// [`insecure_skip_audience`](Self::insecure_skip_audience).
+#[must_use]
+pub struct JwtVerifierBuilder {
+    sources: Vec<Source>,
+    algorithms: Option<Vec<Algorithm>>,
+    issuers: Vec<String>,
+    audiences: Vec<String>,
+    skip_issuer: bool,
+    skip_audience: bool,
+    allow_missing_exp: bool,
+    allow_http_jwks: bool,
+    required_scopes: Vec<String>,
+    required_typ: Option<String>,
+    leeway: Duration,
+    max_token_size: usize,
+    token_use: TokenUse,
+    cache: Option<(usize, Duration)>,
+    clock: Option<SharedClock>,
+    http_client: Option<reqwest::Client>,
+    jwks_policy: JwksPolicy,
+    kid: Option<String>,
+}
+
+impl Default for JwtVerifierBuilder {
+    fn default() -> Self {
+        Self {
+            sources: Vec::new(),
+            algorithms: None,
+            issuers: Vec::new(),
+            audiences: Vec::new(),
+            skip_issuer: false,
+            skip_audience: false,
+            allow_missing_exp: false,
+            allow_http_jwks: false,
+            required_scopes: Vec::new(),
+            required_typ: None,
+            leeway: DEFAULT_LEEWAY,
+            max_token_size: DEFAULT_MAX_TOKEN_SIZE,
+            token_use: TokenUse::Access,
+            cache: None,
+            clock: None,
+            http_client: None,
+            jwks_policy: JwksPolicy::default(),
+            kid: None,
+        }
+    }
+}
+
+impl fmt::Debug for JwtVerifierBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtVerifierBuilder")
+            .field("sources", &self.sources.iter().map(Source::setting).collect::<Vec<_>>())
+            .field("algorithms", &self.algorithms)
+            .field("issuers", &self.issuers)
+            .field("audiences", &self.audiences)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JwtVerifierBuilder {
+    /// Fetches keys from this JWKS URL (cached; see the `jwks_*` methods). Must be `https`, or `http` on
+    /// a loopback address.
+    pub fn jwks_url(mut self, url: impl Into<String>) -> Self {
+        self.sources.push(Source::JwksUrl(url.into()));
+        self
+    }
+
+    /// Uses this static JWKS document (`{"keys": [...]}`); unusable keys are skipped.
+    pub fn jwks(mut self, jwks: Value) -> Self {
+        self.sources.push(Source::Jwks(jwks));
+        self
+    }
+
+    /// Uses this static [`JwkSet`](jsonwebtoken::jwk::JwkSet).
+    pub fn jwk_set(self, set: &jsonwebtoken::jwk::JwkSet) -> Self {
+        let value = serde_json::to_value(set).unwrap_or(Value::Null);
+        self.jwks(value)
+    }
+
+    /// Uses one public key in PEM form (RSA, EC P-256/P-384 or Ed25519). Without
+    /// [`algorithms`](Self::algorithms), the algorithm defaults to the key's natural one (RS256,
+    /// ES256, ES384 or EdDSA).
+    pub fn public_key_pem(mut self, pem: impl AsRef<[u8]>) -> Self {
+        self.sources.push(Source::Pem(pem.as_ref().to_vec()));
+        self
+    }
+
+    /// Uses a shared HMAC secret (at least 32 bytes). Without [`algorithms`](Self::algorithms) the
+    /// algorithm defaults to HS256.
+    pub fn hmac_secret(mut self, secret: SecretSlice<u8>) -> Self {
+        self.sources.push(Source::Hmac(secret));
+        self
+    }
+
+    /// The `kid` of the single key given by [`public_key_pem`](Self::public_key_pem) or
+    /// [`hmac_secret`](Self::hmac_secret); tokens naming another `kid` are refused.
+    pub fn key_id(mut self, kid: impl Into<String>) -> Self {
+        self.kid = Some(kid.into());
+        self
+    }
+
+    /// The accepted signature algorithms (default RS256 for key sets). `none` does not exist here.
+    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.algorithms = Some(algorithms.into_iter().collect());
+        self
+    }
+
+    /// Adds an accepted issuer; `iss` must equal one of them exactly (no trailing-slash tolerance).
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuers.push(issuer.into());
+        self
+    }
+
+    /// Adds several accepted issuers.
+    pub fn issuers<I, S>(mut self, issuers: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.issuers.extend(issuers.into_iter().map(Into::into));
+        self
+    }
+
+    /// Adds an accepted audience, normally the MCP resource URL; `aud` (string or array) must contain one.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audiences.push(audience.into());
+        self
+    }
+
+    /// Adds several accepted audiences.
+    pub fn audiences<I, S>(mut self, audiences: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.audiences.extend(audiences.into_iter().map(Into::into));
+        self
+    }
+
+    /// Accepts tokens from any issuer. Only for key sources that belong to a single issuer.
+    pub fn insecure_skip_issuer(mut self) -> Self {
+        self.skip_issuer = true;
+        self
+    }
+
+    /// Accepts tokens for any audience: a token minted for another service then works here too.
+    pub fn insecure_skip_audience(mut self) -> Self {
+        self.skip_audience = true;
+        self
+    }
+
+    /// Accepts tokens without `exp` (they never expire).
+    pub fn insecure_allow_missing_exp(mut self) -> Self {
+        self.allow_missing_exp = true;
+        self
+    }
+
+    /// Allows a plain-`http` JWKS URL on a non-loopback host.
+    pub fn insecure_allow_http_jwks(mut self) -> Self {
+        self.allow_http_jwks = true;
+        self
+    }
+
+    /// Scopes every token must carry (from `scope` or `scp`); a valid token without them gets
+    /// [`JwtError::InsufficientScope`] (403).
+    pub fn required_scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.required_scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Requires the header `typ` (compared case-insensitively, `application/` prefix optional).
+    pub fn require_type(mut self, typ: impl Into<String>) -> Self {
+        self.required_typ = Some(typ.into());
+        self
+    }
+
+    /// Requires `typ: at+jwt`, the RFC 9068 access-token type.
+    pub fn require_access_token_type(self) -> Self {
+        self.require_type("at+jwt")
+    }
+
+    /// Clock leeway for `exp`, `nbf` and `iat` (default 30 s, at most 5 minutes).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// The largest token accepted, in bytes (default 16 KiB); larger ones are refused before decoding.
+    pub fn max_token_size(mut self, bytes: usize) -> Self {
+        self.max_token_size = bytes;
+        self
+    }
+
+    /// Caches up to `max_entries` verified tokens (keyed by their SHA-256) for up to 5 minutes each.
+    pub fn token_cache(self, max_entries: usize) -> Self {
+        self.token_cache_with_ttl(max_entries, Duration::from_secs(300))
+    }
+
+    /// Caches up to `max_entries` verified tokens, each until its `exp` or `max_ttl`, whichever is first.
+    pub fn token_cache_with_ttl(mut self, max_entries: usize, max_ttl: Duration) -> Self {
+        self.cache = Some((max_entries, max_ttl));
+        self
+    }
+
+    /// The clock for claims, caches and JWKS freshness (default: the system clock).
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// The HTTP client for the JWKS URL (default: a new `reqwest::Client`).
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http_client = Some(client);
+        self
+    }
+
+    /// Freshness of the JWKS when the response has no `Cache-Control: max-age` (default 5 minutes).
+    pub fn jwks_default_ttl(mut self, ttl: Duration) -> Self {
+        self.jwks_policy.default_ttl = ttl;
+        self
+    }
+
+    /// Bounds applied to the JWKS `max-age` (default 30 s to 24 h).
+    pub fn jwks_ttl_bounds(mut self, min: Duration, max: Duration) -> Self {
+        self.jwks_policy.min_ttl = min;
+        self.jwks_policy.max_ttl = max;
+        self
+    }
+
+    /// The least time between two refreshes caused by unknown `kid`s (default 30 s).
+    pub fn jwks_refresh_cooldown(mut self, cooldown: Duration) -> Self {
+        self.jwks_policy.cooldown = cooldown;
+        self
+    }
+
+    /// The least time between a failed JWKS fetch and the next attempt (default 5 s).
+    pub fn jwks_retry_after_failure(mut self, wait: Duration) -> Self {
+        self.jwks_policy.retry_after_failure = wait;
+        self
+    }
+
+    /// The timeout of one JWKS fetch (default 10 s).
+    pub fn jwks_timeout(mut self, timeout: Duration) -> Self {
+        self.jwks_policy.timeout = timeout;
+        self
+    }
+
+    /// Refresh tokens of [`JwtIssuer`](crate::JwtIssuer) instead of access tokens.
+    pub(crate) fn refresh_tokens(mut self) -> Self {
+        self.token_use = TokenUse::Refresh;
+        self
+    }
+
+    /// Uses an already-built key set (for [`JwtIssuer`](crate::JwtIssuer)).
+    pub(crate) fn prebuilt_keys(mut self, keys: Vec<VerifyingKey>) -> Self {
+        self.sources.push(Source::Prebuilt(keys));
+        self
+    }
+
+    /// Checks the settings and builds the verifier.
+    ///
+    /// # Errors
+    ///
+    /// [`JwtError::Config`] naming the setting to change when there is no key source or more than one,
+    /// the algorithm list is empty or contradicts the key source (an HMAC algorithm with a JWKS URL or a
+    /// PEM public key), no issuer or audience is set and not explicitly skipped, the leeway is above 5
+    /// minutes, or the JWKS URL is not `https`; [`JwtError::InvalidKey`] / [`JwtError::InvalidJwks`] when
+    /// the given keys cannot be loaded.
+    pub fn build(mut self) -> Result<JwtVerifier, JwtError> {
+        let source = match self.sources.len() {
+            0 => {
+                return Err(JwtError::config(
+                    "key source",
+                    "no key source: call one of .jwks_url(..), .jwks(..), .public_key_pem(..), .hmac_secret(..)",
+                ));
+            }
+            1 => self.sources.remove(0),
+            _ => {
+                let names: Vec<_> = self.sources.iter().map(Source::setting).collect();
+                return Err(JwtError::config(
+                    "key source",
+                    format!("several key sources ({}): keep exactly one", names.join(", ")),
+                ));
+            }
+        };
+        let setting = source.setting();
+        let keys = match source {
+            Source::JwksUrl(url) => {
+                self.check_algorithms(setting, Algorithm::RS256, |alg| {
+                    alg.family() != jsonwebtoken::AlgorithmFamily::Hmac
+                })?;
+                let url = self.check_jwks_url(&url)?;
+                let client = match self.http_client.take() {
+                    Some(client) => client,
+                    None => reqwest::Client::builder().build().map_err(|err| {
+                        JwtError::config("http_client", format!("cannot build an HTTP client: {err}"))
+                    })?,
+                };
+                let clock = self.clock.clone().unwrap_or_else(system_clock);
+                Keys::Remote(Box::new(RemoteJwks::new(url, client, clock, self.jwks_policy.clone())))
+            }
+            Source::Jwks(doc) => {
+                let keys = jwks_from_value(&doc, true)?;
+                self.check_algorithms(setting, Algorithm::RS256, |alg| keys.iter().any(|k| k.fits(alg)))?;
+                Keys::Static(Arc::new(KeySet { keys, generation: 0 }))
+            }
+            Source::Pem(pem) => {
+                let key = VerifyingKey::from_pem(self.kid.clone(), &pem)?;
+                let kind = key.kind;
+                self.check_algorithms(setting, kind.default_algorithm(), |alg| kind.fits(alg))?;
+                Keys::Static(Arc::new(KeySet { keys: vec![key], generation: 0 }))
+            }
+            Source::Hmac(secret) => {
+                let key = VerifyingKey::hmac(self.kid.clone(), secret.expose_secret())?;
+                let kind = key.kind;
+                self.check_algorithms(setting, Algorithm::HS256, |alg| kind.fits(alg))?;
+                if !matches!(kind, KeyKind::Hmac { .. }) {
+                    return Err(JwtError::Crypto("HMAC key of the wrong kind"));
+                }
+                Keys::Static(Arc::new(KeySet { keys: vec![key], generation: 0 }))
+            }
+            Source::Prebuilt(keys) => {
+                self.check_algorithms(setting, Algorithm::ES256, |alg| keys.iter().any(|k| k.fits(alg)))?;
+                Keys::Static(Arc::new(KeySet { keys, generation: 0 }))
+            }
+        };
+        self.finish(keys)
+    }
+
+    fn check_algorithms(
+        &mut self,
+        source: &'static str,
+        default: Algorithm,
+        fits: impl Fn(Algorithm) -> bool,
+    ) -> Result<(), JwtError> {
+        let algorithms = self.algorithms.get_or_insert_with(|| vec![default]);
+        if algorithms.is_empty() {
+            return Err(JwtError::config(
+                "algorithms",
+                "the allow-list is empty: name the algorithms your issuer signs with, e.g. .algorithms([Algorithm::RS256])",
+            ));
+        }
+        if let Some(bad) = algorithms.iter().find(|alg| !fits(**alg)) {
+            return Err(JwtError::config(
+                "algorithms",
+                format!(
+                    "{bad:?} cannot be used with the key source {source}: an HMAC algorithm needs .hmac_secret(..) (or an \
+                     oct key in .jwks(..)), and a public key needs an RS/PS/ES/EdDSA algorithm of its type"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_jwks_url(&self, url: &str) -> Result<Url, JwtError> {
+        let parsed = Url::parse(url).map_err(|err| {
+            JwtError::config("jwks_url", format!("not an absolute URL ({err}): use https://host/path"))
+        })?;
+        let loopback = match parsed.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(host)) => host.eq_ignore_ascii_case("localhost"),
+            None => false,
+        };
+        match parsed.scheme() {
+            "https" => Ok(parsed),
+            "http" if loopback || self.allow_http_jwks => Ok(parsed),
+            "http" => Err(JwtError::config(
+                "jwks_url",
+                "plain http on a non-loopback host: use https, or .insecure_allow_http_jwks() for a trusted network",
+            )),
+            _ => Err(JwtError::config("jwks_url", "only https (or http on loopback) URLs are supported")),
+        }
+    }
+
+    fn finish(self, keys: Keys) -> Result<JwtVerifier, JwtError> {
+        let algorithms = self.algorithms.unwrap_or_else(|| vec![Algorithm::RS256]);
+        if algorithms.is_empty() {
+            return Err(JwtError::config("algorithms", "the allow-list is empty"));
+        }
+        match (self.issuers.is_empty(), self.skip_issuer) {
+            (true, false) => {
+                return Err(JwtError::config(
+                    "issuer",
+                    "no issuer: set .issuer(..) to the exact `iss` your provider puts in tokens (for AuthKit, \
+                     https://<your-app>.authkit.app), or call .insecure_skip_issuer()",
+                ));
+            }
+            (false, true) => {
+                return Err(JwtError::config(
+                    "issuer",
+                    "both .issuer(..) and .insecure_skip_issuer(): keep one",
+                ));
+            }
+            _ => {}
+        }
+        match (self.audiences.is_empty(), self.skip_audience) {
+            (true, false) => {
+                return Err(JwtError::config(
+                    "audience",
+                    "no audience: set .audience(..) to this MCP server's resource URL, or call .insecure_skip_audience()",
+                ));
+            }
+            (false, true) => {
+                return Err(JwtError::config(
+                    "audience",
+                    "both .audience(..) and .insecure_skip_audience(): keep one",
+                ));
+            }
+            _ => {}
+        }
+        if self.leeway > Duration::from_secs(300) {
+            return Err(JwtError::config(
+                "leeway",
+                "more than 5 minutes of clock leeway: fix the clocks instead",
+            ));
+        }
+        if self.max_token_size == 0 {
+            return Err(JwtError::config("max_token_size", "must be above 0"));
+        }
+        if let Some((0, _)) = self.cache {
+            return Err(JwtError::config(
+                "token_cache",
+                "a cache of 0 entries: leave .token_cache(..) out instead",
+            ));
+        }
+        let inner = Inner {
+            keys,
+            algorithms,
+            issuers: self.issuers,
+            audiences: self.audiences,
+            required_scopes: self.required_scopes,
+            required_typ: self.required_typ,
+            require_exp: !self.allow_missing_exp,
+            leeway: self.leeway.as_secs(),
+            max_token_size: self.max_token_size,
+            token_use: self.token_use,
+            cache: self.cache.map(|(entries, ttl)| TokenCache::new(entries, ttl)),
+            clock: self.clock.unwrap_or_else(system_clock),
+        };
+        Ok(JwtVerifier { inner: Arc::new(inner) })
+    }
+}
