@@ -1,0 +1,220 @@
+//! `RemoteAuthProvider` over `oneshot`: metadata at every path with CORS, challenges naming it, the
+//! audience check, prefixes, and settings errors.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::post;
+use http::{Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use mcp_auth_core::settings::Settings;
+use mcp_auth_core::{AccessToken, StaticTokenVerifier, TokenVerifier};
+use mcp_auth_remote::{RemoteAuthError, RemoteAuthProvider};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+fn verifier() -> StaticTokenVerifier {
+    StaticTokenVerifier::new()
+        .with_token(
+            "ours",
+            AccessToken::new("ours")
+                .with_subject("u1")
+                .with_scopes(["mcp:tools"])
+                .with_audience(["https://mcp.example.com/tools/mcp"]),
+        )
+        .with_token(
+            "theirs",
+            AccessToken::new("theirs")
+                .with_subject("u1")
+                .with_scopes(["mcp:tools"])
+                .with_audience(["https://other.example.com/mcp"]),
+        )
+        .with_token(
+            "no-audience",
+            AccessToken::new("no-audience").with_subject("u1").with_scopes(["mcp:tools"]),
+        )
+}
+
+fn provider(verifier: Arc<dyn TokenVerifier>) -> RemoteAuthProvider {
+    RemoteAuthProvider::builder(verifier)
+        .authorization_server("https://auth.example.com/")
+        .base_url("https://mcp.example.com/tools/")
+        .mcp_path("mcp")
+        .scopes_supported(["mcp:tools", "offline_access"])
+        .required_scopes(["mcp:tools", "offline_access"])
+        .resource_name("Example tools")
+        .resource_documentation("https://docs.example.com")
+        .build()
+        .unwrap()
+}
+
+fn app(provider: &RemoteAuthProvider) -> Router {
+    Router::new()
+        .route("/mcp", post(|| async { "mcp answer" }))
+        .layer(provider.bearer_layer())
+        .merge(provider.metadata_router())
+}
+
+async fn send(app: Router, request: Request<Body>) -> (StatusCode, http::HeaderMap, Value) {
+    let response = app.oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let body =
+        serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()));
+    (status, headers, body)
+}
+
+fn get(path: &str) -> Request<Body> {
+    Request::get(path).header(header::ORIGIN, "https://inspector.example").body(Body::empty()).unwrap()
+}
+
+#[tokio::test]
+async fn metadata_is_served_at_every_path_with_cors() {
+    let provider = provider(Arc::new(verifier()));
+    let expected = json!({
+        "resource": "https://mcp.example.com/tools/mcp",
+        "authorization_servers": ["https://auth.example.com"],
+        "scopes_supported": ["mcp:tools"],
+        "bearer_methods_supported": ["header"],
+        "resource_name": "Example tools",
+        "resource_documentation": "https://docs.example.com"
+    });
+    for path in [
+        "/.well-known/oauth-protected-resource/tools/mcp",
+        "/.well-known/oauth-protected-resource/mcp",
+        "/.well-known/oauth-protected-resource",
+    ] {
+        let (status, headers, body) = send(app(&provider), get(path)).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert_eq!(body, expected, "{path}");
+        assert_eq!(headers[header::CONTENT_TYPE], "application/json");
+        assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*", "{path}");
+    }
+}
+
+#[tokio::test]
+async fn preflight_and_plain_options_are_answered() {
+    let provider = provider(Arc::new(verifier()));
+    let preflight = Request::builder()
+        .method(Method::OPTIONS)
+        .uri("/.well-known/oauth-protected-resource/mcp")
+        .header(header::ORIGIN, "https://inspector.example")
+        .header(header::ACCESS_CONTROL_REQUEST_METHOD, "GET")
+        .header(header::ACCESS_CONTROL_REQUEST_HEADERS, "mcp-protocol-version")
+        .body(Body::empty())
+        .unwrap();
+    let (status, headers, _) = send(app(&provider), preflight).await;
+    assert!(status.is_success(), "{status}");
+    assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+    assert!(headers[header::ACCESS_CONTROL_ALLOW_HEADERS].to_str().unwrap().contains("mcp-protocol-version"));
+    let plain = Request::builder()
+        .method(Method::OPTIONS)
+        .uri("/.well-known/oauth-protected-resource")
+        .body(Body::empty())
+        .unwrap();
+    let (status, headers, _) = send(app(&provider), plain).await;
+    assert!(status.is_success(), "{status}");
+    assert!(headers[header::ACCESS_CONTROL_ALLOW_METHODS].to_str().unwrap().contains("GET"));
+}
+
+#[tokio::test]
+async fn challenge_names_the_metadata_and_required_scopes_without_offline_access() {
+    let provider = provider(Arc::new(verifier()));
+    let (status, headers, _) = send(app(&provider), Request::post("/mcp").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        headers[header::WWW_AUTHENTICATE],
+        r#"Bearer resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/tools/mcp", scope="mcp:tools""#
+    );
+}
+
+fn bearer(token: &str) -> Request<Body> {
+    Request::post("/mcp")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn only_tokens_for_this_resource_are_accepted() {
+    let provider = provider(Arc::new(verifier()));
+    let (status, _, body) = send(app(&provider), bearer("ours")).await;
+    assert_eq!((status, body), (StatusCode::OK, json!("mcp answer")));
+    for token in ["theirs", "no-audience"] {
+        let (status, headers, _) = send(app(&provider), bearer(token)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{token}");
+        assert!(
+            headers[header::WWW_AUTHENTICATE]
+                .to_str()
+                .unwrap()
+                .contains(r#"error_description="token audience mismatch""#),
+            "{token}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn audience_check_can_be_turned_off_explicitly() {
+    let provider = RemoteAuthProvider::builder(Arc::new(verifier()))
+        .authorization_server("https://auth.example.com")
+        .base_url("https://mcp.example.com")
+        .insecure_skip_audience_check()
+        .build()
+        .unwrap();
+    assert_eq!(send(app(&provider), bearer("theirs")).await.0, StatusCode::OK);
+}
+
+#[test]
+fn settings_fill_the_builder_and_errors_name_what_to_fix() {
+    let settings = Settings::from_pairs([
+        ("MCP_AUTH_BASE_URL", "http://127.0.0.1:9000"),
+        ("MCP_AUTH_MCP_PATH", "/rpc"),
+        ("MCP_AUTH_REQUIRED_SCOPES", "a,b"),
+    ]);
+    let provider = RemoteAuthProvider::builder(Arc::new(verifier()))
+        .authorization_server("http://127.0.0.1:9400")
+        .settings(&settings)
+        .unwrap()
+        .build()
+        .unwrap();
+    assert_eq!(provider.resource().as_str(), "http://127.0.0.1:9000/rpc");
+    assert_eq!(provider.required_scopes(), ["a", "b"]);
+
+    let no_base = RemoteAuthProvider::builder(Arc::new(verifier()))
+        .authorization_server("https://a.example.com")
+        .build();
+    assert!(no_base.unwrap_err().to_string().contains("MCP_AUTH_BASE_URL"));
+    let no_server =
+        RemoteAuthProvider::builder(Arc::new(verifier())).base_url("https://mcp.example.com").build();
+    assert!(matches!(no_server, Err(RemoteAuthError::Missing { .. })));
+    let http_public = RemoteAuthProvider::builder(Arc::new(verifier()))
+        .base_url("http://mcp.example.com")
+        .authorization_server("https://a.example.com")
+        .build();
+    assert!(http_public.unwrap_err().to_string().contains("https"));
+    let http_issuer = RemoteAuthProvider::builder(Arc::new(verifier()))
+        .base_url("https://mcp.example.com")
+        .authorization_server("http://a.example.com")
+        .build();
+    assert!(matches!(http_issuer, Err(RemoteAuthError::InvalidAuthorizationServer { .. })));
+    let bad_scopes = Settings::from_pairs([("MCP_AUTH_REQUIRED_SCOPES", "[1]")]);
+    let err = RemoteAuthProvider::builder(Arc::new(verifier())).settings(&bad_scopes).err().unwrap();
+    assert!(err.to_string().contains("MCP_AUTH_REQUIRED_SCOPES"), "{err}");
+}
+
+#[tokio::test]
+async fn hostile_metadata_requests_get_plain_errors() {
+    let provider = provider(Arc::new(verifier()));
+    for path in [
+        "/.well-known/oauth-protected-resource/../mcp",
+        "/.well-known/oauth-protected-resource/other",
+        "/.well-known/oauth-protected-resource/mcp/%00",
+    ] {
+        let status = send(app(&provider), get(path)).await.0;
+        assert!(status == StatusCode::NOT_FOUND || status == StatusCode::BAD_REQUEST, "{path}: {status}");
+    }
+    let wrong_method = Request::post("/.well-known/oauth-protected-resource").body(Body::from("x")).unwrap();
+    assert_eq!(send(app(&provider), wrong_method).await.0, StatusCode::METHOD_NOT_ALLOWED);
+}
