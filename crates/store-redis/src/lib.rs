@@ -1,0 +1,616 @@
+//! A Redis backend for the mcp-auth [`KvStore`]: state shared by every server instance that points at the
+//! same Redis, with automatic reconnects and bounded waits.
+//!
+//! - Entries live under `<prefix>:<collection>:<key>` (prefix `mcp-auth` by default). In the collection
+//!   part `%`, `:`, `{` and `}` are percent-encoded, so a collection and key can never be confused with
+//!   another pair (`("a:b", "c")` and `("a", "b:c")` stay apart); the key part is stored as given.
+//! - TTLs are Redis expirations (`SET .. PX`), so Redis removes expired entries itself.
+//! - `put_if_absent` is `SET .. NX`, `take` is `GETDEL` (Redis 6.2 or later): atomic across every
+//!   process, which is what one-time authorization codes need.
+//! - `keys` walks `SCAN MATCH` with the prefix and collection glob-escaped.
+//! - Every call is bounded: connect and response timeouts in the connection, plus an overall operation
+//!   timeout. While Redis is unreachable every call fails fast with [`StoreError::Unavailable`]
+//!   (`backend: "redis"`, which HTTP layers answer with 503), and the store reconnects by itself once
+//!   Redis is back; there is nothing to rebuild.
+//!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `tls` | no | `rediss://` URLs (rustls with aws-lc-rs, the platform's root certificates) |
+//! | `cluster` | no | Redis Cluster through [`RedisStoreBuilder::cluster`] |
+//!
+//! # Configuration
+//!
+//! [`RedisStore::from_settings`] reads `MCP_AUTH_REDIS_URL` (default `redis://127.0.0.1:6379`) and
+//! `MCP_AUTH_REDIS_PREFIX` (default `mcp-auth`).
+//!
+//! # Examples
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use mcp_auth_core::store::KvStore;
+//! use mcp_auth_store_redis::RedisStore;
+//!
+//! # async fn demo() -> Result<(), mcp_auth_core::StoreError> {
+//! let store = RedisStore::builder("redis://127.0.0.1:6379")
+//!     .prefix("my-app")
+//!     .response_timeout(Duration::from_millis(500))
+//!     .connect()
+//!     .await?;
+//! store.put("codes", "abc", b"payload", Some(Duration::from_secs(60))).await?;
+//! assert_eq!(store.take("codes", "abc").await?.as_deref(), Some(&b"payload"[..]));
+//! # Ok(()) }
+//! ```
+
+use std::collections::HashSet;
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use mcp_auth_core::settings::{Settings, SettingsError};
+use mcp_auth_core::store::{KvStore, StoreError, validate_key};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Cmd, ErrorKind, FromRedisValue, RedisError, ServerErrorKind};
+
+/// The backend name in this crate's [`StoreError`]s.
+pub const BACKEND: &str = "redis";
+/// The URL used when none is configured.
+pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
+/// The key prefix used when none is configured.
+pub const DEFAULT_PREFIX: &str = "mcp-auth";
+
+/// A TTL beyond this many milliseconds (about 31,000 years) is stored without expiry, like the memory
+/// store does with TTLs it cannot represent.
+const MAX_TTL_MS: u128 = 1_000_000_000_000_000;
+
+/// A configuration the store refuses to start with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RedisConfigError {
+    /// The URL does not parse as a Redis URL.
+    #[error("MCP_AUTH_REDIS_URL / the Redis URL is not a valid redis:// or rediss:// URL")]
+    InvalidUrl(#[source] RedisError),
+    /// A `rediss://` URL was given but the crate was built without TLS.
+    #[error("a rediss:// URL needs the `tls` feature of mcp-auth-store-redis; enable it or use redis://")]
+    TlsNotEnabled,
+    /// The key prefix is unusable.
+    #[error("MCP_AUTH_REDIS_PREFIX / the Redis key prefix is invalid: {reason}")]
+    InvalidPrefix {
+        /// What is wrong and what to change.
+        reason: &'static str,
+    },
+    /// Reading the settings failed.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+}
+
+/// The overall operation timeout expired: Redis did not answer in time.
+#[derive(Debug, thiserror::Error)]
+#[error("Redis did not answer within {0:?}")]
+pub struct OperationTimedOut(pub Duration);
+
+fn config_error(err: RedisConfigError) -> StoreError {
+    StoreError::Backend { backend: BACKEND, source: Box::new(err) }
+}
+
+/// Whether a Redis error means "cannot reach Redis now" (retry later, HTTP 503) rather than a bug or a
+/// misconfiguration.
+fn is_unreachable(err: &RedisError) -> bool {
+    err.is_io_error()
+        || err.is_timeout()
+        || err.is_connection_dropped()
+        || err.is_connection_refusal()
+        || matches!(
+            err.kind(),
+            ErrorKind::Io
+                | ErrorKind::ClusterConnectionNotFound
+                | ErrorKind::Server(
+                    ServerErrorKind::BusyLoading
+                        | ServerErrorKind::ClusterDown
+                        | ServerErrorKind::TryAgain
+                        | ServerErrorKind::MasterDown
+                )
+        )
+}
+
+fn map_error(err: RedisError) -> StoreError {
+    if is_unreachable(&err) {
+        StoreError::Unavailable { backend: BACKEND, source: Box::new(err) }
+    } else {
+        StoreError::Backend { backend: BACKEND, source: Box::new(err) }
+    }
+}
+
+#[derive(Clone)]
+enum Connection {
+    Single(ConnectionManager),
+    #[cfg(feature = "cluster")]
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+/// How collection and key map to Redis keys.
+#[derive(Debug, Clone)]
+struct Layout {
+    prefix: String,
+    /// In cluster mode the collection is a hash tag, so a collection's keys share one slot and one
+    /// `SCAN` on that slot's node lists them.
+    hash_tag: bool,
+}
+
+impl Layout {
+    fn collection_part(&self, collection: &str) -> String {
+        let mut out = String::with_capacity(collection.len() + 2);
+        if self.hash_tag {
+            out.push('{');
+        }
+        for ch in collection.chars() {
+            match ch {
+                '%' => out.push_str("%25"),
+                ':' => out.push_str("%3A"),
+                '{' => out.push_str("%7B"),
+                '}' => out.push_str("%7D"),
+                other => out.push(other),
+            }
+        }
+        if self.hash_tag {
+            out.push('}');
+        }
+        out
+    }
+
+    fn collection_prefix(&self, collection: &str) -> String {
+        format!("{}:{}:", self.prefix, self.collection_part(collection))
+    }
+
+    fn key(&self, collection: &str, key: &str) -> String {
+        let mut out = self.collection_prefix(collection);
+        out.push_str(key);
+        out
+    }
+
+    fn scan_pattern(&self, collection: &str) -> String {
+        let mut pattern = glob_escape(&self.collection_prefix(collection));
+        pattern.push('*');
+        pattern
+    }
+}
+
+/// Escapes the characters `SCAN MATCH` treats as glob syntax.
+fn glob_escape(literal: &str) -> String {
+    let mut out = String::with_capacity(literal.len() + 8);
+    for ch in literal.chars() {
+        if matches!(ch, '*' | '?' | '[' | ']' | '\\' | '^' | '-') {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// A [`KvStore`] in Redis. Cheap to clone: clones share the connection.
+#[derive(Clone)]
+pub struct RedisStore {
+    connection: Connection,
+    layout: Layout,
+    operation_timeout: Duration,
+    endpoint: String,
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mode = match self.connection {
+            Connection::Single(_) => "single",
+            #[cfg(feature = "cluster")]
+            Connection::Cluster(_) => "cluster",
+        };
+        f.debug_struct("RedisStore")
+            .field("endpoint", &self.endpoint)
+            .field("mode", &mode)
+            .field("prefix", &self.layout.prefix)
+            .field("operation_timeout", &self.operation_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`RedisStore`]: URL, prefix and timeouts.
+#[derive(Clone)]
+#[must_use]
+pub struct RedisStoreBuilder {
+    url: String,
+    prefix: String,
+    connect_timeout: Duration,
+    response_timeout: Duration,
+    operation_timeout: Option<Duration>,
+    reconnect_attempts: usize,
+    #[cfg(feature = "cluster")]
+    cluster_nodes: Option<Vec<String>>,
+}
+
+impl fmt::Debug for RedisStoreBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStoreBuilder")
+            .field("url", &redact_url(&self.url))
+            .field("prefix", &self.prefix)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("response_timeout", &self.response_timeout)
+            .field("operation_timeout", &self.operation_timeout)
+            .field("reconnect_attempts", &self.reconnect_attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The URL with any `user:password@` part replaced, for logs and `Debug`.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}[credentials redacted]{}", &url[..scheme_end + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl RedisStoreBuilder {
+    /// The key prefix (default `mcp-auth`): keys are `<prefix>:<collection>:<key>`. Give each deployment
+    /// sharing a Redis its own prefix.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How long one connection attempt may take (default 2 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long Redis may take to answer one command (default 2 s).
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
+        self.response_timeout = timeout;
+        self
+    }
+
+    /// The most one store call may take in all, reconnect included (default: the connect timeout
+    /// plus the response timeout). Past it the call fails with [`StoreError::Unavailable`].
+    pub fn operation_timeout(mut self, timeout: Duration) -> Self {
+        self.operation_timeout = Some(timeout);
+        self
+    }
+
+    /// How many times a broken connection is retried within one reconnect (default 1). Calls made while
+    /// Redis is down fail fast either way; each later call starts a new reconnect.
+    pub fn reconnect_attempts(mut self, attempts: usize) -> Self {
+        self.reconnect_attempts = attempts;
+        self
+    }
+
+    /// Connects to a Redis Cluster through these seed nodes instead of the single URL. Each collection is
+    /// a hash tag (`<prefix>:{<collection>}:<key>`), so a collection's keys live on one node and `keys`
+    /// scans just that node; the prefix must then contain no `{` or `}`.
+    #[cfg(feature = "cluster")]
+    pub fn cluster(mut self, nodes: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.cluster_nodes = Some(nodes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    fn check(&self, url: &str) -> Result<redis::ConnectionInfo, StoreError> {
+        if self.prefix.is_empty() {
+            return Err(config_error(RedisConfigError::InvalidPrefix {
+                reason: "it must not be empty (the default is mcp-auth)",
+            }));
+        }
+        if url.starts_with("rediss:") && !cfg!(feature = "tls") {
+            return Err(config_error(RedisConfigError::TlsNotEnabled));
+        }
+        let info = redis::IntoConnectionInfo::into_connection_info(url)
+            .map_err(|err| config_error(RedisConfigError::InvalidUrl(err)))?;
+        Ok(info)
+    }
+
+    /// Connects and checks the connection with a `PING`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] with a [`RedisConfigError`] for a bad URL or prefix;
+    /// [`StoreError::Unavailable`] when Redis cannot be reached.
+    pub async fn connect(self) -> Result<RedisStore, StoreError> {
+        let operation_timeout =
+            self.operation_timeout.unwrap_or(self.connect_timeout + self.response_timeout);
+        #[cfg(feature = "cluster")]
+        if let Some(nodes) = &self.cluster_nodes {
+            if self.prefix.contains(['{', '}']) {
+                return Err(config_error(RedisConfigError::InvalidPrefix {
+                    reason: "in cluster mode it must not contain { or }, which Redis reads as a hash tag",
+                }));
+            }
+            let infos = nodes.iter().map(|node| self.check(node)).collect::<Result<Vec<_>, _>>()?;
+            let client = redis::cluster::ClusterClient::builder(infos)
+                .connection_timeout(self.connect_timeout)
+                .response_timeout(self.response_timeout)
+                .retries(u32::try_from(self.reconnect_attempts).unwrap_or(u32::MAX))
+                .build()
+                .map_err(|err| config_error(RedisConfigError::InvalidUrl(err)))?;
+            let connect = client.get_async_connection();
+            let connection = tokio::time::timeout(operation_timeout, connect)
+                .await
+                .map_err(|_| unavailable_timeout(operation_timeout))?
+                .map_err(map_error)?;
+            let store = RedisStore {
+                connection: Connection::Cluster(connection),
+                layout: Layout { prefix: self.prefix, hash_tag: true },
+                operation_timeout,
+                endpoint: format!("cluster of {} seed nodes", nodes.len()),
+            };
+            store.ping().await?;
+            return Ok(store);
+        }
+        let info = self.check(&self.url)?;
+        let endpoint = info.addr().to_string();
+        let client =
+            redis::Client::open(info).map_err(|err| config_error(RedisConfigError::InvalidUrl(err)))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.connect_timeout))
+            .set_response_timeout(Some(self.response_timeout))
+            .set_number_of_retries(self.reconnect_attempts)
+            .set_max_delay(Duration::from_millis(500));
+        let manager = ConnectionManager::new_lazy_with_config(client, config).map_err(map_error)?;
+        let store = RedisStore {
+            connection: Connection::Single(manager),
+            layout: Layout { prefix: self.prefix, hash_tag: false },
+            operation_timeout,
+            endpoint,
+        };
+        store.ping().await?;
+        Ok(store)
+    }
+}
+
+fn unavailable_timeout(timeout: Duration) -> StoreError {
+    StoreError::Unavailable { backend: BACKEND, source: Box::new(OperationTimedOut(timeout)) }
+}
+
+impl RedisStore {
+    /// Connects to `url` with the default prefix and timeouts.
+    ///
+    /// # Errors
+    ///
+    /// As [`RedisStoreBuilder::connect`].
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::builder(url).connect().await
+    }
+
+    /// A builder for `url` (`redis://[user:password@]host:port[/db]`, or `rediss://` with the `tls`
+    /// feature).
+    pub fn builder(url: impl Into<String>) -> RedisStoreBuilder {
+        RedisStoreBuilder {
+            url: url.into(),
+            prefix: DEFAULT_PREFIX.to_owned(),
+            connect_timeout: Duration::from_secs(2),
+            response_timeout: Duration::from_secs(2),
+            operation_timeout: None,
+            reconnect_attempts: 1,
+            #[cfg(feature = "cluster")]
+            cluster_nodes: None,
+        }
+    }
+
+    /// A builder from `MCP_AUTH_REDIS_URL` (default `redis://127.0.0.1:6379`) and `MCP_AUTH_REDIS_PREFIX`
+    /// (default `mcp-auth`).
+    ///
+    /// ```
+    /// use mcp_auth_core::settings::Settings;
+    /// use mcp_auth_store_redis::RedisStore;
+    ///
+    /// let settings = Settings::from_pairs([("MCP_AUTH_REDIS_PREFIX", "tenant-a")]);
+    /// let builder = RedisStore::from_settings(&settings);
+    /// assert!(format!("{builder:?}").contains("tenant-a"));
+    /// ```
+    pub fn from_settings(settings: &Settings) -> RedisStoreBuilder {
+        let builder = Self::builder(settings.string("REDIS_URL").unwrap_or_else(|| DEFAULT_URL.to_owned()));
+        match settings.string("REDIS_PREFIX") {
+            Some(prefix) => builder.prefix(prefix),
+            None => builder,
+        }
+    }
+
+    /// The key prefix.
+    #[must_use]
+    pub fn prefix(&self) -> &str {
+        &self.layout.prefix
+    }
+
+    /// The Redis key that holds `key` of `collection`, for operators inspecting Redis.
+    #[must_use]
+    pub fn redis_key(&self, collection: &str, key: &str) -> String {
+        self.layout.key(collection, key)
+    }
+
+    /// Sends `PING`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when Redis cannot be reached.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.query::<String>(&redis::cmd("PING")).await.map(drop)
+    }
+
+    async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, StoreError> {
+        let mut connection = self.connection.clone();
+        let call = async move {
+            match &mut connection {
+                Connection::Single(manager) => cmd.query_async::<T>(manager).await,
+                #[cfg(feature = "cluster")]
+                Connection::Cluster(cluster) => cmd.query_async::<T>(cluster).await,
+            }
+        };
+        match tokio::time::timeout(self.operation_timeout, call).await {
+            Ok(result) => result.map_err(map_error),
+            Err(_) => Err(unavailable_timeout(self.operation_timeout)),
+        }
+    }
+
+    async fn scan_page(
+        &self,
+        collection: &str,
+        pattern: &str,
+        cursor: u64,
+    ) -> Result<(u64, Vec<Vec<u8>>), StoreError> {
+        let mut cmd = redis::cmd("SCAN");
+        cmd.arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(1000);
+        #[cfg(feature = "cluster")]
+        if let Connection::Cluster(cluster) = &self.connection {
+            use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+            let slot_key = self.layout.collection_prefix(collection);
+            let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::with_key(
+                slot_key.as_bytes(),
+                SlotAddr::Master,
+            )));
+            let mut cluster = cluster.clone();
+            let call = async move { cluster.route_command(cmd, route).await };
+            let value = tokio::time::timeout(self.operation_timeout, call)
+                .await
+                .map_err(|_| unavailable_timeout(self.operation_timeout))?
+                .map_err(map_error)?;
+            return redis::from_redis_value(value)
+                .map_err(|err| StoreError::Backend { backend: BACKEND, source: Box::new(err) });
+        }
+        let _ = collection;
+        self.query(&cmd).await
+    }
+
+    fn set_cmd(&self, collection: &str, key: &str, value: &[u8], ttl: Option<Duration>, nx: bool) -> Cmd {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.layout.key(collection, key)).arg(value);
+        if let Some(ttl) = ttl {
+            let ms = ttl.as_millis();
+            if ms <= MAX_TTL_MS {
+                // A sub-millisecond TTL still expires: Redis refuses PX 0.
+                cmd.arg("PX").arg(u64::try_from(ms.max(1)).unwrap_or(u64::MAX));
+            }
+        }
+        if nx {
+            cmd.arg("NX");
+        }
+        cmd
+    }
+}
+
+#[async_trait]
+impl KvStore for RedisStore {
+    async fn get(&self, collection: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        validate_key(collection, key)?;
+        self.query(redis::cmd("GET").arg(self.layout.key(collection, key))).await
+    }
+
+    async fn put(
+        &self,
+        collection: &str,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<(), StoreError> {
+        validate_key(collection, key)?;
+        self.query::<()>(&self.set_cmd(collection, key, value, ttl, false)).await
+    }
+
+    async fn put_if_absent(
+        &self,
+        collection: &str,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        validate_key(collection, key)?;
+        let reply: Option<String> = self.query(&self.set_cmd(collection, key, value, ttl, true)).await?;
+        Ok(reply.is_some())
+    }
+
+    async fn delete(&self, collection: &str, key: &str) -> Result<bool, StoreError> {
+        validate_key(collection, key)?;
+        let removed: u64 = self.query(redis::cmd("DEL").arg(self.layout.key(collection, key))).await?;
+        Ok(removed > 0)
+    }
+
+    async fn take(&self, collection: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        validate_key(collection, key)?;
+        self.query(redis::cmd("GETDEL").arg(self.layout.key(collection, key))).await
+    }
+
+    async fn keys(&self, collection: &str) -> Result<Vec<String>, StoreError> {
+        validate_key(collection, "-")?;
+        let prefix = self.layout.collection_prefix(collection);
+        let pattern = self.layout.scan_pattern(collection);
+        let mut seen = HashSet::new();
+        let mut cursor = 0;
+        loop {
+            let (next, page) = self.scan_page(collection, &pattern, cursor).await?;
+            for raw in page {
+                // Every key this store writes is UTF-8; anything else under the prefix is foreign.
+                match String::from_utf8(raw) {
+                    Ok(full) => {
+                        if let Some(key) = full.strip_prefix(&prefix) {
+                            seen.insert(key.to_owned());
+                        }
+                    }
+                    Err(_) => tracing::warn!(collection, "skipped a non-UTF-8 Redis key under the prefix"),
+                }
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        Ok(seen.into_iter().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_escapes_collections_and_globs() {
+        let layout = Layout { prefix: "p*".to_owned(), hash_tag: false };
+        assert_eq!(layout.key("a:b", "c"), "p*:a%3Ab:c");
+        assert_ne!(layout.key("a:b", "c"), layout.key("a", "b:c"));
+        assert_eq!(layout.key("100%", "k"), "p*:100%25:k");
+        assert_eq!(layout.scan_pattern("[x]?"), "p\\*:\\[x\\]\\?:*");
+        let cluster = Layout { prefix: "p".to_owned(), hash_tag: true };
+        assert_eq!(cluster.key("{a}", "k"), "p:{%7Ba%7D}:k");
+    }
+
+    #[tokio::test]
+    async fn bad_configuration_is_refused_with_a_clear_error() {
+        let err = RedisStore::connect("not a url").await.unwrap_err();
+        assert!(matches!(err, StoreError::Backend { backend: "redis", .. }), "{err:?}");
+        let source = std::error::Error::source(&err).unwrap().to_string();
+        assert!(source.contains("not a valid redis"), "{source}");
+        let err = RedisStore::builder(DEFAULT_URL).prefix("").connect().await.unwrap_err();
+        assert!(std::error::Error::source(&err).unwrap().to_string().contains("must not be empty"));
+        #[cfg(not(feature = "tls"))]
+        {
+            let err = RedisStore::connect("rediss://127.0.0.1:6379").await.unwrap_err();
+            assert!(std::error::Error::source(&err).unwrap().to_string().contains("`tls` feature"));
+        }
+    }
+
+    #[test]
+    fn passwords_in_urls_are_redacted() {
+        let builder = RedisStore::builder("redis://user:hunter2@redis.internal:6379/0");
+        let shown = format!("{builder:?}");
+        assert!(!shown.contains("hunter2") && !shown.contains("user:"), "{shown}");
+        assert!(shown.contains("redis.internal:6379"), "{shown}");
+    }
+
+    #[test]
+    fn settings_give_url_and_prefix() {
+        let builder = RedisStore::from_settings(&Settings::from_pairs([
+            ("MCP_AUTH_REDIS_URL", "redis://10.0.0.5:6380/2"),
+            ("MCP_AUTH_REDIS_PREFIX", "tenant"),
+        ]));
+        assert_eq!(builder.url, "redis://10.0.0.5:6380/2");
+        assert_eq!(builder.prefix, "tenant");
+        let builder = RedisStore::from_settings(&Settings::from_pairs([("X", "y")]));
+        assert_eq!((builder.url.as_str(), builder.prefix.as_str()), (DEFAULT_URL, DEFAULT_PREFIX));
+    }
+}

@@ -1,0 +1,78 @@
+//! The conformance suite and the two-instance checks against the shared Redis (`MCP_AUTH_REDIS_URL`,
+//! default `redis://127.0.0.1:6379`), each test under its own prefix, cleaned up afterwards.
+
+mod common;
+
+use std::sync::Arc;
+
+use mcp_auth_core::store::KvStore;
+use mcp_auth_core::testkit;
+use mcp_auth_fernet::{FernetKey, FernetStore};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_store_passes_the_conformance_suite() {
+    if common::skipped() {
+        return;
+    }
+    let store = common::shared_store("suite").await;
+    testkit::run_all(Arc::new(store.clone())).await;
+    assert!(common::count_keys(&store).await > 0, "the suite wrote under the prefix");
+    common::cleanup(&store).await;
+    assert_eq!(common::count_keys(&store).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fernet_over_redis_passes_the_conformance_suite() {
+    if common::skipped() {
+        return;
+    }
+    let store = common::shared_store("fernet-suite").await;
+    let encrypted = FernetStore::new(store.clone(), vec![FernetKey::generate()]).unwrap();
+    testkit::run_all(Arc::new(encrypted)).await;
+    common::cleanup(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_share_state_and_race_atomically() {
+    if common::skipped() {
+        return;
+    }
+    let a = common::shared_store("two-instances").await;
+    // A second, independent connection manager over the same Redis and prefix.
+    let b = mcp_auth_store_redis::RedisStore::builder(common::shared_url())
+        .prefix(a.prefix())
+        .connect()
+        .await
+        .unwrap();
+    let (da, db) = (common::as_dyn(a.clone()), common::as_dyn(b));
+    testkit::instances_share_state(&da, &db).await;
+    testkit::take_is_atomic_across(&[Arc::clone(&da), Arc::clone(&db)]).await;
+    testkit::put_if_absent_is_atomic_across(&[da, db]).await;
+    common::cleanup(&a).await;
+}
+
+#[tokio::test]
+async fn keys_are_laid_out_under_the_prefix_and_expire_in_redis() {
+    if common::skipped() {
+        return;
+    }
+    let store = common::shared_store("layout").await;
+    store.put("clients", "c:1", b"v", Some(std::time::Duration::from_secs(30))).await.unwrap();
+    let key = store.redis_key("clients", "c:1");
+    assert_eq!(key, format!("{}:clients:c:1", store.prefix()));
+    let client = redis::Client::open(common::shared_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let pttl: i64 = redis::cmd("PTTL").arg(&key).query_async(&mut conn).await.unwrap();
+    assert!(pttl > 0 && pttl <= 30_000, "PTTL {pttl}");
+    // A glob character in the prefix is escaped in SCAN: a sibling prefix's keys do not leak in.
+    let starred = mcp_auth_store_redis::RedisStore::builder(common::shared_url())
+        .prefix(format!("{}*", store.prefix()))
+        .connect()
+        .await
+        .unwrap();
+    assert!(starred.keys("clients").await.unwrap().is_empty(), "SCAN pattern was not escaped");
+    starred.put("clients", "x", b"y", None).await.unwrap();
+    assert_eq!(store.keys("clients").await.unwrap(), vec!["c:1".to_owned()]);
+    common::cleanup(&store).await;
+    common::cleanup(&starred).await;
+}
