@@ -1,0 +1,314 @@
+//! [`AuthKitProvider`]: remote auth with WorkOS AuthKit as the authorization server.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use mcp_auth_core::clock::{SharedClock, system_clock};
+use mcp_auth_core::settings::Settings;
+use mcp_auth_core::{BearerAuthLayer, TokenVerifier};
+use mcp_auth_jwt::{Algorithm, JwtVerifier};
+use mcp_auth_remote::{RemoteAuthProvider, ResourceUrl, metadata_cors};
+
+use crate::WorkOSError;
+use crate::domain::AuthKitDomain;
+use crate::forward::{CachePolicy, MetadataForwarder};
+
+/// The scopes AuthKit supports for MCP clients, advertised by default.
+pub const DEFAULT_SCOPES_SUPPORTED: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+
+/// Protects an MCP server with WorkOS AuthKit, the mode WorkOS recommends for MCP: AuthKit is the
+/// authorization server (clients register with it by DCR or CIMD), this server only verifies its tokens.
+///
+/// It serves:
+/// - RFC 9728 Protected Resource Metadata naming AuthKit as the authorization server (see
+///   [`RemoteAuthProvider`]);
+/// - `/.well-known/oauth-authorization-server`, AuthKit's own metadata forwarded and cached, for clients
+///   that look for it on the MCP server's origin (MCP 2025-03-26 clients);
+/// - the bearer layer for the MCP route. The default verifier checks AuthKit's RS256 JWTs against
+///   `<domain>/oauth2/jwks`, with issuer = the AuthKit domain and audience = this server's canonical resource
+///   URL (set the resource indicator in the WorkOS dashboard, see `docs/workos.md`).
+///
+/// # Examples
+///
+/// ```
+/// use axum::{Router, routing::post};
+/// use mcp_auth_workos::AuthKitProvider;
+///
+/// let authkit = AuthKitProvider::builder()
+///     .authkit_domain("your-app.authkit.app")
+///     .base_url("https://mcp.example.com")
+///     .build()
+///     .unwrap();
+/// let app: Router = authkit.protect(Router::new().route("/mcp", post(|| async { "rmcp service here" })));
+/// assert_eq!(authkit.resource().as_str(), "https://mcp.example.com/mcp");
+/// ```
+#[derive(Clone)]
+pub struct AuthKitProvider {
+    domain: AuthKitDomain,
+    remote: RemoteAuthProvider,
+    forwarder: Arc<MetadataForwarder>,
+}
+
+impl fmt::Debug for AuthKitProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthKitProvider").field("domain", &self.domain).field("remote", &self.remote).finish()
+    }
+}
+
+impl AuthKitProvider {
+    /// Starts building a provider.
+    pub fn builder() -> AuthKitProviderBuilder {
+        AuthKitProviderBuilder::default()
+    }
+
+    /// A provider configured from `MCP_AUTH_AUTHKIT_DOMAIN`, `MCP_AUTH_BASE_URL`, `MCP_AUTH_MCP_PATH` and
+    /// `MCP_AUTH_REQUIRED_SCOPES` (process environment and `.env`).
+    ///
+    /// # Errors
+    ///
+    /// A [`WorkOSError`] naming the missing or malformed variable.
+    pub fn from_env() -> Result<Self, WorkOSError> {
+        Self::builder().settings(&Settings::from_env()?)?.build()
+    }
+
+    /// The AuthKit domain.
+    #[must_use]
+    pub fn domain(&self) -> &AuthKitDomain {
+        &self.domain
+    }
+
+    /// The canonical resource URL (the audience tokens must carry).
+    #[must_use]
+    pub fn resource(&self) -> &ResourceUrl {
+        self.remote.resource()
+    }
+
+    /// The underlying remote-auth provider.
+    #[must_use]
+    pub fn remote(&self) -> &RemoteAuthProvider {
+        &self.remote
+    }
+
+    /// The bearer layer for the MCP route.
+    pub fn bearer_layer(&self) -> BearerAuthLayer {
+        self.remote.bearer_layer()
+    }
+
+    /// The discovery routes: protected resource metadata and the forwarded authorization server metadata.
+    pub fn router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
+        let forwarder = Arc::clone(&self.forwarder);
+        let authorization_server = Router::new()
+            .route(
+                "/.well-known/oauth-authorization-server",
+                get(move || {
+                    let forwarder = Arc::clone(&forwarder);
+                    async move { forwarder.respond().await }
+                }),
+            )
+            .layer(metadata_cors());
+        self.remote.metadata_router().merge(authorization_server)
+    }
+
+    /// Puts the bearer layer on `mcp_routes` (your MCP endpoint) and merges the discovery routes.
+    pub fn protect<S: Clone + Send + Sync + 'static>(&self, mcp_routes: Router<S>) -> Router<S> {
+        mcp_routes.layer(self.bearer_layer()).merge(self.router())
+    }
+}
+
+/// Builds an [`AuthKitProvider`].
+#[must_use]
+pub struct AuthKitProviderBuilder {
+    domain: Option<String>,
+    base_url: Option<String>,
+    mcp_path: String,
+    required_scopes: Vec<String>,
+    scopes_supported: Vec<String>,
+    verifier: Option<Arc<dyn TokenVerifier>>,
+    client: Option<reqwest::Client>,
+    clock: SharedClock,
+    metadata_cache: CachePolicy,
+    resource_name: Option<String>,
+}
+
+impl Default for AuthKitProviderBuilder {
+    fn default() -> Self {
+        Self {
+            domain: None,
+            base_url: None,
+            mcp_path: "/mcp".to_owned(),
+            required_scopes: Vec::new(),
+            scopes_supported: DEFAULT_SCOPES_SUPPORTED.iter().map(|s| (*s).to_owned()).collect(),
+            verifier: None,
+            client: None,
+            clock: system_clock(),
+            metadata_cache: CachePolicy {
+                default_ttl: Duration::from_secs(300),
+                min_ttl: Duration::from_secs(30),
+                max_ttl: Duration::from_secs(3600),
+            },
+            resource_name: None,
+        }
+    }
+}
+
+impl fmt::Debug for AuthKitProviderBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthKitProviderBuilder")
+            .field("domain", &self.domain)
+            .field("base_url", &self.base_url)
+            .field("mcp_path", &self.mcp_path)
+            .field("required_scopes", &self.required_scopes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthKitProviderBuilder {
+    /// The AuthKit domain: `your-app.authkit.app`, a full URL, or a custom domain.
+    pub fn authkit_domain(mut self, domain: impl Into<String>) -> Self {
+        self.domain = Some(domain.into());
+        self
+    }
+
+    /// This server's public base URL.
+    pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
+        self.base_url = Some(base_url.into());
+        self
+    }
+
+    /// The MCP endpoint's path (default `/mcp`).
+    pub fn mcp_path(mut self, path: impl Into<String>) -> Self {
+        self.mcp_path = path.into();
+        self
+    }
+
+    /// Scopes every token must carry.
+    pub fn required_scopes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, scopes: I) -> Self {
+        self.required_scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The scopes advertised in the protected resource metadata (default: openid, profile, email;
+    /// `offline_access` is never advertised there).
+    pub fn scopes_supported<I: IntoIterator<Item = S>, S: Into<String>>(mut self, scopes: I) -> Self {
+        self.scopes_supported = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// A human-readable name for the protected resource metadata.
+    pub fn resource_name(mut self, name: impl Into<String>) -> Self {
+        self.resource_name = Some(name.into());
+        self
+    }
+
+    /// Uses `verifier` instead of the default AuthKit JWT verifier. It is still wrapped with the audience
+    /// check, so it must report audiences (use [`RemoteAuthProvider`] with
+    /// `insecure_skip_audience_check` for opaque tokens).
+    pub fn verifier(mut self, verifier: Arc<dyn TokenVerifier>) -> Self {
+        self.verifier = Some(verifier);
+        self
+    }
+
+    /// The HTTP client for JWKS and metadata fetches.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.client = Some(client);
+        self
+    }
+
+    /// The clock for caches and token expiry.
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Reads `MCP_AUTH_AUTHKIT_DOMAIN`, `MCP_AUTH_BASE_URL`, `MCP_AUTH_MCP_PATH` and
+    /// `MCP_AUTH_REQUIRED_SCOPES` where set.
+    ///
+    /// # Errors
+    ///
+    /// [`WorkOSError::Settings`] naming a malformed variable.
+    pub fn settings(mut self, settings: &Settings) -> Result<Self, WorkOSError> {
+        if let Some(domain) = settings.string("AUTHKIT_DOMAIN") {
+            self.domain = Some(domain);
+        }
+        if let Some(base_url) = settings.string("BASE_URL") {
+            self.base_url = Some(base_url);
+        }
+        if let Some(path) = settings.string("MCP_PATH") {
+            self.mcp_path = path;
+        }
+        if let Some(scopes) = settings.scopes("REQUIRED_SCOPES")? {
+            self.required_scopes = scopes;
+        }
+        Ok(self)
+    }
+
+    /// Builds the provider.
+    ///
+    /// # Errors
+    ///
+    /// A [`WorkOSError`] naming the setting and its environment variable: a missing or malformed AuthKit
+    /// domain or base URL, or a verifier that cannot be built.
+    pub fn build(self) -> Result<AuthKitProvider, WorkOSError> {
+        let domain = self.domain.ok_or(WorkOSError::Missing {
+            setting: "MCP_AUTH_AUTHKIT_DOMAIN",
+            example: "your-app.authkit.app",
+        })?;
+        let domain = AuthKitDomain::parse(&domain)?;
+        let base_url = self.base_url.ok_or(WorkOSError::Missing {
+            setting: "MCP_AUTH_BASE_URL",
+            example: "https://mcp.example.com",
+        })?;
+        let resource = ResourceUrl::new(&base_url, &self.mcp_path)?;
+        let client = match self.client {
+            Some(client) => client,
+            None => default_client()?,
+        };
+        let verifier = match self.verifier {
+            Some(verifier) => verifier,
+            None => {
+                let mut builder = JwtVerifier::builder()
+                    .jwks_url(domain.jwks_url())
+                    .issuer(domain.as_str())
+                    .audience(resource.as_str())
+                    .algorithms([Algorithm::RS256])
+                    .required_scopes(self.required_scopes.iter().cloned())
+                    .clock(Arc::clone(&self.clock))
+                    .http_client(client.clone());
+                if domain.is_loopback() {
+                    builder = builder.insecure_allow_http_jwks();
+                }
+                Arc::new(builder.build()?)
+            }
+        };
+        let mut remote = RemoteAuthProvider::builder(verifier)
+            .authorization_server(domain.as_str())
+            .base_url(base_url)
+            .mcp_path(self.mcp_path)
+            .scopes_supported(self.scopes_supported)
+            .required_scopes(self.required_scopes);
+        if let Some(name) = self.resource_name {
+            remote = remote.resource_name(name);
+        }
+        let remote = remote.build()?;
+        let forwarder = Arc::new(MetadataForwarder::new(
+            domain.metadata_url(),
+            domain.as_str().to_owned(),
+            client,
+            self.clock,
+            self.metadata_cache,
+        ));
+        Ok(AuthKitProvider { domain, remote, forwarder })
+    }
+}
+
+pub(crate) fn default_client() -> Result<reqwest::Client, WorkOSError> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(WorkOSError::HttpClient)
+}

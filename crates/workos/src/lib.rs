@@ -1,0 +1,61 @@
+//! WorkOS AuthKit adapters for mcp-auth.
+//!
+//! | type | what it does |
+//! |---|---|
+//! | [`AuthKitProvider`] | remote auth: AuthKit is the authorization server, this MCP server verifies its JWTs, publishes RFC 9728 metadata and forwards AuthKit's RFC 8414 metadata |
+//! | [`WorkOSTokenVerifier`] | verifies opaque AuthKit tokens through `/oauth2/userinfo`, with a bounded answer cache |
+//! | [`AuthKitDomain`] | the AuthKit domain, normalised (`your-app.authkit.app` -> `https://your-app.authkit.app`) |
+//!
+//! Configuration from the environment: `MCP_AUTH_AUTHKIT_DOMAIN`, `MCP_AUTH_BASE_URL`, `MCP_AUTH_MCP_PATH`,
+//! `MCP_AUTH_REQUIRED_SCOPES`. See `docs/workos.md` for the WorkOS dashboard settings.
+
+mod authkit;
+mod domain;
+mod forward;
+mod userinfo;
+
+use mcp_auth_core::settings::SettingsError;
+
+pub use crate::authkit::{AuthKitProvider, AuthKitProviderBuilder, DEFAULT_SCOPES_SUPPORTED};
+pub use crate::domain::AuthKitDomain;
+pub use crate::userinfo::{WorkOSTokenVerifier, WorkOSTokenVerifierBuilder};
+
+/// Why a WorkOS adapter could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WorkOSError {
+    /// A required setting is missing.
+    #[error("{setting} is required (example: {setting}={example})")]
+    Missing {
+        /// The environment variable (and setting) to give.
+        setting: &'static str,
+        /// An example value.
+        example: &'static str,
+    },
+    /// The AuthKit domain is malformed.
+    #[error(
+        "invalid AuthKit domain (MCP_AUTH_AUTHKIT_DOMAIN): {reason}; expected a form such as your-app.authkit.app"
+    )]
+    InvalidDomain {
+        /// What is wrong.
+        reason: String,
+    },
+    /// Settings contradict each other.
+    #[error("{reason}")]
+    Conflict {
+        /// What to change.
+        reason: String,
+    },
+    /// The remote-auth part could not be built (base URL, MCP path).
+    #[error(transparent)]
+    Remote(#[from] mcp_auth_remote::RemoteAuthError),
+    /// The JWT verifier could not be built.
+    #[error("cannot build the AuthKit JWT verifier")]
+    Jwt(#[from] mcp_auth_jwt::JwtError),
+    /// Reading settings failed.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    /// The HTTP client could not be built.
+    #[error("cannot build the HTTP client")]
+    HttpClient(#[source] reqwest::Error),
+}

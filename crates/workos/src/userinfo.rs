@@ -1,0 +1,358 @@
+//! [`WorkOSTokenVerifier`]: opaque AuthKit tokens verified through the userinfo endpoint.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use mcp_auth_core::clock::{SharedClock, system_clock};
+use mcp_auth_core::settings::Settings;
+use mcp_auth_core::{AccessToken, TokenVerifier, VerifyError, async_trait};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::WorkOSError;
+use crate::domain::AuthKitDomain;
+
+/// The largest userinfo answer accepted.
+const MAX_USERINFO_BYTES: usize = 64 * 1024;
+
+/// Verifies opaque AuthKit access tokens by calling `<domain>/oauth2/userinfo` with them.
+///
+/// A 200 answer with a `sub` makes an [`AccessToken`] whose claims are the profile; 401 or 403 means the
+/// token is refused (401 to the caller); a timeout, a connection failure, 429 or a 5xx means WorkOS cannot
+/// be asked (503 to the caller, never a silent 401). Answers are cached by a SHA-256 hash of the token:
+/// positive ones for a short time (default 60 s), negative ones for less (default 10 s), in a bounded table,
+/// so a busy server does not call WorkOS once per MCP request. Failures to reach WorkOS are never cached.
+///
+/// Userinfo does not say which resource a token was issued for, so tokens verified this way cannot be
+/// audience-bound: prefer AuthKit's JWTs with [`AuthKitProvider`](crate::AuthKitProvider).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use mcp_auth_workos::WorkOSTokenVerifier;
+///
+/// let verifier = WorkOSTokenVerifier::builder()
+///     .authkit_domain("your-app.authkit.app")
+///     .positive_ttl(Duration::from_secs(30))
+///     .build()
+///     .unwrap();
+/// ```
+#[derive(Clone)]
+pub struct WorkOSTokenVerifier {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    userinfo_url: String,
+    client: reqwest::Client,
+    required_scopes: Vec<String>,
+    clock: SharedClock,
+    positive_ttl: Duration,
+    negative_ttl: Duration,
+    cache: Mutex<AnswerCache>,
+}
+
+impl fmt::Debug for WorkOSTokenVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkOSTokenVerifier")
+            .field("userinfo_url", &self.inner.userinfo_url)
+            .field("required_scopes", &self.inner.required_scopes)
+            .field("positive_ttl", &self.inner.positive_ttl)
+            .field("negative_ttl", &self.inner.negative_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the cache remembers of an answer.
+#[derive(Clone)]
+enum Answer {
+    Valid { subject: String, claims: Map<String, Value> },
+    Refused,
+}
+
+/// A bounded table of answers keyed by token hash, oldest evicted first.
+struct AnswerCache {
+    entries: HashMap<[u8; 32], (Answer, SystemTime)>,
+    order: VecDeque<[u8; 32]>,
+    max_entries: usize,
+}
+
+impl AnswerCache {
+    fn get(&mut self, key: &[u8; 32], now: SystemTime) -> Option<Answer> {
+        match self.entries.get(key) {
+            Some((answer, until)) if *until > now => Some(answer.clone()),
+            Some(_) => {
+                self.entries.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn insert(&mut self, key: [u8; 32], answer: Answer, until: SystemTime) {
+        if self.max_entries == 0 {
+            return;
+        }
+        if self.entries.insert(key, (answer, until)).is_none() {
+            self.order.push_back(key);
+        }
+        while self.entries.len() > self.max_entries {
+            let Some(oldest) = self.order.pop_front() else { break };
+            self.entries.remove(&oldest);
+        }
+        // Keep the order queue from growing with keys already expired and removed.
+        if self.order.len() > self.max_entries * 2 {
+            self.order.retain(|key| self.entries.contains_key(key));
+        }
+    }
+}
+
+impl WorkOSTokenVerifier {
+    /// Starts building a verifier.
+    pub fn builder() -> WorkOSTokenVerifierBuilder {
+        WorkOSTokenVerifierBuilder::default()
+    }
+
+    async fn ask(&self, token: &str) -> Result<Answer, VerifyError> {
+        let inner = &self.inner;
+        let response = inner
+            .client
+            .get(&inner.userinfo_url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|err| VerifyError::unavailable("WorkOS userinfo unreachable", err))?;
+        let status = response.status();
+        if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+            return Ok(Answer::Refused);
+        }
+        if status == reqwest::StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+            let retry_after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            return Err(VerifyError::Unavailable {
+                reason: "WorkOS userinfo unavailable".into(),
+                retry_after,
+                source: Some(format!("userinfo answered {status}").into()),
+            });
+        }
+        if !status.is_success() {
+            return Err(VerifyError::invalid_because(
+                "token rejected",
+                format!("userinfo answered {status}"),
+            ));
+        }
+        let body = read_limited(response).await?;
+        let claims: Map<String, Value> = serde_json::from_slice(&body)
+            .map_err(|err| VerifyError::unavailable("WorkOS userinfo answered malformed JSON", err))?;
+        match claims.get("sub").and_then(Value::as_str).filter(|sub| !sub.is_empty()) {
+            Some(subject) => Ok(Answer::Valid { subject: subject.to_owned(), claims }),
+            None => Err(VerifyError::unavailable("WorkOS userinfo answered without a subject", "no sub")),
+        }
+    }
+}
+
+async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, VerifyError> {
+    let mut body = Vec::new();
+    while let Some(chunk) =
+        response.chunk().await.map_err(|err| VerifyError::unavailable("WorkOS userinfo read failed", err))?
+    {
+        if body.len() + chunk.len() > MAX_USERINFO_BYTES {
+            return Err(VerifyError::unavailable("WorkOS userinfo answer too large", "over 64 KiB"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+#[async_trait]
+impl TokenVerifier for WorkOSTokenVerifier {
+    async fn verify(&self, token: &str) -> Result<AccessToken, VerifyError> {
+        let inner = &self.inner;
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let now = inner.clock.now();
+        let cached = inner.cache.lock().unwrap_or_else(PoisonError::into_inner).get(&key, now);
+        let answer = match cached {
+            Some(answer) => answer,
+            None => {
+                let span = tracing::debug_span!("workos_userinfo");
+                let answer = tracing::Instrument::instrument(self.ask(token), span).await?;
+                let ttl = match answer {
+                    Answer::Valid { .. } => inner.positive_ttl,
+                    Answer::Refused => inner.negative_ttl,
+                };
+                inner.cache.lock().unwrap_or_else(PoisonError::into_inner).insert(
+                    key,
+                    answer.clone(),
+                    now + ttl,
+                );
+                answer
+            }
+        };
+        match answer {
+            Answer::Refused => Err(VerifyError::invalid("token rejected by WorkOS")),
+            Answer::Valid { subject, claims } => {
+                let mut access = AccessToken::new(token)
+                    .with_subject(subject)
+                    .with_scopes(inner.required_scopes.iter().cloned())
+                    .with_claims(claims);
+                if let Some(client_id) = access.claims.get("client_id").and_then(Value::as_str) {
+                    access.client_id = Some(client_id.to_owned());
+                }
+                Ok(access)
+            }
+        }
+    }
+
+    fn required_scopes(&self) -> &[String] {
+        &self.inner.required_scopes
+    }
+}
+
+/// Builds a [`WorkOSTokenVerifier`].
+#[must_use]
+pub struct WorkOSTokenVerifierBuilder {
+    domain: Option<String>,
+    client: Option<reqwest::Client>,
+    timeout: Duration,
+    required_scopes: Vec<String>,
+    clock: SharedClock,
+    positive_ttl: Duration,
+    negative_ttl: Duration,
+    max_entries: usize,
+}
+
+impl Default for WorkOSTokenVerifierBuilder {
+    fn default() -> Self {
+        Self {
+            domain: None,
+            client: None,
+            timeout: Duration::from_secs(5),
+            required_scopes: Vec::new(),
+            clock: system_clock(),
+            positive_ttl: Duration::from_secs(60),
+            negative_ttl: Duration::from_secs(10),
+            max_entries: 10_000,
+        }
+    }
+}
+
+impl fmt::Debug for WorkOSTokenVerifierBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkOSTokenVerifierBuilder").field("domain", &self.domain).finish_non_exhaustive()
+    }
+}
+
+impl WorkOSTokenVerifierBuilder {
+    /// The AuthKit domain.
+    pub fn authkit_domain(mut self, domain: impl Into<String>) -> Self {
+        self.domain = Some(domain.into());
+        self
+    }
+
+    /// The HTTP client (its own timeouts apply; [`timeout`](Self::timeout) applies to the default client).
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.client = Some(client);
+        self
+    }
+
+    /// The whole-request timeout of the default client (default 5 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Scopes granted to every verified token (userinfo does not report scopes).
+    pub fn required_scopes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, scopes: I) -> Self {
+        self.required_scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// How long a positive answer is reused (default 60 s).
+    pub fn positive_ttl(mut self, ttl: Duration) -> Self {
+        self.positive_ttl = ttl;
+        self
+    }
+
+    /// How long a refusal is reused (default 10 s).
+    pub fn negative_ttl(mut self, ttl: Duration) -> Self {
+        self.negative_ttl = ttl;
+        self
+    }
+
+    /// The most cached answers (default 10,000; 0 turns the cache off).
+    pub fn max_cached(mut self, entries: usize) -> Self {
+        self.max_entries = entries;
+        self
+    }
+
+    /// The clock for cache lifetimes.
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Reads `MCP_AUTH_AUTHKIT_DOMAIN` and `MCP_AUTH_REQUIRED_SCOPES` where set.
+    ///
+    /// # Errors
+    ///
+    /// [`WorkOSError::Settings`] naming a malformed variable.
+    pub fn settings(mut self, settings: &Settings) -> Result<Self, WorkOSError> {
+        if let Some(domain) = settings.string("AUTHKIT_DOMAIN") {
+            self.domain = Some(domain);
+        }
+        if let Some(scopes) = settings.scopes("REQUIRED_SCOPES")? {
+            self.required_scopes = scopes;
+        }
+        Ok(self)
+    }
+
+    /// Builds the verifier.
+    ///
+    /// # Errors
+    ///
+    /// [`WorkOSError::Missing`] without a domain, [`WorkOSError::InvalidDomain`] for a malformed one, or a
+    /// negative TTL longer than the positive one.
+    pub fn build(self) -> Result<WorkOSTokenVerifier, WorkOSError> {
+        let domain = self.domain.ok_or(WorkOSError::Missing {
+            setting: "MCP_AUTH_AUTHKIT_DOMAIN",
+            example: "your-app.authkit.app",
+        })?;
+        let domain = AuthKitDomain::parse(&domain)?;
+        if self.negative_ttl > self.positive_ttl {
+            return Err(WorkOSError::Conflict {
+                reason: "the negative cache TTL must not exceed the positive one".to_owned(),
+            });
+        }
+        let client = match self.client {
+            Some(client) => client,
+            None => reqwest::Client::builder()
+                .connect_timeout(self.timeout.min(Duration::from_secs(5)))
+                .timeout(self.timeout)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(WorkOSError::HttpClient)?,
+        };
+        Ok(WorkOSTokenVerifier {
+            inner: Arc::new(Inner {
+                userinfo_url: domain.userinfo_url(),
+                client,
+                required_scopes: self.required_scopes,
+                clock: self.clock,
+                positive_ttl: self.positive_ttl,
+                negative_ttl: self.negative_ttl,
+                cache: Mutex::new(AnswerCache {
+                    entries: HashMap::new(),
+                    order: VecDeque::new(),
+                    max_entries: self.max_entries,
+                }),
+            }),
+        })
+    }
+}
