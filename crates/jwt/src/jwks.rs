@@ -90,9 +90,12 @@ impl RemoteJwks {
         self.state.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The generation of the current keys (0 before any), without fetching.
-    pub(crate) fn generation(&self) -> u64 {
-        self.read().keys.as_ref().map_or(0, |k| k.generation)
+    /// The generation of the current keys when they are fresh at `now`, without fetching; `None` when
+    /// there are no keys yet or they are due for a refresh.
+    pub(crate) fn fresh_generation(&self, now: SystemTime) -> Option<u64> {
+        let state = self.read();
+        let keys = state.keys.as_ref()?;
+        state.fresh_until.is_some_and(|until| now < until).then_some(keys.generation)
     }
 
     /// The keys to verify with, fetching them when there are none or they are stale.

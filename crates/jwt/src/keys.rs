@@ -124,7 +124,9 @@ impl VerifyingKey {
                 Ok(65) => KeyKind::EcP256,
                 Ok(97) => KeyKind::EcP384,
                 _ => {
-                    return Err(JwtError::invalid_key("unsupported EC curve (P-256 and P-384 are supported)"));
+                    return Err(JwtError::invalid_key(
+                        "unsupported EC curve (P-256 and P-384 are supported)",
+                    ));
                 }
             };
             return Ok(Self { kid, kind, alg: None, key });

@@ -46,10 +46,12 @@ impl Keys {
         }
     }
 
-    fn generation(&self) -> u64 {
+    /// The generation of the current keys if they are fresh; a cached token is only trusted then, so
+    /// a due key refresh (which may remove keys) is never skipped by cache hits.
+    fn fresh_generation(&self, clock: &SharedClock) -> Option<u64> {
         match self {
-            Self::Static(keys) => keys.generation,
-            Self::Remote(remote) => remote.generation(),
+            Self::Static(keys) => Some(keys.generation),
+            Self::Remote(remote) => remote.fresh_generation(clock.now()),
         }
     }
 }
@@ -137,7 +139,8 @@ impl JwtVerifier {
         let now = inner.clock.unix_seconds();
         let hash = inner.cache.as_ref().map(|cache| (cache, hash_token(token)));
         if let Some((cache, hash)) = &hash
-            && let Some(hit) = cache.get(hash, token, now, inner.keys.generation())
+            && let Some(generation) = inner.keys.fresh_generation(&inner.clock)
+            && let Some(hit) = cache.get(hash, token, now, generation)
         {
             return Ok(hit);
         }

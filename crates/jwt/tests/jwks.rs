@@ -1,0 +1,257 @@
+//! The JWKS cache against a real HTTP server on 127.0.0.1: rotation, cooldown, single flight,
+//! Cache-Control, outages. Time moves with a ManualClock, never by sleeping.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use common::*;
+use mcp_auth_core::TokenVerifier;
+use mcp_auth_core::clock::ManualClock;
+use mcp_auth_jwt::{JwtError, JwtVerifier};
+use serde_json::json;
+
+fn remote(url: &str, clock: &ManualClock) -> JwtVerifier {
+    JwtVerifier::builder()
+        .jwks_url(url)
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap()
+}
+
+/// Claims valid for a day, so tests can move the clock freely.
+fn long_claims() -> serde_json::Value {
+    claims_with(json!({"exp": NOW + 86_400}))
+}
+
+#[tokio::test]
+async fn new_kid_is_accepted_after_one_refetch() {
+    let server = JwksServer::start(jwks(&[&rsa1()])).await;
+    let clock = clock();
+    let verifier = remote(&server.url(), &clock);
+    verifier.verify_jwt(&token(&rsa1(), &long_claims())).await.unwrap();
+    assert_eq!(server.hits(), 1);
+
+    server.set_jwks(jwks(&[&rsa1(), &rsa2()]));
+    clock.advance(Duration::from_secs(31)); // past the unknown-kid cooldown
+    verifier.verify_jwt(&token(&rsa2(), &long_claims())).await.unwrap();
+    assert_eq!(server.hits(), 2, "exactly one refetch");
+    verifier.verify_jwt(&token(&rsa2(), &long_claims())).await.unwrap();
+    verifier.verify_jwt(&token(&rsa1(), &long_claims())).await.unwrap();
+    assert_eq!(server.hits(), 2);
+}
+
+#[tokio::test]
+async fn unknown_kid_within_the_cooldown_does_not_refetch() {
+    let server = JwksServer::start(jwks(&[&rsa1()])).await;
+    let clock = clock();
+    let verifier = remote(&server.url(), &clock);
+    verifier.verify_jwt(&token(&rsa1(), &long_claims())).await.unwrap();
+    server.set_jwks(jwks(&[&rsa1(), &rsa2()]));
+    clock.advance(Duration::from_secs(10));
+    assert!(matches!(
+        verifier.verify_jwt(&token(&rsa2(), &long_claims())).await,
+        Err(JwtError::UnknownKid { .. })
+    ));
+    assert_eq!(server.hits(), 1);
+}
+
+#[tokio::test]
+async fn removed_key_stops_verifying_after_the_next_refresh() {
+    let server = JwksServer::start(jwks(&[&rsa1(), &rsa2()])).await;
+    server.set_cache_control("public, max-age=60");
+    let clock = clock();
+    let verifier = remote(&server.url(), &clock);
+    let old = token(&rsa1(), &long_claims());
+    verifier.verify_jwt(&old).await.unwrap();
+
+    server.set_jwks(jwks(&[&rsa2()]));
+    clock.advance(Duration::from_secs(30));
+    verifier.verify_jwt(&old).await.unwrap(); // still fresh: not refetched yet
+    assert_eq!(server.hits(), 1);
+    clock.advance(Duration::from_secs(31)); // max-age passed
+    assert!(matches!(verifier.verify_jwt(&old).await, Err(JwtError::UnknownKid { kid }) if kid == "rsa-1"));
+    assert_eq!(server.hits(), 2);
+    verifier.verify_jwt(&token(&rsa2(), &long_claims())).await.unwrap();
+}
+
+#[tokio::test]
+async fn removed_key_also_leaves_the_verified_token_cache() {
+    let server = JwksServer::start(jwks(&[&rsa1(), &rsa2()])).await;
+    server.set_cache_control("max-age=60");
+    let clock = clock();
+    let verifier = JwtVerifier::builder()
+        .jwks_url(server.url())
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .token_cache(1_000)
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
+    let old = token(&rsa1(), &long_claims());
+    verifier.verify_jwt(&old).await.unwrap();
+    verifier.verify_jwt(&old).await.unwrap(); // cache hit
+    server.set_jwks(jwks(&[&rsa2()]));
+    clock.advance(Duration::from_secs(61));
+    assert!(matches!(verifier.verify_jwt(&old).await, Err(JwtError::UnknownKid { .. })));
+}
+
+#[tokio::test]
+async fn a_thousand_random_kids_cause_at_most_one_fetch_per_cooldown() {
+    let server = JwksServer::start(jwks(&[&rsa1()])).await;
+    let clock = clock();
+    let verifier = remote(&server.url(), &clock);
+    let key = rsa1();
+    let forged =
+        |i: u32| token_with_header(&key, &json!({"alg": "RS256", "kid": format!("random-{i}")}), &claims());
+
+    for i in 0..1_000 {
+        assert!(matches!(verifier.verify_jwt(&forged(i)).await, Err(JwtError::UnknownKid { .. })));
+    }
+    assert_eq!(server.hits(), 1, "the initial fetch only");
+
+    clock.advance(Duration::from_secs(31));
+    // This time concurrently.
+    let mut tasks = Vec::new();
+    for i in 1_000..2_000 {
+        let verifier = verifier.clone();
+        let t = forged(i);
+        tasks.push(tokio::spawn(async move { verifier.verify_jwt(&t).await }));
+    }
+    for task in tasks {
+        assert!(matches!(task.await.unwrap(), Err(JwtError::UnknownKid { .. })));
+    }
+    assert_eq!(server.hits(), 2, "one refetch for the whole cooldown period");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_requests_cause_one_fetch() {
+    let server = JwksServer::start(jwks(&[&rsa1()])).await;
+    let clock = clock();
+    let verifier = remote(&server.url(), &clock);
+    let t = token(&rsa1(), &claims());
+    let mut tasks = Vec::new();
+    for _ in 0..64 {
+        let verifier = verifier.clone();
+        let t = t.clone();
+        tasks.push(tokio::spawn(async move { verifier.verify_jwt(&t).await }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(server.hits(), 1);
+}
+
+#[tokio::test]
+async fn jwks_down_at_start_up_is_unavailable_not_invalid() {
+    let clock = clock();
+    let verifier = remote(&dead_url().await, &clock);
+    let t = token(&rsa1(), &claims());
+    let err = verifier.verify(&t).await.unwrap_err();
+    assert_eq!(err.status_code(), 503, "{err}");
+    assert!(err.is_unavailable());
+    assert!(matches!(verifier.verify_jwt(&t).await, Err(JwtError::KeySourceUnavailable(_))));
+}
+
+#[tokio::test]
+async fn jwks_error_status_at_start_up_is_unavailable_and_retried_after_a_pause() {
+    let server = JwksServer::start(jwks(&[&rsa1()])).await;
+    server.set_status(StatusCode::INTERNAL_SERVER_ERROR);
+    let clock = clock();
+    let verifier = remote(&server.url(), &clock);
+    let t = token(&rsa1(), &claims());
+    match verifier.verify_jwt(&t).await {
+        Err(JwtError::KeySourceUnavailable(cause)) => {
+            assert!(matches!(*cause, JwtError::JwksStatus { status: 500, .. }), "{cause:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(verifier.verify(&t).await.unwrap_err().status_code(), 503);
+    assert_eq!(server.hits(), 1, "no hammering while down");
+
+    server.set_status(StatusCode::OK);
+    clock.advance(Duration::from_secs(6));
+    verifier.verify_jwt(&t).await.unwrap();
+    assert_eq!(server.hits(), 2);
+}
+
+#[tokio::test]
+async fn jwks_down_after_a_good_fetch_keeps_serving_the_last_keys() {
+    let server = JwksServer::start(jwks(&[&rsa1()])).await;
+    let clock = clock();
+    let verifier = remote(&server.url(), &clock);
+    let t = token(&rsa1(), &long_claims());
+    verifier.verify_jwt(&t).await.unwrap();
+
+    server.set_status(StatusCode::SERVICE_UNAVAILABLE);
+    clock.advance(Duration::from_secs(3_600)); // keys long stale
+    verifier.verify_jwt(&t).await.unwrap();
+    verifier.verify_jwt(&t).await.unwrap();
+    assert_eq!(server.hits(), 2, "one failed refresh, then a pause");
+
+    // Garbage instead of a key set is a failure too, and also keeps the old keys.
+    server.set_status(StatusCode::OK);
+    server.set_jwks(json!({"nope": true}));
+    clock.advance(Duration::from_secs(10));
+    verifier.verify_jwt(&t).await.unwrap();
+    assert_eq!(server.hits(), 3);
+}
+
+#[tokio::test]
+async fn cache_control_max_age_is_honoured_within_bounds() {
+    let server = JwksServer::start(jwks(&[&rsa1()])).await;
+    server.set_cache_control("max-age=100");
+    let clock = clock();
+    let verifier = remote(&server.url(), &clock);
+    let t = token(&rsa1(), &long_claims());
+    verifier.verify_jwt(&t).await.unwrap();
+    clock.advance(Duration::from_secs(99));
+    verifier.verify_jwt(&t).await.unwrap();
+    assert_eq!(server.hits(), 1);
+    clock.advance(Duration::from_secs(2));
+    verifier.verify_jwt(&t).await.unwrap();
+    assert_eq!(server.hits(), 2);
+
+    // max-age=1 is raised to the 30 s minimum.
+    server.set_cache_control("max-age=1");
+    clock.advance(Duration::from_secs(101));
+    verifier.verify_jwt(&t).await.unwrap();
+    assert_eq!(server.hits(), 3);
+    clock.advance(Duration::from_secs(20));
+    verifier.verify_jwt(&t).await.unwrap();
+    assert_eq!(server.hits(), 3);
+    clock.advance(Duration::from_secs(11));
+    verifier.verify_jwt(&t).await.unwrap();
+    assert_eq!(server.hits(), 4);
+}
+
+#[tokio::test]
+async fn unusable_keys_in_the_remote_set_are_skipped() {
+    let mut doc = jwks(&[&rsa1()]);
+    doc["keys"].as_array_mut().unwrap().splice(
+        0..0,
+        [
+            json!({"kty": "oct", "kid": "sym", "k": b64([1u8; 32])}),
+            json!({"kty": "RSA", "kid": "enc", "use": "enc", "alg": "RSA-OAEP-256", "n": "AQAB", "e": "AQAB"}),
+            json!({"kty": "EC", "kid": "p521", "crv": "P-521", "x": "AA", "y": "AA"}),
+            json!({"kty": "unknown-type"}),
+        ],
+    );
+    let server = JwksServer::start(doc).await;
+    let clock = clock();
+    let verifier = remote(&server.url(), &clock);
+    verifier.verify_jwt(&token(&rsa1(), &claims())).await.unwrap();
+    // The symmetric key published by the remote set is never used.
+    let secret = jsonwebtoken::EncodingKey::from_secret(&[1u8; 32]);
+    let forged = sign_raw(
+        r#"{"alg":"RS256","kid":"sym"}"#,
+        &claims().to_string(),
+        jsonwebtoken::Algorithm::HS256,
+        &secret,
+    );
+    assert!(matches!(verifier.verify_jwt(&forged).await, Err(JwtError::UnknownKid { .. })));
+}
