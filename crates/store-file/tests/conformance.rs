@@ -1,0 +1,224 @@
+//! The conformance suite against `FileStore`, Fernet over `FileStore`, and two instances sharing one
+//! directory (as two processes would).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mcp_auth_core::clock::ManualClock;
+use mcp_auth_core::store::{KvStore, StoreError};
+use mcp_auth_core::testkit;
+use mcp_auth_fernet::{FernetKey, FernetStore};
+use mcp_auth_store_file::{FileStore, FileStoreError, FormatError};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn file_store_passes_the_conformance_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    testkit::run_all(Arc::new(FileStore::open(dir.path()).await.unwrap())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fernet_over_file_passes_the_conformance_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        FernetStore::new(FileStore::open(dir.path()).await.unwrap(), vec![FernetKey::generate()]).unwrap();
+    testkit::run_all(Arc::new(store)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_over_one_directory_share_state_and_race_atomically() {
+    let dir = tempfile::tempdir().unwrap();
+    let a: Arc<dyn KvStore> = Arc::new(FileStore::open(dir.path()).await.unwrap());
+    let b: Arc<dyn KvStore> = Arc::new(FileStore::open(dir.path()).await.unwrap());
+    testkit::instances_share_state(&a, &b).await;
+    testkit::take_is_atomic_across(&[Arc::clone(&a), Arc::clone(&b)]).await;
+    testkit::put_if_absent_is_atomic_across(&[a, b]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn put_if_absent_over_an_expired_entry_has_exactly_one_winner() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::starting_now();
+    let store = FileStore::builder(dir.path()).clock(Arc::new(clock.clone())).open().await.unwrap();
+    for round in 0..5 {
+        store.put("c", "k", b"old", Some(Duration::from_secs(1))).await.unwrap();
+        clock.advance(Duration::from_secs(2));
+        let mut tasks = Vec::new();
+        for i in 0..32 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                store.put_if_absent("c", "k", format!("{i}").as_bytes(), None).await.unwrap().then_some(i)
+            }));
+        }
+        let mut winners = Vec::new();
+        for task in tasks {
+            winners.extend(task.await.unwrap());
+        }
+        assert_eq!(winners.len(), 1, "round {round}: winners {winners:?}");
+        assert_eq!(store.get("c", "k").await.unwrap(), Some(winners[0].to_string().into_bytes()));
+        assert!(store.delete("c", "k").await.unwrap());
+    }
+}
+
+fn entry_files(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for dir in std::fs::read_dir(root).unwrap() {
+        let dir = dir.unwrap().path();
+        if dir.is_dir() {
+            for file in std::fs::read_dir(&dir).unwrap() {
+                out.push(file.unwrap().path());
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn corrupt_and_foreign_files_are_reported_and_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::builder(dir.path()).sweep_interval(None).open().await.unwrap();
+    store.put("c", "good", b"fine", None).await.unwrap();
+    store.put("c", "flipped", b"will be damaged", None).await.unwrap();
+    store.put("c", "cut", b"will be truncated", None).await.unwrap();
+    store.put("c", "foreign", b"will be replaced", None).await.unwrap();
+    let files = entry_files(dir.path());
+    assert_eq!(files.len(), 4);
+    for file in &files {
+        let mut bytes = std::fs::read(file).unwrap();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        if text.contains("will be damaged") {
+            let at = bytes.len() - 20;
+            bytes[at] ^= 0xff;
+        } else if text.contains("will be truncated") {
+            bytes.truncate(bytes.len() - 5);
+        } else if text.contains("will be replaced") {
+            bytes = b"{\"some\": \"other program's file\"}".to_vec();
+        }
+        std::fs::write(file, bytes).unwrap();
+    }
+    for (key, expected) in
+        [("flipped", FormatError::Checksum), ("cut", FormatError::Length), ("foreign", FormatError::Foreign)]
+    {
+        let err = store.get("c", key).await.unwrap_err();
+        let StoreError::Corrupt { backend: "file", key: k, source, .. } = &err else { panic!("{err:?}") };
+        assert_eq!(k, key);
+        match source.downcast_ref::<FileStoreError>() {
+            Some(FileStoreError::Corrupt { reason, .. }) => assert_eq!(*reason, expected, "{key}"),
+            other => panic!("{key}: {other:?}"),
+        }
+    }
+    assert_eq!(store.keys("c").await.unwrap(), vec!["good".to_owned()], "corrupt files are skipped");
+    assert_eq!(store.get("c", "good").await.unwrap().as_deref(), Some(&b"fine"[..]));
+    let report = store.sweep_now().await.unwrap();
+    assert_eq!(report.corrupt, 3);
+    // delete clears a corrupt entry; put replaces one.
+    assert!(store.delete("c", "cut").await.unwrap());
+    store.put("c", "flipped", b"repaired", None).await.unwrap();
+    assert_eq!(store.get("c", "flipped").await.unwrap().as_deref(), Some(&b"repaired"[..]));
+    // A stray non-entry file in the root or a collection directory is ignored.
+    std::fs::write(dir.path().join("README"), "hello").unwrap();
+    assert_eq!(store.keys("c").await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn sweep_removes_expired_entries_and_stale_temp_files_in_bounded_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::starting_now();
+    let store = FileStore::builder(dir.path())
+        .clock(Arc::new(clock.clone()))
+        .sweep_interval(None)
+        .sweep_batch(10)
+        .stale_temp_after(Duration::from_secs(60))
+        .open()
+        .await
+        .unwrap();
+    for i in 0..25 {
+        store.put("c", &format!("short{i}"), b"v", Some(Duration::from_secs(5))).await.unwrap();
+    }
+    store.put("c", "forever", b"v", None).await.unwrap();
+    let collection_dir = entry_files(dir.path())[0].parent().unwrap().to_owned();
+    // Leftovers of a crashed writer: an old temp file and tombstone, and a fresh temp file.
+    for name in [".tmp-1-00000000000000aa", ".tomb-1-00000000000000bb", ".tmp-2-00000000000000cc"] {
+        std::fs::write(collection_dir.join(name), b"partial").unwrap();
+    }
+    clock.advance(Duration::from_secs(61)); // entries expired, the leftovers are stale
+    std::fs::write(collection_dir.join(".tmp-3-00000000000000dd"), b"in flight").unwrap();
+    let fresh =
+        std::fs::File::options().write(true).open(collection_dir.join(".tmp-3-00000000000000dd")).unwrap();
+    fresh.set_modified(clock_now(&clock)).unwrap();
+
+    let first = store.sweep_now().await.unwrap();
+    assert_eq!(first.examined, 10, "a sweep examines at most sweep_batch files");
+    let mut total_expired = first.expired_removed;
+    let mut total_temp = first.temp_removed;
+    for _ in 0..10 {
+        let report = store.sweep_now().await.unwrap();
+        total_expired += report.expired_removed;
+        total_temp += report.temp_removed;
+    }
+    assert_eq!(total_expired, 25);
+    assert_eq!(total_temp, 3, "the three stale leftovers, not the fresh temp file");
+    let left: Vec<String> = entry_files(dir.path())
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(left.contains(&".tmp-3-00000000000000dd".to_owned()));
+    assert_eq!(store.keys("c").await.unwrap(), vec!["forever".to_owned()]);
+}
+
+fn clock_now(clock: &ManualClock) -> std::time::SystemTime {
+    use mcp_auth_core::clock::Clock;
+    clock.now()
+}
+
+#[tokio::test]
+async fn expired_entries_are_removed_when_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::starting_now();
+    let store = FileStore::builder(dir.path())
+        .clock(Arc::new(clock.clone()))
+        .sweep_interval(None)
+        .open()
+        .await
+        .unwrap();
+    store.put("c", "k", b"v", Some(Duration::from_secs(1))).await.unwrap();
+    assert_eq!(entry_files(dir.path()).len(), 1);
+    clock.advance(Duration::from_secs(2));
+    assert_eq!(store.get("c", "k").await.unwrap(), None);
+    assert!(entry_files(dir.path()).is_empty(), "the expired file is gone after the read");
+}
+
+#[tokio::test]
+async fn background_sweep_runs_by_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        FileStore::builder(dir.path()).sweep_interval(Some(Duration::from_millis(100))).open().await.unwrap();
+    for i in 0..5 {
+        store.put("c", &format!("k{i}"), b"v", Some(Duration::from_millis(50))).await.unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !entry_files(dir.path()).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the background sweep never removed the entries");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn files_are_private_and_opening_an_unusable_path_fails_clearly() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store");
+    let store = FileStore::open(&root).await.unwrap();
+    store.put("c", "k", b"secret", None).await.unwrap();
+    assert_eq!(std::fs::metadata(&root).unwrap().permissions().mode() & 0o777, 0o700);
+    let file = &entry_files(&root)[0];
+    assert_eq!(std::fs::metadata(file).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(std::fs::metadata(file.parent().unwrap()).unwrap().permissions().mode() & 0o777, 0o700);
+
+    let not_a_dir = dir.path().join("plain-file");
+    std::fs::write(&not_a_dir, b"x").unwrap();
+    let err = FileStore::open(not_a_dir.join("sub")).await.unwrap_err();
+    assert!(matches!(err, StoreError::Backend { backend: "file", .. }), "{err:?}");
+    let source = std::error::Error::source(&err).unwrap().to_string();
+    assert!(source.contains("plain-file"), "the path is named: {source}");
+}
