@@ -35,3 +35,132 @@ async fn separate_stores_do_not_share_state() {
     let outcome = tokio::spawn(async move { testkit::instances_share_state(&a, &b).await }).await;
     assert!(outcome.is_err(), "instances_share_state passed for two unrelated stores");
 }
+
+/// Broken stores, each with one bug, prove that the matching check fails.
+mod broken {
+    use std::time::Duration;
+
+    use mcp_auth_core::async_trait;
+    use mcp_auth_core::store::{KvStore, MemoryStore, StoreError};
+
+    #[derive(Debug, Clone, Copy)]
+    pub(super) enum Bug {
+        EmptyIsMissing,
+        IgnoresTtl,
+        NonAtomicTake,
+        NaiveJoin,
+        NoKeyValidation,
+        TruncatesLargeValues,
+    }
+
+    #[derive(Debug)]
+    pub(super) struct Broken {
+        pub(super) inner: MemoryStore,
+        pub(super) bug: Bug,
+    }
+
+    impl Broken {
+        fn place<'a>(&self, collection: &'a str, key: &'a str) -> (String, String) {
+            match self.bug {
+                // Joins collection and key with ':' into one flat namespace.
+                Bug::NaiveJoin => ("flat".to_owned(), format!("{collection}:{key}")),
+                Bug::NoKeyValidation => (format!("c{collection}"), format!("k{key}")),
+                _ => (collection.to_owned(), key.to_owned()),
+            }
+        }
+    }
+
+    #[async_trait]
+    impl KvStore for Broken {
+        async fn get(&self, collection: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+            let (c, k) = self.place(collection, key);
+            let value = self.inner.get(&c, &k).await?;
+            Ok(match self.bug {
+                Bug::EmptyIsMissing => value.filter(|v| !v.is_empty()),
+                Bug::TruncatesLargeValues => value.map(|mut v| {
+                    v.truncate(65_536);
+                    v
+                }),
+                _ => value,
+            })
+        }
+        async fn put(
+            &self,
+            collection: &str,
+            key: &str,
+            value: &[u8],
+            ttl: Option<Duration>,
+        ) -> Result<(), StoreError> {
+            let (c, k) = self.place(collection, key);
+            let ttl = if matches!(self.bug, Bug::IgnoresTtl) { None } else { ttl };
+            self.inner.put(&c, &k, value, ttl).await
+        }
+        async fn put_if_absent(
+            &self,
+            collection: &str,
+            key: &str,
+            value: &[u8],
+            ttl: Option<Duration>,
+        ) -> Result<bool, StoreError> {
+            let (c, k) = self.place(collection, key);
+            self.inner.put_if_absent(&c, &k, value, ttl).await
+        }
+        async fn delete(&self, collection: &str, key: &str) -> Result<bool, StoreError> {
+            let (c, k) = self.place(collection, key);
+            self.inner.delete(&c, &k).await
+        }
+        async fn take(&self, collection: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+            let (c, k) = self.place(collection, key);
+            if matches!(self.bug, Bug::NonAtomicTake) {
+                let value = self.inner.get(&c, &k).await?;
+                tokio::task::yield_now().await;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                self.inner.delete(&c, &k).await?;
+                return Ok(value);
+            }
+            self.inner.take(&c, &k).await
+        }
+        async fn keys(&self, collection: &str) -> Result<Vec<String>, StoreError> {
+            match self.bug {
+                Bug::NaiveJoin => {
+                    let prefix = format!("{collection}:");
+                    Ok(self
+                        .inner
+                        .keys("flat")
+                        .await?
+                        .into_iter()
+                        .filter_map(|k| k.strip_prefix(&prefix).map(str::to_owned))
+                        .collect())
+                }
+                Bug::NoKeyValidation => Ok(self
+                    .inner
+                    .keys(&format!("c{collection}"))
+                    .await?
+                    .into_iter()
+                    .map(|k| k[1..].to_owned())
+                    .collect()),
+                _ => self.inner.keys(collection).await,
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_kind_of_broken_store_is_caught() {
+    use broken::{Broken, Bug};
+    type Check = fn(Arc<dyn KvStore>) -> tokio::task::JoinHandle<()>;
+    let cases: [(Bug, Check); 6] = [
+        (Bug::EmptyIsMissing, |s| tokio::spawn(async move { testkit::empty_values(&s).await })),
+        (Bug::IgnoresTtl, |s| tokio::spawn(async move { testkit::ttl_expiry(&s).await })),
+        (Bug::NonAtomicTake, |s| tokio::spawn(async move { testkit::take_is_atomic(&s).await })),
+        (Bug::NaiveJoin, |s| tokio::spawn(async move { testkit::collections_are_isolated(&s).await })),
+        (Bug::NoKeyValidation, |s| tokio::spawn(async move { testkit::invalid_keys(&s).await })),
+        (Bug::TruncatesLargeValues, |s| tokio::spawn(async move { testkit::large_values(&s).await })),
+    ];
+    for (bug, check) in cases {
+        let store: Arc<dyn KvStore> = Arc::new(Broken { inner: MemoryStore::new(), bug });
+        assert!(check(store).await.is_err(), "the suite did not catch {bug:?}");
+        // The same check passes on the correct store, so the failure is the bug's.
+        assert!(check(self::store()).await.is_ok(), "the check for {bug:?} fails on MemoryStore");
+    }
+}
