@@ -299,8 +299,9 @@ impl DevIdp {
         &self.inner.users
     }
 
-    /// Mints an access token for a configured user directly, as if they had signed in through
-    /// client [`TEST_CLIENT_ID`]: for tests that need a token without running the flow.
+    /// Mints an access token for a configured user (by id or email) directly, as if they had signed in
+    /// through client [`TEST_CLIENT_ID`]: for tests that need a token without running the flow. An empty
+    /// `audience` uses the [default audience](DevIdpBuilder::default_audience) (or none).
     ///
     /// # Errors
     ///
@@ -638,6 +639,13 @@ impl DevIdpBuilder {
         let local = listener
             .local_addr()
             .map_err(|source| DevIdpError::Io { what: "reading the bound address".into(), source })?;
+        if !local.ip().is_loopback() {
+            tracing::warn!(
+                %local,
+                "dev IdP listening on a NON-LOOPBACK address (insecure_allow_non_loopback): anyone who can \
+                 reach it can sign in as any configured user"
+            );
+        }
         let idp = self.build(&format!("http://{local}"))?;
         tracing::warn!(
             issuer = idp.issuer(),

@@ -965,3 +965,42 @@ async fn builder_refuses_contradictions_and_non_loopback() {
     handle.shutdown().await;
     assert!(http().get(format!("{url}/oauth2/jwks")).send().await.is_err());
 }
+
+#[tokio::test]
+async fn concurrent_redemptions_of_one_code_have_one_winner() {
+    let idp = start_auto().await;
+    let (verifier, challenge) = pkce();
+    let code = get_code(&idp, "proxy", PROXY_REDIRECT, &challenge).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let url = format!("{}/oauth2/token", idp.url());
+        let form = [
+            ("grant_type", "authorization_code".to_owned()),
+            ("code", code.clone()),
+            ("redirect_uri", PROXY_REDIRECT.to_owned()),
+            ("code_verifier", verifier.clone()),
+        ];
+        tasks.spawn(async move {
+            let response =
+                http().post(url).basic_auth("proxy", Some("proxy-secret")).form(&form).send().await.unwrap();
+            let status = response.status();
+            (status, response.json::<Value>().await.unwrap())
+        });
+    }
+    let results = tasks.join_all().await;
+    let winners = results.iter().filter(|(status, _)| *status == StatusCode::OK).count();
+    assert_eq!(winners, 1, "{results:?}");
+    assert!(
+        results.iter().all(|(status, body)| *status == StatusCode::OK || body["error"] == "invalid_grant")
+    );
+}
+
+#[tokio::test]
+async fn debug_output_never_shows_secrets() {
+    let builder = users(DevIdp::builder());
+    let debug = format!("{builder:?}");
+    assert!(!debug.contains("ada-pw") && !debug.contains("proxy-secret"), "{debug}");
+    let idp = builder.auto_approve(true).start().await.unwrap();
+    let debug = format!("{idp:?}");
+    assert!(!debug.contains("ada-pw") && !debug.contains("proxy-secret"), "{debug}");
+}

@@ -153,6 +153,12 @@ async fn validate(inner: &Inner, query: Option<&str>) -> Result<Request, Failure
         }
         None => return Err(fail("invalid_request", "the response_type parameter is missing".into())),
     }
+    if params.get("response_mode").is_some_and(|mode| mode != "query") {
+        return Err(fail("invalid_request", "only response_mode=query is supported".into()));
+    }
+    if params.get("request").is_some() || params.get("request_uri").is_some() {
+        return Err(fail("request_not_supported", "request objects are not supported".into()));
+    }
     if !client.allows_grant("authorization_code") {
         return Err(fail(
             "unauthorized_client",
