@@ -223,6 +223,8 @@ pub struct RedisStoreBuilder {
     response_timeout: Duration,
     operation_timeout: Option<Duration>,
     reconnect_attempts: usize,
+    #[cfg(feature = "tls")]
+    tls_root_cert: Option<Vec<u8>>,
     #[cfg(feature = "cluster")]
     cluster_nodes: Option<Vec<String>>,
 }
@@ -284,6 +286,13 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// Trusts this PEM root certificate (a private CA) for `rediss://` instead of the platform's roots.
+    #[cfg(feature = "tls")]
+    pub fn tls_root_certificate(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls_root_cert = Some(pem.into());
+        self
+    }
+
     /// Connects to a Redis Cluster through these seed nodes instead of the single URL. Each collection is
     /// a hash tag (`<prefix>:{<collection>}:<key>`), so a collection's keys live on one node and `keys`
     /// scans just that node; the prefix must then contain no `{` or `}`.
@@ -301,6 +310,12 @@ impl RedisStoreBuilder {
         }
         if url.starts_with("rediss:") && !cfg!(feature = "tls") {
             return Err(config_error(RedisConfigError::TlsNotEnabled));
+        }
+        #[cfg(feature = "tls")]
+        if url.starts_with("rediss:") {
+            // rustls needs a process-wide crypto provider when the build enables more than one; install
+            // aws-lc-rs unless the application already chose one.
+            let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         }
         let info = redis::IntoConnectionInfo::into_connection_info(url)
             .map_err(|err| config_error(RedisConfigError::InvalidUrl(err)))?;
@@ -346,8 +361,17 @@ impl RedisStoreBuilder {
         }
         let info = self.check(&self.url)?;
         let endpoint = info.addr().to_string();
-        let client =
-            redis::Client::open(info).map_err(|err| config_error(RedisConfigError::InvalidUrl(err)))?;
+        #[cfg(feature = "tls")]
+        let client = match &self.tls_root_cert {
+            Some(pem) => redis::Client::build_with_tls(
+                info,
+                redis::TlsCertificates { client_tls: None, root_cert: Some(pem.clone()) },
+            ),
+            None => redis::Client::open(info),
+        };
+        #[cfg(not(feature = "tls"))]
+        let client = redis::Client::open(info);
+        let client = client.map_err(|err| config_error(RedisConfigError::InvalidUrl(err)))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(self.connect_timeout))
             .set_response_timeout(Some(self.response_timeout))
@@ -389,6 +413,8 @@ impl RedisStore {
             response_timeout: Duration::from_secs(2),
             operation_timeout: None,
             reconnect_attempts: 1,
+            #[cfg(feature = "tls")]
+            tls_root_cert: None,
             #[cfg(feature = "cluster")]
             cluster_nodes: None,
         }
