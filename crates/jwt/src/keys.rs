@@ -2,6 +2,10 @@
 //! may be checked with.
 
 use std::fmt;
+use std::sync::Arc;
+
+use aws_lc_rs::signature::{self as sig, ParsedPublicKey, RsaPublicKeyComponents};
+use jsonwebtoken::DecodingKeyKind;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -66,6 +70,24 @@ impl KeyKind {
     }
 }
 
+/// A key parsed once for one algorithm, so verification skips per-call key parsing (RSA key
+/// construction and Montgomery set-up, EC point decoding, HMAC key schedule).
+pub(crate) enum Prepared {
+    Public(ParsedPublicKey),
+    Hmac(Box<aws_lc_rs::hmac::Key>),
+}
+
+impl Prepared {
+    /// Checks `signature` over `message`; `false` when it does not verify.
+    pub(crate) fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        match self {
+            Self::Public(key) => key.verify_sig(message, signature).is_ok(),
+            // Constant-time comparison inside aws-lc.
+            Self::Hmac(key) => aws_lc_rs::hmac::verify(key, message, signature).is_ok(),
+        }
+    }
+}
+
 /// One key a token may be verified with.
 #[derive(Clone)]
 pub(crate) struct VerifyingKey {
@@ -74,6 +96,8 @@ pub(crate) struct VerifyingKey {
     /// The `alg` the JWK pins this key to, if any.
     pub(crate) alg: Option<Algorithm>,
     pub(crate) key: DecodingKey,
+    /// The key parsed for each algorithm it fits.
+    prepared: Arc<Vec<(Algorithm, Prepared)>>,
 }
 
 impl fmt::Debug for VerifyingKey {
@@ -88,8 +112,23 @@ impl fmt::Debug for VerifyingKey {
 }
 
 impl VerifyingKey {
+    fn new(kid: Option<String>, kind: KeyKind, alg: Option<Algorithm>, key: DecodingKey) -> Self {
+        let prepared = ALL_ALGORITHMS
+            .iter()
+            .copied()
+            .filter(|a| alg.is_none_or(|pinned| pinned == *a) && kind.fits(*a))
+            .filter_map(|a| prepare(&key, a).map(|p| (a, p)))
+            .collect();
+        Self { kid, kind, alg, key, prepared: Arc::new(prepared) }
+    }
+
     pub(crate) fn fits(&self, alg: Algorithm) -> bool {
         self.alg.is_none_or(|pinned| pinned == alg) && self.kind.fits(alg)
+    }
+
+    /// The key parsed for `alg`, if it could be.
+    pub(crate) fn prepared(&self, alg: Algorithm) -> Option<&Prepared> {
+        self.prepared.iter().find(|(a, _)| *a == alg).map(|(_, p)| p)
     }
 
     /// An HMAC key from raw secret bytes.
@@ -100,12 +139,7 @@ impl VerifyingKey {
                 secret.len()
             )));
         }
-        Ok(Self {
-            kid,
-            kind: KeyKind::Hmac { len: secret.len() },
-            alg: None,
-            key: DecodingKey::from_secret(secret),
-        })
+        Ok(Self::new(kid, KeyKind::Hmac { len: secret.len() }, None, DecodingKey::from_secret(secret)))
     }
 
     /// A public key from PEM (`PUBLIC KEY` with an RSA, EC P-256/P-384 or Ed25519 key, or `RSA PUBLIC KEY`).
@@ -117,7 +151,7 @@ impl VerifyingKey {
                     "RSA key of {bits} bits; at least {MIN_RSA_BITS} required"
                 )));
             }
-            return Ok(Self { kid, kind: KeyKind::Rsa, alg: None, key });
+            return Ok(Self::new(kid, KeyKind::Rsa, None, key));
         }
         if let Ok(key) = DecodingKey::from_ec_pem(pem) {
             let kind = match key.try_get_as_bytes().map(<[u8]>::len) {
@@ -129,11 +163,11 @@ impl VerifyingKey {
                     ));
                 }
             };
-            return Ok(Self { kid, kind, alg: None, key });
+            return Ok(Self::new(kid, kind, None, key));
         }
         match DecodingKey::from_ed_pem(pem) {
             Ok(key) if key.try_get_as_bytes().is_ok_and(|b| b.len() == 32) => {
-                Ok(Self { kid, kind: KeyKind::Ed25519, alg: None, key })
+                Ok(Self::new(kid, KeyKind::Ed25519, None, key))
             }
             Ok(_) => Err(JwtError::invalid_key("unsupported Ed key (Ed25519 is supported)")),
             Err(source) => Err(JwtError::InvalidKey {
@@ -204,7 +238,7 @@ impl VerifyingKey {
         if kind == KeyKind::Ed25519 && key.try_get_as_bytes().map(<[u8]>::len) != Ok(32) {
             return Err("Ed25519 key has the wrong length");
         }
-        Ok(Self { kid: jwk.common.key_id.clone(), kind, alg, key })
+        Ok(Self::new(jwk.common.key_id.clone(), kind, alg, key))
     }
 }
 
@@ -285,6 +319,59 @@ impl KeySet {
     }
 }
 
+const ALL_ALGORITHMS: [Algorithm; 12] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+    Algorithm::HS256,
+    Algorithm::HS384,
+    Algorithm::HS512,
+];
+
+/// Parses `key` for `alg` with aws-lc-rs, using the same algorithm parameters as jsonwebtoken's
+/// aws-lc provider. `None` when it cannot (the slower jsonwebtoken path is then used).
+fn prepare(key: &DecodingKey, alg: Algorithm) -> Option<Prepared> {
+    use aws_lc_rs::hmac;
+    let rsa: Option<&'static sig::RsaParameters> = match alg {
+        Algorithm::RS256 => Some(&sig::RSA_PKCS1_2048_8192_SHA256),
+        Algorithm::RS384 => Some(&sig::RSA_PKCS1_2048_8192_SHA384),
+        Algorithm::RS512 => Some(&sig::RSA_PKCS1_2048_8192_SHA512),
+        Algorithm::PS256 => Some(&sig::RSA_PSS_2048_8192_SHA256),
+        Algorithm::PS384 => Some(&sig::RSA_PSS_2048_8192_SHA384),
+        Algorithm::PS512 => Some(&sig::RSA_PSS_2048_8192_SHA512),
+        _ => None,
+    };
+    if let Some(params) = rsa {
+        return match key.kind() {
+            DecodingKeyKind::RsaModulusExponent { n, e } => {
+                RsaPublicKeyComponents { n: n.as_slice(), e: e.as_slice() }.to_parsed_public_key(params).ok()
+            }
+            DecodingKeyKind::SecretOrDer(der) => ParsedPublicKey::new(params, der).ok(),
+        }
+        .map(Prepared::Public);
+    }
+    let bytes = key.try_get_as_bytes().ok()?;
+    match alg {
+        Algorithm::ES256 => {
+            ParsedPublicKey::new(&sig::ECDSA_P256_SHA256_FIXED, bytes).ok().map(Prepared::Public)
+        }
+        Algorithm::ES384 => {
+            ParsedPublicKey::new(&sig::ECDSA_P384_SHA384_FIXED, bytes).ok().map(Prepared::Public)
+        }
+        Algorithm::EdDSA => ParsedPublicKey::new(&sig::ED25519, bytes).ok().map(Prepared::Public),
+        Algorithm::HS256 => Some(Prepared::Hmac(Box::new(hmac::Key::new(hmac::HMAC_SHA256, bytes)))),
+        Algorithm::HS384 => Some(Prepared::Hmac(Box::new(hmac::Key::new(hmac::HMAC_SHA384, bytes)))),
+        Algorithm::HS512 => Some(Prepared::Hmac(Box::new(hmac::Key::new(hmac::HMAC_SHA512, bytes)))),
+        _ => None,
+    }
+}
+
 fn big_endian_bits(n: &[u8]) -> usize {
     let mut iter = n.iter().skip_while(|b| **b == 0);
     match iter.next() {
@@ -338,6 +425,31 @@ mod tests {
         assert_eq!(keys.len(), 1);
         assert_eq!(keys[0].kid.as_deref(), Some("sym"));
         assert!(!format!("{:?}", keys[0]).contains(&URL_SAFE_NO_PAD.encode([7u8; 32])));
+    }
+
+    #[test]
+    fn every_key_form_is_prepared_for_every_fitting_algorithm() {
+        use jsonwebtoken::jwk::Jwk;
+        let pems = [
+            (include_str!("../tests/keys/rsa1_public.pem"), 6),
+            (include_str!("../tests/keys/ec256_public.pem"), 1),
+            (include_str!("../tests/keys/ec384_public.pem"), 1),
+            (include_str!("../tests/keys/ed25519_public.pem"), 1),
+        ];
+        for (pem, count) in pems {
+            let from_pem = VerifyingKey::from_pem(None, pem.as_bytes()).unwrap();
+            assert_eq!(from_pem.prepared.len(), count, "{from_pem:?} from PEM");
+            let jwk = Jwk::from_decoding_key(&from_pem.key, None).unwrap();
+            let from_jwk = VerifyingKey::from_jwk(&jwk, false).unwrap();
+            assert_eq!(from_jwk.prepared.len(), count, "{from_jwk:?} from JWK");
+            for alg in ALL_ALGORITHMS {
+                assert_eq!(from_jwk.prepared(alg).is_some(), from_jwk.fits(alg), "{alg:?}");
+            }
+        }
+        let hmac = VerifyingKey::hmac(None, &[3u8; 64]).unwrap();
+        assert_eq!(hmac.prepared.len(), 3);
+        let short = VerifyingKey::hmac(None, &[3u8; 32]).unwrap();
+        assert!(short.prepared(Algorithm::HS256).is_some() && short.prepared(Algorithm::HS512).is_none());
     }
 
     #[test]

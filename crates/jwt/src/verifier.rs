@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use jsonwebtoken::{Algorithm, DecodingKey};
+use jsonwebtoken::Algorithm;
 use mcp_auth_core::clock::{SharedClock, system_clock};
 use mcp_auth_core::{AccessToken, TokenVerifier, VerifyError};
 use secrecy::{ExposeSecret, SecretSlice};
@@ -160,7 +160,7 @@ impl JwtVerifier {
             (Ok(_), _) => keys,
         };
         let key = keys.select(header.kid, header.alg)?;
-        verify_signature(segments.signature, segments.message, &key.key, header.alg)?;
+        verify_signature(segments.signature, segments.message, key, header.alg)?;
 
         let claims = strict::decode_object(segments.payload, Part::Payload)?;
         let (access, exp) = inner.check_claims(token, claims, now)?;
@@ -194,11 +194,22 @@ impl TokenVerifier for JwtVerifier {
 fn verify_signature(
     signature: &str,
     message: &str,
-    key: &DecodingKey,
+    key: &VerifyingKey,
     alg: Algorithm,
 ) -> Result<(), JwtError> {
+    use base64::Engine as _;
     use jsonwebtoken::errors::ErrorKind;
-    match jsonwebtoken::crypto::verify(signature, message.as_bytes(), key, alg) {
+    if let Some(prepared) = key.prepared(alg) {
+        let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(signature)
+            .map_err(|source| JwtError::Base64 { part: Part::Signature, source })?;
+        return if prepared.verify(message.as_bytes(), &signature) {
+            Ok(())
+        } else {
+            Err(JwtError::InvalidSignature(None))
+        };
+    }
+    match jsonwebtoken::crypto::verify(signature, message.as_bytes(), &key.key, alg) {
         Ok(true) => Ok(()),
         Ok(false) => Err(JwtError::InvalidSignature(None)),
         Err(err) => match err.kind() {
