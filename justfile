@@ -23,7 +23,7 @@ bench:
 
 # Run the demo.
 demo:
-    cargo run -p mcp-auth-examples --example protected_axum
+    cargo run -p mcp-auth-examples --example demo
 
 # Run one example by name, e.g. `just example protected_axum`.
 example NAME *ARGS:

@@ -15,6 +15,8 @@ use mcp_auth_remote::{RemoteAuthProvider, ResourceUrl, metadata_cors};
 use crate::WorkOSError;
 use crate::domain::AuthKitDomain;
 use crate::forward::{CachePolicy, MetadataForwarder};
+use crate::profile::WithUserinfoProfile;
+use crate::userinfo::WorkOSTokenVerifier;
 
 /// The scopes AuthKit supports for MCP clients, advertised by default.
 pub const DEFAULT_SCOPES_SUPPORTED: [&str; 4] = ["openid", "profile", "email", "offline_access"];
@@ -131,6 +133,7 @@ pub struct AuthKitProviderBuilder {
     clock: SharedClock,
     metadata_cache: CachePolicy,
     resource_name: Option<String>,
+    userinfo_profile: bool,
 }
 
 impl Default for AuthKitProviderBuilder {
@@ -150,6 +153,7 @@ impl Default for AuthKitProviderBuilder {
                 max_ttl: Duration::from_secs(3600),
             },
             resource_name: None,
+            userinfo_profile: true,
         }
     }
 }
@@ -208,6 +212,17 @@ impl AuthKitProviderBuilder {
     /// `insecure_skip_audience_check` for opaque tokens).
     pub fn verifier(mut self, verifier: Arc<dyn TokenVerifier>) -> Self {
         self.verifier = Some(verifier);
+        self
+    }
+
+    /// Stops adding the userinfo profile to verified tokens.
+    ///
+    /// AuthKit's access tokens carry the user id, organization, roles and permissions but not the email or
+    /// name. By default the provider reads those from `<domain>/oauth2/userinfo` once per token (cached 60
+    /// s, best-effort: a userinfo outage never refuses a valid token). Turn it off to save that call when
+    /// your tools do not need the profile.
+    pub fn without_userinfo_profile(mut self) -> Self {
+        self.userinfo_profile = false;
         self
     }
 
@@ -280,7 +295,17 @@ impl AuthKitProviderBuilder {
                 if domain.is_loopback() {
                     builder = builder.insecure_allow_http_jwks();
                 }
-                Arc::new(builder.build()?)
+                let jwt: Arc<dyn TokenVerifier> = Arc::new(builder.build()?);
+                if self.userinfo_profile {
+                    let userinfo = WorkOSTokenVerifier::builder()
+                        .authkit_domain(domain.as_str())
+                        .http_client(client.clone())
+                        .clock(Arc::clone(&self.clock))
+                        .build()?;
+                    Arc::new(WithUserinfoProfile { inner: jwt, userinfo })
+                } else {
+                    jwt
+                }
             }
         };
         let mut remote = RemoteAuthProvider::builder(verifier)

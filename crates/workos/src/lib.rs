@@ -12,6 +12,7 @@
 mod authkit;
 mod domain;
 mod forward;
+mod profile;
 mod userinfo;
 
 use mcp_auth_core::settings::SettingsError;

@@ -1,0 +1,78 @@
+//! An MCP server whose tools know who is calling.
+
+use std::sync::Arc;
+
+use axum::Router;
+use mcp_auth_remote::rmcp::Caller;
+use mcp_auth_workos::AuthKitProvider;
+use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::{ErrorData, ServerHandler, tool, tool_handler, tool_router};
+
+/// Two tools: `whoami` answers with the caller's [`AuthUser`](mcp_auth_core::AuthUser) as JSON, and
+/// `admin_reset` runs only for callers with the `admin` role (others get an MCP error, code -32003).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WhoAmIServer;
+
+#[tool_router]
+impl WhoAmIServer {
+    /// The verified caller, as JSON.
+    #[tool(
+        description = "Who am I? Returns the verified caller: id, email, name, organization, roles, permissions."
+    )]
+    async fn whoami(&self, Caller(user): Caller) -> Result<CallToolResult, ErrorData> {
+        Ok(CallToolResult::success(vec![ContentBlock::json(&user)?]))
+    }
+
+    /// An admin-only operation.
+    #[tool(description = "Reset the demo state. Requires the admin role.")]
+    async fn admin_reset(&self, caller: Caller) -> Result<CallToolResult, ErrorData> {
+        caller.require_role("admin")?;
+        tracing::info!(user = %caller.user_id, "admin_reset called");
+        Ok(CallToolResult::success(vec![ContentBlock::text(format!("reset done by {}", caller.user_id))]))
+    }
+}
+
+#[tool_handler]
+impl ServerHandler for WhoAmIServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("mcp-auth-whoami", env!("CARGO_PKG_VERSION")))
+            .with_instructions("Call whoami to see who you are signed in as.")
+    }
+}
+
+/// The axum app: the MCP service at the provider's MCP path, behind its bearer layer, plus the discovery
+/// routes. `allowed_hosts` are the `Host` values the MCP service accepts (DNS-rebinding protection).
+pub fn authkit_app(provider: &AuthKitProvider, allowed_hosts: Vec<String>) -> Router {
+    let service = StreamableHttpService::new(
+        || Ok(WhoAmIServer),
+        Arc::new(LocalSessionManager::default()),
+        StreamableHttpServerConfig::default().with_allowed_hosts(allowed_hosts),
+    );
+    let mcp_path = provider.resource().mcp_path().to_owned();
+    provider.protect(Router::new().nest_service(&mcp_path, service))
+}
+
+/// The `Host` header values to accept for a server reached at `base_url` and listening on `listen`.
+#[must_use]
+pub fn allowed_hosts(base_url: &url::Url, listen: std::net::SocketAddr) -> Vec<String> {
+    let mut hosts = vec![listen.to_string()];
+    if let Some(host) = base_url.host_str() {
+        hosts.push(host.to_owned());
+        if let Some(port) = base_url.port_or_known_default() {
+            hosts.push(format!("{host}:{port}"));
+        }
+    }
+    if listen.ip().is_loopback() {
+        hosts.extend([
+            "localhost".to_owned(),
+            "127.0.0.1".to_owned(),
+            format!("localhost:{}", listen.port()),
+        ]);
+    }
+    hosts.sort();
+    hosts.dedup();
+    hosts
+}

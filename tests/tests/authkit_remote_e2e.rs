@@ -1,0 +1,236 @@
+//! Remote auth end to end: the dev identity provider poses as AuthKit, an rmcp server sits behind
+//! `AuthKitProvider`, and the rmcp client SDK signs in as MCP clients do (discovery, DCR, PKCE, `iss`
+//! check, token with `resource`) over real loopback HTTP with real RS256 signatures.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mcp_auth_core::clock::ManualClock;
+use mcp_auth_dev_idp::{DevIdp, DevIdpHandle, DevUser};
+use mcp_auth_examples::client::{self, McpSession};
+use mcp_auth_examples::server::authkit_app;
+use mcp_auth_workos::AuthKitProvider;
+use serde_json::Value;
+use tokio::net::TcpListener;
+
+struct World {
+    idp: Option<DevIdpHandle>,
+    mcp_url: String,
+    base_url: String,
+    clock: ManualClock,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl World {
+    fn idp(&self) -> &DevIdpHandle {
+        self.idp.as_ref().expect("the identity provider is running")
+    }
+}
+
+async fn world() -> World {
+    let idp = DevIdp::builder()
+        .user(
+            DevUser::new("user_ada", "ada@example.com")
+                .name("Ada Lovelace")
+                .org_id("org_math")
+                .roles(["member"]),
+        )
+        .user(
+            DevUser::new("user_grace", "grace@example.com")
+                .name("Grace Hopper")
+                .roles(["admin"])
+                .permissions(["demo:reset"]),
+        )
+        .auto_approve(true)
+        .default_user("user_ada")
+        .start()
+        .await
+        .expect("dev identity provider starts");
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let base_url = format!("http://{address}");
+    let clock = ManualClock::starting_now();
+    let provider = AuthKitProvider::builder()
+        .authkit_domain(idp.url())
+        .base_url(&base_url)
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .expect("provider builds");
+    let app = authkit_app(&provider, vec![address.to_string(), "127.0.0.1".to_owned()]);
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    World { idp: Some(idp), mcp_url: format!("{base_url}/mcp"), base_url, clock, server }
+}
+
+async fn sign_in(
+    world: &World,
+    login_hint: &str,
+) -> (McpSession, rmcp::transport::auth::AuthClient<reqwest::Client>) {
+    let challenge = client::challenge(&world.mcp_url).await.expect("a challenge");
+    let manager = client::authorize(&world.mcp_url, &challenge, login_hint).await.expect("authorized");
+    client::connect(&world.mcp_url, manager).await.expect("connected")
+}
+
+async fn whoami(session: &McpSession) -> Value {
+    let result = client::call(session, "whoami").await.expect("whoami answers");
+    serde_json::from_str(&client::text_of(&result).expect("text content")).expect("JSON user")
+}
+
+async fn raw_mcp_post(world: &World, token: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(&world.mcp_url)
+        .bearer_auth(token)
+        .header("accept", "application/json, text/event-stream")
+        .json(&serde_json::json!({
+            "jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}
+        }))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn unauthenticated_call_gets_the_challenge_and_metadata_points_at_authkit() {
+    let world = world().await;
+    let challenge = client::challenge(&world.mcp_url).await.unwrap();
+    assert_eq!(
+        challenge,
+        format!(r#"Bearer resource_metadata="{}/.well-known/oauth-protected-resource/mcp""#, world.base_url)
+    );
+    let metadata: Value =
+        reqwest::get(format!("{}/.well-known/oauth-protected-resource/mcp", world.base_url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(metadata["resource"], world.mcp_url);
+    assert_eq!(metadata["authorization_servers"][0], world.idp().url());
+    assert!(!metadata["scopes_supported"].as_array().unwrap().iter().any(|s| s == "offline_access"));
+    let forwarded: Value = reqwest::get(format!("{}/.well-known/oauth-authorization-server", world.base_url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(forwarded["issuer"], world.idp().url());
+    assert_eq!(forwarded["authorization_response_iss_parameter_supported"], true);
+}
+
+#[tokio::test]
+async fn full_flow_then_whoami_returns_the_user() {
+    let world = world().await;
+    let (session, _) = sign_in(&world, "ada@example.com").await;
+    let user = whoami(&session).await;
+    assert_eq!(user["user_id"], "user_ada");
+    assert_eq!(user["email"], "ada@example.com");
+    assert_eq!(user["name"], "Ada Lovelace");
+    assert_eq!(user["organization_id"], "org_math");
+    assert_eq!(user["roles"], serde_json::json!(["member"]));
+    assert!(user["session_id"].as_str().is_some_and(|sid| !sid.is_empty()), "{user}");
+    session.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn admin_tool_is_refused_for_a_member_and_allowed_for_an_admin() {
+    let world = world().await;
+    let (member, _) = sign_in(&world, "user_ada").await;
+    let refused = client::call(&member, "admin_reset").await.unwrap_err();
+    let text = format!("{refused:#}");
+    assert!(text.contains("-32003") || text.contains("requires the role 'admin'"), "{text}");
+    let (admin, _) = sign_in(&world, "grace@example.com").await;
+    let done = client::call(&admin, "admin_reset").await.unwrap();
+    assert_eq!(client::text_of(&done).unwrap(), "reset done by user_grace");
+}
+
+#[tokio::test]
+async fn token_for_another_resource_is_refused() {
+    let world = world().await;
+    let token =
+        world.idp().issue_access_token("user_ada", "http://127.0.0.1:1/other-mcp", ["openid"]).unwrap();
+    let response = raw_mcp_post(&world, &token).await;
+    assert_eq!(response.status(), 401);
+    let challenge = response.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    assert!(challenge.starts_with(r#"Bearer error="invalid_token""#), "{challenge}");
+    let ours = world.idp().issue_access_token("user_ada", &world.mcp_url, ["openid"]).unwrap();
+    assert_eq!(raw_mcp_post(&world, &ours).await.status(), 200);
+}
+
+#[tokio::test]
+async fn expired_token_is_refused() {
+    let world = world().await;
+    let token = world.idp().issue_access_token("user_ada", &world.mcp_url, ["openid"]).unwrap();
+    assert_eq!(raw_mcp_post(&world, &token).await.status(), 200);
+    world.clock.advance(Duration::from_secs(2 * 3600));
+    let response = raw_mcp_post(&world, &token).await;
+    assert_eq!(response.status(), 401);
+    let challenge = response.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    assert!(challenge.contains("invalid_token"), "{challenge}");
+}
+
+#[tokio::test]
+async fn refreshed_token_is_accepted() {
+    let world = world().await;
+    let (session, auth) = sign_in(&world, "user_ada").await;
+    let before = auth.get_access_token().await.unwrap();
+    let refreshed = auth.auth_manager.lock().await.refresh_token().await.expect("refresh succeeds");
+    let after = auth.get_access_token().await.unwrap();
+    assert_ne!(before, after, "refresh issued a new access token");
+    assert!(oauth2_token_has_refresh(&refreshed), "the refresh token is rotated along");
+    assert_eq!(whoami(&session).await["user_id"], "user_ada");
+    assert_eq!(raw_mcp_post(&world, &after).await.status(), 200);
+}
+
+fn oauth2_token_has_refresh(response: &rmcp::transport::auth::OAuthTokenResponse) -> bool {
+    use oauth2::TokenResponse;
+    response.refresh_token().is_some()
+}
+
+#[tokio::test]
+async fn key_rotation_at_the_idp_does_not_break_a_running_server() {
+    let world = world().await;
+    let (session, _) = sign_in(&world, "user_ada").await;
+    assert_eq!(whoami(&session).await["user_id"], "user_ada");
+    let old = world.idp().issue_access_token("user_ada", &world.mcp_url, ["openid"]).unwrap();
+    let new_kid = world.idp().rotate_signing_key().unwrap();
+    // The verifier refetches on an unknown kid at most once per cooldown (30 s); let it pass.
+    world.clock.advance(Duration::from_secs(31));
+    let new = world.idp().issue_access_token("user_ada", &world.mcp_url, ["openid"]).unwrap();
+    assert!(new_kid_in_header(&new, &new_kid));
+    assert_eq!(raw_mcp_post(&world, &new).await.status(), 200, "token signed with the new key");
+    assert_eq!(
+        raw_mcp_post(&world, &old).await.status(),
+        200,
+        "token signed with the old key, still published"
+    );
+    assert_eq!(whoami(&session).await["user_id"], "user_ada");
+}
+
+fn new_kid_in_header(token: &str, kid: &str) -> bool {
+    use base64::Engine;
+    let header = token.split('.').next().unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).unwrap();
+    serde_json::from_slice::<Value>(&bytes).unwrap()["kid"] == kid
+}
+
+#[tokio::test]
+async fn idp_down_after_start_does_not_break_issued_tokens() {
+    let mut world = world().await;
+    let (session, _) = sign_in(&world, "user_ada").await;
+    let token = world.idp().issue_access_token("user_ada", &world.mcp_url, ["openid"]).unwrap();
+    assert_eq!(raw_mcp_post(&world, &token).await.status(), 200);
+    world.idp.take().unwrap().shutdown().await;
+    assert_eq!(raw_mcp_post(&world, &token).await.status(), 200, "cached keys still verify");
+    assert_eq!(whoami(&session).await["user_id"], "user_ada");
+    // Past the JWKS cache lifetime (refetches now fail) the last good keys keep serving.
+    world.clock.advance(Duration::from_secs(30 * 60));
+    assert_eq!(raw_mcp_post(&world, &token).await.status(), 200);
+}
