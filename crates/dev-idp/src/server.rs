@@ -369,6 +369,7 @@ pub struct DevIdpBuilder {
     refresh_ttl: Duration,
     code_ttl: Duration,
     scopes: Vec<String>,
+    config_error: Option<String>,
 }
 
 impl Default for DevIdpBuilder {
@@ -387,6 +388,7 @@ impl Default for DevIdpBuilder {
             refresh_ttl: DEFAULT_REFRESH_TOKEN_TTL,
             code_ttl: DEFAULT_CODE_TTL,
             scopes: Vec::new(),
+            config_error: None,
         }
     }
 }
@@ -434,8 +436,15 @@ impl DevIdpBuilder {
         if let Some(port) = port {
             self.bind.set_port(port);
         }
-        if let Some(addr) = bind.and_then(|b| b.parse().ok()) {
-            self.bind = addr;
+        if let Some(bind) = bind {
+            match bind.parse() {
+                Ok(addr) => self.bind = addr,
+                Err(error) => {
+                    self.config_error.get_or_insert(format!(
+                        "[server] bind = {bind:?} is not a socket address such as 127.0.0.1:9400 ({error})"
+                    ));
+                }
+            }
         }
         self.auto_approve = auto_approve.unwrap_or(self.auto_approve);
         self.default_audience = default_audience.or(self.default_audience);
@@ -532,6 +541,9 @@ impl DevIdpBuilder {
     /// [`DevIdpError::InvalidConfig`] for contradictory or invalid settings, [`DevIdpError::Key`] when
     /// key generation fails.
     pub fn build(self, issuer: &str) -> Result<DevIdp, DevIdpError> {
+        if let Some(error) = self.config_error {
+            return Err(DevIdpError::InvalidConfig(error));
+        }
         let issuer = issuer.trim_end_matches('/').to_owned();
         let parsed = url::Url::parse(&issuer)
             .map_err(|e| DevIdpError::InvalidConfig(format!("issuer {issuer:?} is not a URL: {e}")))?;
@@ -629,6 +641,9 @@ impl DevIdpBuilder {
     /// [`insecure_allow_non_loopback`](Self::insecure_allow_non_loopback), [`DevIdpError::Io`] when
     /// binding fails, and the errors of [`build`](Self::build).
     pub async fn start(self) -> Result<DevIdpHandle, DevIdpError> {
+        if let Some(error) = self.config_error {
+            return Err(DevIdpError::InvalidConfig(error));
+        }
         let addr = self.bind;
         if !addr.ip().is_loopback() && !self.insecure_allow_non_loopback {
             return Err(DevIdpError::NonLoopback { addr });

@@ -592,6 +592,10 @@ async fn client_credentials_introspection_and_revocation() {
     let claims = decode(&idp, &m2m, RESOURCE).await;
     assert_eq!(claims["sub"], "proxy");
     assert_eq!(claims["scope"], "jobs:run");
+    // A public client may present itself as `Basic base64("cli:")`; it still cannot use client credentials.
+    let (status, body) =
+        token_request(&idp, &[("grant_type", "client_credentials")], Some(("cli", ""))).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("unauthorized_client")));
     // Public clients cannot use client credentials.
     let (status, body) =
         token_request(&idp, &[("grant_type", "client_credentials"), ("client_id", "cli")], None).await;
@@ -955,6 +959,9 @@ async fn builder_refuses_contradictions_and_non_loopback() {
         .build("http://127.0.0.1:1")
         .unwrap_err();
     assert!(err.to_string().contains("zed"));
+    let config = mcp_auth_dev_idp::DevIdpConfig::from_toml_str("[server]\nbind = \"localhost:abc\"").unwrap();
+    let err = DevIdp::builder().config(config).start().await.unwrap_err();
+    assert!(err.to_string().contains("localhost:abc"), "{err}");
     let err = DevIdp::builder().code_ttl(Duration::ZERO).build("http://127.0.0.1:1").unwrap_err();
     assert!(err.to_string().contains("code_ttl"));
     // The router works without a socket, and the handle stops the server on shutdown.

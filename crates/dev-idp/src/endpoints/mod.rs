@@ -245,6 +245,8 @@ pub(crate) async fn authenticate_client(
     };
     let client =
         inner.client(&client_id).await?.ok_or_else(|| OAuthError::invalid_client("unknown client"))?;
+    // Some public clients send `Basic base64(client_id:)`: an empty secret is no secret.
+    let secret = secret.filter(|s| !(s.is_empty() && client.secret_sha256.is_none()));
     match (&client.secret_sha256, secret) {
         (Some(expected), Some(secret)) => {
             if !constant_time_eq(expected.as_bytes(), hash_key(&secret).as_bytes()) {
