@@ -1011,3 +1011,35 @@ async fn debug_output_never_shows_secrets() {
     let debug = format!("{idp:?}");
     assert!(!debug.contains("ada-pw") && !debug.contains("proxy-secret"), "{debug}");
 }
+
+#[tokio::test]
+async fn userinfo_refuses_forged_and_foreign_tokens() {
+    let idp = start_auto().await;
+    let other = start_auto().await;
+    let kid = idp.idp().current_key_id();
+    let claims = json!({
+        "iss": idp.issuer(), "sub": "user_ada", "client_id": "proxy", "jti": "j",
+        "iat": 1, "exp": 4_000_000_000u64
+    });
+    // HS256 "signed" with the published modulus: the classic algorithm-confusion forgery.
+    let jwks: JwkSet = http().get(idp.jwks_url()).send().await.unwrap().json().await.unwrap();
+    let jsonwebtoken::jwk::AlgorithmParameters::RSA(rsa) = &jwks.keys[0].algorithm else { panic!("RSA key") };
+    let mut header = jsonwebtoken::Header::new(Algorithm::HS256);
+    header.kid = Some(kid.clone());
+    let forged =
+        jsonwebtoken::encode(&header, &claims, &jsonwebtoken::EncodingKey::from_secret(rsa.n.as_bytes()))
+            .unwrap();
+    assert_eq!(userinfo(&idp, &forged).await.0, StatusCode::UNAUTHORIZED);
+    // Unsigned.
+    let unsigned = format!(
+        "{}.{}.",
+        URL_SAFE_NO_PAD.encode(format!("{{\"alg\":\"none\",\"kid\":\"{kid}\"}}")),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    assert_eq!(userinfo(&idp, &unsigned).await.0, StatusCode::UNAUTHORIZED);
+    // A real token from another dev IdP (other keys, other issuer).
+    let foreign = other.issue_access_token("user_ada", RESOURCE, ["openid"]).unwrap();
+    assert_eq!(userinfo(&idp, &foreign).await.0, StatusCode::UNAUTHORIZED);
+    // The same token is fine where it was issued.
+    assert_eq!(userinfo(&other, &foreign).await.0, StatusCode::OK);
+}
