@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use axum::Router;
+use mcp_auth_remote::mcp_cors;
 use mcp_auth_remote::rmcp::Caller;
 use mcp_auth_workos::AuthKitProvider;
 use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
@@ -52,7 +53,9 @@ pub fn authkit_app(provider: &AuthKitProvider, allowed_hosts: Vec<String>) -> Ro
         StreamableHttpServerConfig::default().with_allowed_hosts(allowed_hosts),
     );
     let mcp_path = provider.resource().mcp_path().to_owned();
-    provider.protect(Router::new().nest_service(&mcp_path, service))
+    // CORS outside the bearer layer, so browser clients' preflights are answered without a token.
+    let mcp = Router::new().nest_service(&mcp_path, service).layer(provider.bearer_layer()).layer(mcp_cors());
+    mcp.merge(provider.router())
 }
 
 /// The `Host` header values to accept for a server reached at `base_url` and listening on `listen`.

@@ -226,8 +226,11 @@ async fn idp_down_after_start_does_not_break_issued_tokens() {
     let mut world = world().await;
     let (session, _) = sign_in(&world, "user_ada").await;
     let token = world.idp().issue_access_token("user_ada", &world.mcp_url, ["openid"]).unwrap();
+    let unused = world.idp().issue_access_token("user_ada", &world.mcp_url, ["openid"]).unwrap();
     assert_eq!(raw_mcp_post(&world, &token).await.status(), 200);
     world.idp.take().unwrap().shutdown().await;
+    // Never seen before the outage: verified from cached keys, the userinfo profile is skipped.
+    assert_eq!(raw_mcp_post(&world, &unused).await.status(), 200, "a first use during the outage");
     assert_eq!(raw_mcp_post(&world, &token).await.status(), 200, "cached keys still verify");
     assert_eq!(whoami(&session).await["user_id"], "user_ada");
     // Past the JWKS cache lifetime (refetches now fail) the last good keys keep serving.

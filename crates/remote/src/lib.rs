@@ -217,6 +217,29 @@ pub fn metadata_cors() -> CorsLayer {
         .max_age(std::time::Duration::from_secs(3600))
 }
 
+/// CORS for the MCP endpoint itself, for browser-based clients: any origin (the endpoint authenticates
+/// with bearer tokens, never cookies, so no ambient credential is exposed), the MCP methods and headers,
+/// and `WWW-Authenticate` and `Mcp-Session-Id` exposed so the client can read the challenge and session.
+///
+/// Put it outside the bearer layer (`.layer(bearer).layer(mcp_cors())`) so preflight requests, which
+/// carry no token, are answered before authentication.
+pub fn mcp_cors() -> CorsLayer {
+    let header = |name: &'static str| http::HeaderName::from_static(name);
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            header("mcp-protocol-version"),
+            header("mcp-session-id"),
+            header("last-event-id"),
+        ])
+        .expose_headers([header::WWW_AUTHENTICATE, header("mcp-session-id")])
+        .max_age(std::time::Duration::from_secs(3600))
+}
+
 /// Builds a [`RemoteAuthProvider`].
 #[must_use]
 pub struct RemoteAuthProviderBuilder {

@@ -4,11 +4,30 @@
 //! layer has put the [`AccessToken`] into their extensions. [`Caller`] reads it back, so a tool gets its
 //! user in one argument:
 //!
-//! ```ignore
-//! #[tool(description = "Who am I?")]
-//! async fn whoami(&self, Caller(user): Caller) -> Result<CallToolResult, ErrorData> {
-//!     Ok(CallToolResult::success(vec![Content::json(&user)?]))
+//! ```
+//! use mcp_auth_remote::rmcp::Caller;
+//! use rmcp::model::{CallToolResult, ContentBlock};
+//! use rmcp::{ErrorData, ServerHandler, tool, tool_handler, tool_router};
+//!
+//! #[derive(Clone)]
+//! struct Tools;
+//!
+//! #[tool_router]
+//! impl Tools {
+//!     #[tool(description = "Who am I?")]
+//!     async fn whoami(&self, Caller(user): Caller) -> Result<CallToolResult, ErrorData> {
+//!         Ok(CallToolResult::success(vec![ContentBlock::json(&user)?]))
+//!     }
+//!
+//!     #[tool(description = "Admins only")]
+//!     async fn reset(&self, caller: Caller) -> Result<CallToolResult, ErrorData> {
+//!         caller.require_role("admin")?; // an MCP error (-32003) for everyone else
+//!         Ok(CallToolResult::success(vec![ContentBlock::text("done")]))
+//!     }
 //! }
+//!
+//! #[tool_handler]
+//! impl ServerHandler for Tools {}
 //! ```
 
 use mcp_auth_core::{AccessToken, AuthUser};

@@ -218,3 +218,29 @@ async fn hostile_metadata_requests_get_plain_errors() {
     let wrong_method = Request::post("/.well-known/oauth-protected-resource").body(Body::from("x")).unwrap();
     assert_eq!(send(app(&provider), wrong_method).await.0, StatusCode::METHOD_NOT_ALLOWED);
 }
+
+#[tokio::test]
+async fn mcp_cors_answers_preflight_before_authentication_and_exposes_the_challenge() {
+    let provider = provider(Arc::new(verifier()));
+    let app = Router::new()
+        .route("/mcp", post(|| async { "mcp answer" }))
+        .layer(provider.bearer_layer())
+        .layer(mcp_auth_remote::mcp_cors());
+    let preflight = Request::builder()
+        .method(Method::OPTIONS)
+        .uri("/mcp")
+        .header(header::ORIGIN, "http://localhost:6274")
+        .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+        .header(header::ACCESS_CONTROL_REQUEST_HEADERS, "authorization, content-type, mcp-protocol-version")
+        .body(Body::empty())
+        .unwrap();
+    let (status, headers, _) = send(app.clone(), preflight).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+    let refused =
+        Request::post("/mcp").header(header::ORIGIN, "http://localhost:6274").body(Body::empty()).unwrap();
+    let (status, headers, _) = send(app, refused).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let exposed = headers[header::ACCESS_CONTROL_EXPOSE_HEADERS].to_str().unwrap().to_ascii_lowercase();
+    assert!(exposed.contains("www-authenticate") && exposed.contains("mcp-session-id"), "{exposed}");
+}
