@@ -455,7 +455,7 @@ pub async fn max_length_keys(store: &Arc<dyn KvStore>) {
 }
 
 /// Empty and over-long keys and collection names are refused with [`StoreError::InvalidKey`] by every
-/// operation that takes a key, and nothing is stored.
+/// operation that takes a key (and `keys` for bad collection names), and nothing is stored.
 ///
 /// # Panics
 ///
@@ -482,6 +482,13 @@ pub async fn invalid_keys(store: &Arc<dyn KvStore>) {
         check("get", store.get(collection, key).await.map(drop));
         check("take", store.take(collection, key).await.map(drop));
         check("delete", store.delete(collection, key).await.map(drop));
+    }
+    for (collection, what) in [("", "an empty"), (too_long_collection.as_str(), "an over-long")] {
+        let result = store.keys(collection).await;
+        assert!(
+            matches!(result, Err(StoreError::InvalidKey { .. })),
+            "keys of {what} collection must fail with StoreError::InvalidKey, got {result:?}"
+        );
     }
     assert!(store.keys(&c).await.expect("keys").is_empty(), "an invalid key was stored");
 }

@@ -338,6 +338,8 @@ impl KvStore for MemoryStore {
     }
 
     async fn keys(&self, collection: &str) -> Result<Vec<String>, StoreError> {
+        // Any valid key stands in: only the collection name is checked here.
+        validate_key(collection, "-")?;
         let now = self.inner.clock.now();
         let state = self.inner.lock();
         Ok(state
