@@ -267,3 +267,37 @@ fn debug_output_leaks_no_token() {
     let debug = format!("{verifier:?}");
     assert!(debug.contains("userinfo"), "{debug}");
 }
+
+/// A metadata endpoint that always answers `status` with `body`.
+async fn metadata_server(status: StatusCode, body: String) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = Router::new().route(
+        "/.well-known/oauth-authorization-server",
+        get(move || {
+            let body = body.clone();
+            async move { (status, [(header::CONTENT_TYPE, "application/json")], body) }
+        }),
+    );
+    (base, tokio::spawn(async move { axum::serve(listener, app).await.unwrap() }))
+}
+
+#[tokio::test]
+async fn hostile_upstream_metadata_is_never_forwarded() {
+    let cases = [
+        (StatusCode::OK, "not json".to_owned()),
+        (StatusCode::OK, "[]".to_owned()),
+        (StatusCode::OK, json!({"issuer": "https://evil.example.com"}).to_string()),
+        (StatusCode::OK, json!({"issuer": "x", "pad": "y".repeat(300 * 1024)}).to_string()),
+        (StatusCode::INTERNAL_SERVER_ERROR, json!({"issuer": "whatever"}).to_string()),
+        (StatusCode::MOVED_PERMANENTLY, String::new()),
+    ];
+    for (status, body) in cases {
+        let (base, server) = metadata_server(status, body.clone()).await;
+        let provider = provider(&base, &ManualClock::starting_now());
+        let (answer, json) = get_metadata(&provider).await;
+        assert_eq!(answer, StatusCode::BAD_GATEWAY, "{status} {}", &body[..body.len().min(60)]);
+        assert_eq!(json["error"], "temporarily_unavailable");
+        server.abort();
+    }
+}
