@@ -380,17 +380,29 @@ impl Inner {
                     return Ok(temp);
                 }
                 Err(err) if err.kind() == io::ErrorKind::NotFound && attempt < 2 => {
-                    fs::DirBuilder::new()
-                        .recursive(true)
-                        .mode(0o700)
-                        .create(dir)
-                        .map_err(|e| self.root_error("create", dir, e))?;
+                    // Not recursive: if the store directory itself is gone (unmounted, deleted), fail as
+                    // unavailable rather than quietly writing somewhere else.
+                    match fs::DirBuilder::new().mode(0o700).create(dir) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                        Err(e) => return Err(self.root_error("create", dir, e)),
+                    }
                     sync_dir(&self.root).map_err(|e| self.root_error("sync", &self.root, e))?;
                 }
                 Err(err) => return Err(self.root_error("create", &temp, err)),
             }
         }
         Err(io_error("create", dir, io::Error::from(io::ErrorKind::NotFound)))
+    }
+
+    /// A missing entry is only "missing" while the store directory exists; without it the store is
+    /// unavailable (unmounted or deleted).
+    fn check_root(&self) -> Result<(), StoreError> {
+        match fs::metadata(&self.root) {
+            Ok(meta) if meta.is_dir() => Ok(()),
+            Ok(_) => Err(self.root_error("open", &self.root, io::Error::from(io::ErrorKind::NotADirectory))),
+            Err(err) => Err(self.root_error("open", &self.root, err)),
+        }
     }
 
     /// Like [`io_error`], but a missing root directory means the store is unavailable.
@@ -439,6 +451,7 @@ impl Inner {
         let path = Self::entry_path(&dir, key);
         let Some((bytes, inode)) = read_with_inode(&path).map_err(|e| self.root_error("read", &path, e))?
         else {
+            self.check_root()?;
             return Ok(None);
         };
         let entry = Self::decode_for(&path, key, &bytes).map_err(|e| corrupt(collection, key, e))?;
@@ -526,7 +539,10 @@ impl Inner {
         let tomb = temp_name(&dir, TOMB_PREFIX);
         match fs::rename(&path, &tomb) {
             Ok(()) => {}
-            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                self.check_root()?;
+                return Ok(None);
+            }
             Err(err) => return Err(self.root_error("rename", &path, err)),
         }
         // Make the removal durable before handing out the value: a taken code must not come back.
@@ -560,7 +576,10 @@ impl Inner {
         let dir = self.collection_dir(collection);
         let listing = match fs::read_dir(&dir) {
             Ok(listing) => listing,
-            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                self.check_root()?;
+                return Ok(Vec::new());
+            }
             Err(err) => return Err(self.root_error("list", &dir, err)),
         };
         let now = self.now_ms();

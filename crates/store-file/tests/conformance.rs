@@ -222,3 +222,30 @@ async fn files_are_private_and_opening_an_unusable_path_fails_clearly() {
     let source = std::error::Error::source(&err).unwrap().to_string();
     assert!(source.contains("plain-file"), "the path is named: {source}");
 }
+
+#[tokio::test]
+async fn a_vanished_store_directory_is_unavailable_not_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store");
+    let store = FileStore::builder(&root).sweep_interval(None).open().await.unwrap();
+    store.put("c", "k", b"v", None).await.unwrap();
+    std::fs::remove_dir_all(&root).unwrap(); // as if unmounted
+    let unavailable = |result: Result<(), StoreError>| match result {
+        Err(err @ StoreError::Unavailable { backend: "file", .. }) => {
+            let source = std::error::Error::source(&err).unwrap().to_string();
+            assert!(source.contains("is missing"), "{source}");
+        }
+        other => panic!("expected Unavailable, got {other:?}"),
+    };
+    unavailable(store.get("c", "k").await.map(drop));
+    unavailable(store.put("c", "k", b"v", None).await);
+    unavailable(store.put_if_absent("c", "k2", b"v", None).await.map(drop));
+    unavailable(store.take("c", "k").await.map(drop));
+    unavailable(store.delete("c", "k").await.map(drop));
+    unavailable(store.keys("c").await.map(drop));
+    assert!(!root.exists(), "the store must not recreate its vanished directory");
+    // Once the directory is back, the same store works again.
+    std::fs::create_dir(&root).unwrap();
+    store.put("c", "k", b"back", None).await.unwrap();
+    assert_eq!(store.get("c", "k").await.unwrap().as_deref(), Some(&b"back"[..]));
+}
