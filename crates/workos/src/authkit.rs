@@ -134,6 +134,7 @@ pub struct AuthKitProviderBuilder {
     metadata_cache: CachePolicy,
     resource_name: Option<String>,
     userinfo_profile: bool,
+    token_cache: usize,
 }
 
 impl Default for AuthKitProviderBuilder {
@@ -154,6 +155,7 @@ impl Default for AuthKitProviderBuilder {
             },
             resource_name: None,
             userinfo_profile: true,
+            token_cache: 10_000,
         }
     }
 }
@@ -226,6 +228,16 @@ impl AuthKitProviderBuilder {
         self
     }
 
+    /// The size of the default verifier's verified-token cache (default 10,000 entries; 0 turns it off).
+    ///
+    /// A cached token is trusted until its `exp` or for 5 minutes, whichever is first, and the cache is
+    /// dropped whenever the key set changes; a repeat request then costs a hash and a lookup instead of an
+    /// RSA signature check.
+    pub fn token_cache(mut self, max_entries: usize) -> Self {
+        self.token_cache = max_entries;
+        self
+    }
+
     /// The HTTP client for JWKS and metadata fetches.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.client = Some(client);
@@ -294,6 +306,9 @@ impl AuthKitProviderBuilder {
                     .http_client(client.clone());
                 if domain.is_loopback() {
                     builder = builder.insecure_allow_http_jwks();
+                }
+                if self.token_cache > 0 {
+                    builder = builder.token_cache(self.token_cache);
                 }
                 let jwt: Arc<dyn TokenVerifier> = Arc::new(builder.build()?);
                 if self.userinfo_profile {
