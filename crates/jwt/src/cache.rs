@@ -2,7 +2,7 @@
 //! invalidated when the key set changes.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use mcp_auth_core::AccessToken;
@@ -20,8 +20,8 @@ pub(crate) fn hash_token(token: &str) -> TokenHash {
 
 #[derive(Debug)]
 struct Entry {
-    /// The verified token, with its raw value blanked.
-    access: AccessToken,
+    /// The verified token, with its raw value blanked; shared so a hit clones it outside the lock.
+    access: Arc<AccessToken>,
     /// Unix seconds after which the entry is not used.
     valid_until: u64,
     /// The key-set generation that verified it.
@@ -65,8 +65,9 @@ impl TokenCache {
             shard.remove(hash);
             return None;
         }
-        let mut access = entry.access.clone();
+        let shared = Arc::clone(&entry.access);
         drop(shard);
+        let mut access = AccessToken::clone(&shared);
         access.token = SecretString::from(token);
         Some(access)
     }
@@ -99,7 +100,7 @@ impl TokenCache {
                 }
             }
         }
-        shard.insert(hash, Entry { access: stored, valid_until, generation });
+        shard.insert(hash, Entry { access: Arc::new(stored), valid_until, generation });
     }
 
     #[cfg(test)]

@@ -8,6 +8,8 @@
 //! - [`JwtIssuer`]: signs access and refresh tokens (HMAC derived with HKDF, or ES256/EdDSA key pairs with
 //!   rotation) and publishes the public JWKS.
 //!
+//! The crate has no optional features.
+//!
 //! Every failure is a [`JwtError`] variant; through [`TokenVerifier`](mcp_auth_core::TokenVerifier) it
 //! becomes [`VerifyError`](mcp_auth_core::VerifyError) `Invalid` (401), `InsufficientScope` (403) or, when
 //! the JWKS URL has never answered, `Unavailable` (503).

@@ -429,6 +429,20 @@ fn scope_claim(claims: &Map<String, Value>, name: &'static str) -> Result<Vec<St
     }
 }
 
+/// Redirects for the default JWKS client: at most 3, and never from `https` down to plain `http`.
+fn jwks_redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let from_https = attempt.previous().first().is_some_and(|url| url.scheme() == "https");
+        if attempt.previous().len() > 3 {
+            attempt.error("more than 3 redirects")
+        } else if from_https && attempt.url().scheme() != "https" {
+            attempt.error("redirect from https to plain http refused")
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
 /// Where a [`JwtVerifier`] gets its keys.
 enum Source {
     JwksUrl(String),
@@ -753,9 +767,9 @@ impl JwtVerifierBuilder {
                 let url = self.check_jwks_url(&url)?;
                 let client = match self.http_client.take() {
                     Some(client) => client,
-                    None => reqwest::Client::builder().build().map_err(|err| {
-                        JwtError::config("http_client", format!("cannot build an HTTP client: {err}"))
-                    })?,
+                    None => reqwest::Client::builder().redirect(jwks_redirect_policy()).build().map_err(
+                        |err| JwtError::config("http_client", format!("cannot build an HTTP client: {err}")),
+                    )?,
                 };
                 let clock = self.clock.clone().unwrap_or_else(system_clock);
                 Keys::Remote(Box::new(RemoteJwks::new(url, client, clock, self.jwks_policy.clone())))

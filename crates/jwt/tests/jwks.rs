@@ -255,3 +255,27 @@ async fn unusable_keys_in_the_remote_set_are_skipped() {
     );
     assert!(matches!(verifier.verify_jwt(&forged).await, Err(JwtError::UnknownKid { .. })));
 }
+
+#[tokio::test]
+async fn redirects_are_followed_a_few_times_only() {
+    use axum::response::Redirect;
+    use axum::routing::get;
+    let upstream = JwksServer::start(jwks(&[&rsa1()])).await;
+    let target = upstream.url();
+    let app = axum::Router::new()
+        .route("/loop", get(|| async { Redirect::temporary("/loop") }))
+        .route("/moved", get(move || async move { Redirect::permanent(&target) }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let clock = clock();
+    let t = token(&rsa1(), &claims());
+
+    remote(&format!("http://{addr}/moved"), &clock).verify_jwt(&t).await.unwrap();
+    match remote(&format!("http://{addr}/loop"), &clock).verify_jwt(&t).await {
+        Err(JwtError::KeySourceUnavailable(cause)) => {
+            assert!(matches!(*cause, JwtError::JwksFetch { .. }), "{cause:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+}

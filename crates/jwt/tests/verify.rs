@@ -265,3 +265,27 @@ fn debug_output_shows_no_secret() {
     assert!(!debug.contains("super-secret"), "{debug}");
     assert!(!debug.contains(&b64(b"super-secret-hmac-value-0123456789abcdef")), "{debug}");
 }
+
+#[tokio::test]
+async fn kid_rules_for_single_keys() {
+    let key = rsa1();
+    // A one-key set accepts a token without kid.
+    let verifier = static_verifier(&[&key], &[Algorithm::RS256]);
+    let t = token_with_header(&key, &json!({"alg": "RS256"}), &claims());
+    verifier.verify_jwt(&t).await.unwrap();
+    // A PEM key given a key_id only accepts that kid (or none).
+    let named = JwtVerifier::builder()
+        .public_key_pem(key.public_pem)
+        .key_id("pem-key")
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .clock(Arc::new(clock()))
+        .build()
+        .unwrap();
+    let t = token_with_header(&key, &json!({"alg": "RS256", "kid": "pem-key"}), &claims());
+    named.verify_jwt(&t).await.unwrap();
+    let t = token_with_header(&key, &json!({"alg": "RS256", "kid": "other"}), &claims());
+    assert!(matches!(named.verify_jwt(&t).await, Err(JwtError::UnknownKid { .. })));
+    let t = token_with_header(&key, &json!({"alg": "RS256"}), &claims());
+    named.verify_jwt(&t).await.unwrap();
+}
