@@ -1,5 +1,6 @@
 //! The verified access token and the typed user view over its claims.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use secrecy::{ExposeSecret, SecretString};
@@ -45,8 +46,9 @@ pub struct AccessToken {
     pub issuer: Option<String>,
     /// The audiences (`aud`) the token is meant for.
     pub audience: Vec<String>,
-    /// Every claim of the token (or every field of the introspection or userinfo answer).
-    pub claims: Map<String, Value>,
+    /// Every claim of the token (or every field of the introspection or userinfo answer). Shared, so a
+    /// cached token is handed out without copying its claims; change it with `Arc::make_mut`.
+    pub claims: Arc<Map<String, Value>>,
 }
 
 impl AccessToken {
@@ -61,7 +63,7 @@ impl AccessToken {
             expires_at: None,
             issuer: None,
             audience: Vec::new(),
-            claims: Map::new(),
+            claims: Arc::default(),
         }
     }
 
@@ -123,8 +125,8 @@ impl AccessToken {
 
     /// Sets all claims.
     #[must_use]
-    pub fn with_claims(mut self, claims: Map<String, Value>) -> Self {
-        self.claims = claims;
+    pub fn with_claims(mut self, claims: impl Into<Arc<Map<String, Value>>>) -> Self {
+        self.claims = claims.into();
         self
     }
 

@@ -382,7 +382,7 @@ impl Inner {
         access.client_id = client_id;
         access.issuer = issuer;
         access.expires_at = exp.map(|exp| UNIX_EPOCH + Duration::from_secs(exp));
-        access.claims = claims;
+        access.claims = Arc::new(claims);
         Ok((access, exp))
     }
 }

@@ -31,7 +31,7 @@ impl TokenVerifier for WithUserinfoProfile {
                     if let Some(value) = profile.claims.get(name).filter(|value| !value.is_null())
                         && !access.claims.contains_key(name)
                     {
-                        access.claims.insert(name.to_owned(), Value::clone(value));
+                        Arc::make_mut(&mut access.claims).insert(name.to_owned(), Value::clone(value));
                     }
                 }
             }
