@@ -72,6 +72,7 @@ async fn start_idp(serve: bool) -> anyhow::Result<DevIdpHandle> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn,rmcp=off".into()),
         )

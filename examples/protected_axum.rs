@@ -52,7 +52,10 @@ fn app(base_url: &str) -> Router {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .init();
     let serve = std::env::args().any(|arg| arg == "--serve");
     let listen: SocketAddr = if serve {
         std::env::var("MCP_AUTH_LISTEN")
