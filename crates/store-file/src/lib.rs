@@ -68,6 +68,9 @@ pub const BACKEND: &str = "file";
 const ENTRY_SUFFIX: &str = ".kv";
 const TEMP_PREFIX: &str = ".tmp-";
 const TOMB_PREFIX: &str = ".tomb-";
+/// The collection's write lock: an advisory `flock` every process takes to create or replace an entry, or
+/// to remove an expired one. Reads, `take` and `delete` never wait for it.
+const LOCK_NAME: &str = ".lock";
 const COLLECTION_PREFIX: &str = "c-";
 
 /// What went wrong in the file store; the source of [`StoreError::Backend`], [`StoreError::Unavailable`]
@@ -417,24 +420,23 @@ impl Inner {
     }
 
     /// Removes the entry at `path` only if it is still the file with `inode` (an expired entry someone
-    /// read); a newer entry that replaced it meanwhile is put back.
+    /// read). Under the collection lock nothing can create or replace an entry meanwhile, so a newer entry
+    /// is never removed; an unlocked `take` or `delete` racing with us only removes the same file first.
     fn remove_if_same(dir: &Path, path: &Path, inode: u64) -> io::Result<()> {
-        let tomb = temp_name(dir, TOMB_PREFIX);
-        match fs::rename(path, &tomb) {
-            Ok(()) => {}
+        let _lock = match lock_collection(dir) {
+            Ok(lock) => lock,
             Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
             Err(err) => return Err(err),
+        };
+        match fs::symlink_metadata(path) {
+            Ok(meta) if meta.ino() == inode => match fs::remove_file(path) {
+                Err(err) if err.kind() != io::ErrorKind::NotFound => Err(err),
+                _ => Ok(()),
+            },
+            Ok(_) => Ok(()),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(err) => Err(err),
         }
-        if fs::symlink_metadata(&tomb)?.ino() != inode {
-            // A writer replaced the expired entry after we read it: restore its entry unless an even newer
-            // one is already in place.
-            match fs::hard_link(&tomb, path) {
-                Ok(()) => {}
-                Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {}
-                Err(err) => return Err(err),
-            }
-        }
-        fs::remove_file(&tomb)
     }
 
     fn decode_for(path: &Path, key: &str, bytes: &[u8]) -> Result<format::Entry, FileStoreError> {
@@ -474,9 +476,12 @@ impl Inner {
         let dir = self.collection_dir(collection);
         let path = Self::entry_path(&dir, key);
         let temp = self.write_temp(&dir, &format::encode(key, value, self.expiry(ttl)))?;
-        if let Err(err) = fs::rename(&temp, &path) {
+        let renamed = lock_collection(&dir)
+            .map_err(|e| self.root_error("lock", &dir, e))
+            .and_then(|_lock| fs::rename(&temp, &path).map_err(|e| self.root_error("rename into", &path, e)));
+        if let Err(err) = renamed {
             let _ = fs::remove_file(&temp);
-            return Err(self.root_error("rename into", &path, err));
+            return Err(err);
         }
         sync_dir(&dir).map_err(|e| io_error("sync", &dir, e))
     }
@@ -507,20 +512,25 @@ impl Inner {
         path: &Path,
         temp: &Path,
     ) -> Result<bool, StoreError> {
+        // Under the collection lock no other writer creates or replaces an entry, so "absent or
+        // expired, then ours" is one step; only unlocked `take`/`delete` can remove the entry meanwhile.
+        let _lock = lock_collection(dir).map_err(|e| self.root_error("lock", dir, e))?;
         for _ in 0..64 {
             match fs::hard_link(temp, path) {
                 Ok(()) => return Ok(true),
                 Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {}
                 Err(err) => return Err(io_error("link", path, err)),
             }
-            let Some((bytes, inode)) = read_with_inode(path).map_err(|e| io_error("read", path, e))? else {
+            let Some((bytes, _)) = read_with_inode(path).map_err(|e| io_error("read", path, e))? else {
                 continue; // Taken or deleted meanwhile: try again.
             };
             let entry = Self::decode_for(path, key, &bytes).map_err(|e| corrupt(collection, key, e))?;
             if entry.is_live(self.now_ms()) {
                 return Ok(false);
             }
-            Self::remove_if_same(dir, path, inode).map_err(|e| io_error("remove", path, e))?;
+            // Expired: replace it atomically.
+            fs::rename(temp, path).map_err(|e| io_error("rename into", path, e))?;
+            return Ok(true);
         }
         Err(StoreError::Backend {
             backend: BACKEND,
@@ -776,6 +786,14 @@ impl KvStore for FileStore {
     async fn keys(&self, collection: &str) -> Result<Vec<String>, StoreError> {
         self.run(collection, "-", |inner, c, _| inner.keys(c)).await
     }
+}
+
+/// Takes the collection's write lock, blocking until it is free; it is released when the file is dropped.
+fn lock_collection(dir: &Path) -> io::Result<File> {
+    let file =
+        OpenOptions::new().create(true).truncate(false).write(true).mode(0o600).open(dir.join(LOCK_NAME))?;
+    file.lock()?;
+    Ok(file)
 }
 
 #[cfg(test)]

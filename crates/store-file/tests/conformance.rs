@@ -65,7 +65,11 @@ fn entry_files(root: &std::path::Path) -> Vec<std::path::PathBuf> {
         let dir = dir.unwrap().path();
         if dir.is_dir() {
             for file in std::fs::read_dir(&dir).unwrap() {
-                out.push(file.unwrap().path());
+                let file = file.unwrap().path();
+                // The collection's lock file is not an entry.
+                if file.file_name().is_some_and(|name| name != ".lock") {
+                    out.push(file);
+                }
             }
         }
     }

@@ -155,7 +155,11 @@ fn count_temp_files(root: &Path) -> usize {
         if dir.is_dir() {
             count += std::fs::read_dir(&dir)
                 .unwrap()
-                .filter(|f| f.as_ref().unwrap().file_name().to_string_lossy().starts_with('.'))
+                .filter(|f| {
+                    let name = f.as_ref().unwrap().file_name().to_string_lossy().into_owned();
+                    // Temporary files and tombstones start with a dot; the lock file is not a leftover.
+                    name.starts_with('.') && name != ".lock"
+                })
                 .count();
         }
     }
