@@ -17,9 +17,14 @@ lint:
 fmt:
     cargo fmt --all
 
-# Run the criterion benchmarks (results: target/criterion; figures recorded in docs/benchmarks.md).
-bench:
-    cargo bench --workspace
+# Figures are recorded in docs/benchmarks.md; criterion's reports land in target/criterion.
+# Run the criterion benchmarks; `just bench -- --test` runs each once as a smoke test.
+bench *ARGS:
+    cargo bench --workspace {{ARGS}}
+
+# The HTTP load run on loopback (AuthKit remote auth against an open route, same run).
+load REQUESTS="20000" CONCURRENCY="32":
+    cargo run --release -p mcp-auth-examples --example load_remote -- {{REQUESTS}} {{CONCURRENCY}}
 
 # Run the demo.
 demo:
