@@ -11,6 +11,7 @@
 //! - [`metadata`]: RFC 9728 and RFC 8414 discovery documents.
 //! - [`settings`]: `MCP_AUTH_*` variables from the environment and `.env` files.
 //! - [`clock`]: an injectable clock, so expiry is tested without sleeping.
+//! - [`fingerprint`]: keyed token fingerprints, the keys of token caches that never hold raw tokens.
 //!
 //! # Features
 //!
@@ -43,6 +44,7 @@ pub mod challenge;
 pub mod clock;
 #[cfg(feature = "axum")]
 mod extract;
+pub mod fingerprint;
 pub mod metadata;
 pub mod scope;
 pub mod settings;

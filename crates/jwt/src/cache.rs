@@ -1,22 +1,16 @@
-//! The verified-token cache: SHA-256 of the token -> the verified claims, bounded, short-lived, and
-//! invalidated when the key set changes.
+//! The verified-token cache: the keyed fingerprint of the token -> the verified claims, bounded,
+//! short-lived, and invalidated when the key set changes. The raw token is never stored.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use mcp_auth_core::AccessToken;
+use mcp_auth_core::fingerprint::{
+    FingerprintBuildHasher, FingerprintMap, TokenFingerprint, TokenFingerprinter,
+};
 use secrecy::SecretString;
-use sha2::{Digest, Sha256};
 
 const SHARDS: usize = 16;
-
-/// The SHA-256 of a token: the cache key (the raw token is never stored).
-pub(crate) type TokenHash = [u8; 32];
-
-pub(crate) fn hash_token(token: &str) -> TokenHash {
-    Sha256::digest(token.as_bytes()).into()
-}
 
 #[derive(Debug)]
 struct Entry {
@@ -28,10 +22,11 @@ struct Entry {
     generation: u64,
 }
 
-/// A bounded, sharded map from token hashes to verified tokens.
+/// A bounded, sharded map from token fingerprints to verified tokens.
 #[derive(Debug)]
 pub(crate) struct TokenCache {
-    shards: Vec<Mutex<HashMap<TokenHash, Entry>>>,
+    fingerprinter: TokenFingerprinter,
+    shards: Vec<Mutex<FingerprintMap<Entry>>>,
     per_shard: usize,
     max_ttl: Duration,
 }
@@ -40,21 +35,34 @@ impl TokenCache {
     pub(crate) fn new(max_entries: usize, max_ttl: Duration) -> Self {
         let per_shard = max_entries.div_ceil(SHARDS).max(1);
         Self {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::with_capacity(per_shard.min(1024)))).collect(),
+            fingerprinter: TokenFingerprinter::new(),
+            shards: (0..SHARDS)
+                .map(|_| {
+                    Mutex::new(FingerprintMap::with_capacity_and_hasher(
+                        per_shard.min(1024),
+                        FingerprintBuildHasher,
+                    ))
+                })
+                .collect(),
             per_shard,
             max_ttl,
         }
     }
 
-    fn shard(&self, hash: &TokenHash) -> &Mutex<HashMap<TokenHash, Entry>> {
-        &self.shards[usize::from(hash[0]) % SHARDS]
+    /// The cache key of `token`.
+    pub(crate) fn fingerprint(&self, token: &str) -> TokenFingerprint {
+        self.fingerprinter.fingerprint(token)
+    }
+
+    fn shard(&self, hash: &TokenFingerprint) -> &Mutex<FingerprintMap<Entry>> {
+        &self.shards[hash.shard(SHARDS)]
     }
 
     /// The cached token for `hash`, carrying `token` as its raw value, if it is still valid at `now`
     /// and was verified by the key set of `generation`.
     pub(crate) fn get(
         &self,
-        hash: &TokenHash,
+        hash: &TokenFingerprint,
         token: &str,
         now: u64,
         generation: u64,
@@ -75,7 +83,7 @@ impl TokenCache {
     /// Remembers a verified token until its `exp` or the cache's maximum lifetime, whichever is first.
     pub(crate) fn insert(
         &self,
-        hash: TokenHash,
+        hash: TokenFingerprint,
         access: &AccessToken,
         exp: Option<u64>,
         now: u64,
@@ -119,7 +127,7 @@ mod tests {
     fn entries_expire_follow_generation_and_stay_bounded() {
         let cache = TokenCache::new(32, Duration::from_secs(300));
         let access = AccessToken::new("raw-token").with_subject("u");
-        let hash = hash_token("raw-token");
+        let hash = cache.fingerprint("raw-token");
         cache.insert(hash, &access, Some(1_100), 1_000, 1);
         let hit = cache.get(&hash, "raw-token", 1_050, 1).unwrap();
         assert_eq!(hit.token.expose_secret(), "raw-token");
@@ -131,15 +139,25 @@ mod tests {
         assert!(cache.get(&hash, "raw-token", 1_299, 1).is_none(), "dropped");
         for i in 0..1_000 {
             let t = format!("token-{i}");
-            cache.insert(hash_token(&t), &AccessToken::new(t.clone()), None, 1_000, 1);
+            cache.insert(cache.fingerprint(&t), &AccessToken::new(t.clone()), None, 1_000, 1);
         }
         assert!(cache.len() <= 32, "{}", cache.len());
     }
 
     #[test]
+    fn another_token_misses() {
+        let cache = TokenCache::new(32, Duration::from_secs(300));
+        cache.insert(cache.fingerprint("token-a"), &AccessToken::new("token-a"), None, 0, 0);
+        assert!(cache.get(&cache.fingerprint("token-a"), "token-a", 1, 0).is_some());
+        assert!(cache.get(&cache.fingerprint("token-b"), "token-b", 1, 0).is_none());
+        let other = TokenCache::new(32, Duration::from_secs(300));
+        assert!(cache.get(&other.fingerprint("token-a"), "token-a", 1, 0).is_none(), "keys differ per cache");
+    }
+
+    #[test]
     fn the_raw_token_is_not_stored() {
         let cache = TokenCache::new(4, Duration::from_secs(300));
-        cache.insert(hash_token("secret-value"), &AccessToken::new("secret-value"), None, 0, 0);
+        cache.insert(cache.fingerprint("secret-value"), &AccessToken::new("secret-value"), None, 0, 0);
         assert!(!format!("{cache:?}").contains("secret-value"));
     }
 }

@@ -4,7 +4,8 @@
 //!   a PEM public key or an HMAC secret, and implements [`mcp_auth_core::TokenVerifier`]. Stricter than
 //!   common verifiers: `alg` allow-list, no `none`, key type must fit the algorithm, duplicate JSON
 //!   members refused, unknown `crit` refused, issuer and audience required unless waived with an
-//!   `insecure_*` method; optional cache of verified tokens keyed by their SHA-256.
+//!   `insecure_*` method; an optional cache of verified tokens, keyed by a keyed fingerprint of each
+//!   token (never the token itself).
 //! - [`JwtIssuer`]: signs access and refresh tokens (HMAC derived with HKDF, or ES256/EdDSA key pairs with
 //!   rotation) and publishes the public JWKS.
 //!

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use jsonwebtoken::Algorithm;
@@ -12,7 +12,7 @@ use secrecy::{ExposeSecret, SecretSlice};
 use serde_json::{Map, Value};
 use url::Url;
 
-use crate::cache::{TokenCache, hash_token};
+use crate::cache::TokenCache;
 use crate::error::{JwtError, Part};
 use crate::jwks::{JwksPolicy, RemoteJwks};
 use crate::keys::{KeyKind, KeySet, VerifyingKey, jwks_from_value};
@@ -48,10 +48,10 @@ impl Keys {
 
     /// The generation of the current keys if they are fresh; a cached token is only trusted then, so
     /// a due key refresh (which may remove keys) is never skipped by cache hits.
-    fn fresh_generation(&self, clock: &SharedClock) -> Option<u64> {
+    fn fresh_generation(&self, now: SystemTime) -> Option<u64> {
         match self {
             Self::Static(keys) => Some(keys.generation),
-            Self::Remote(remote) => remote.fresh_generation(clock.now()),
+            Self::Remote(remote) => remote.fresh_generation(now),
         }
     }
 }
@@ -136,10 +136,12 @@ impl JwtVerifier {
         if token.len() > inner.max_token_size {
             return Err(JwtError::TooLarge { len: token.len(), max: inner.max_token_size });
         }
-        let now = inner.clock.unix_seconds();
-        let hash = inner.cache.as_ref().map(|cache| (cache, hash_token(token)));
+        // One clock read serves the cache, the key freshness and the claims.
+        let time = inner.clock.now();
+        let now = time.duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs());
+        let hash = inner.cache.as_ref().map(|cache| (cache, cache.fingerprint(token)));
         if let Some((cache, hash)) = &hash
-            && let Some(generation) = inner.keys.fresh_generation(&inner.clock)
+            && let Some(generation) = inner.keys.fresh_generation(time)
             && let Some(hit) = cache.get(hash, token, now, generation)
         {
             return Ok(hit);
@@ -666,7 +668,8 @@ impl JwtVerifierBuilder {
         self
     }
 
-    /// Caches up to `max_entries` verified tokens (keyed by their SHA-256) for up to 5 minutes each.
+    /// Caches up to `max_entries` verified tokens for up to 5 minutes each, keyed by a keyed 128-bit
+    /// fingerprint of the token ([`mcp_auth_core::fingerprint`]), never the raw token.
     pub fn token_cache(self, max_entries: usize) -> Self {
         self.token_cache_with_ttl(max_entries, Duration::from_secs(300))
     }

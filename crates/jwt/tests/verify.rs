@@ -191,6 +191,31 @@ async fn verified_token_cache_hits_and_respects_expiry_and_key_changes() {
     assert!(matches!(verifier.verify_jwt(&t).await, Err(JwtError::Expired { .. })));
 }
 
+#[tokio::test]
+async fn the_token_cache_answers_only_the_exact_token() {
+    let key = rsa1();
+    let verifier = JwtVerifier::builder()
+        .jwks(jwks(&[&key]))
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .token_cache(100)
+        .clock(Arc::new(clock()))
+        .build()
+        .unwrap();
+    let t = token(&key, &claims_with(json!({"exp": NOW + 60})));
+    verifier.verify_jwt(&t).await.unwrap();
+    // Every one-character change, in every position, is checked in full and refused.
+    for (i, c) in t.char_indices() {
+        let other = if c == 'A' { 'B' } else { 'A' };
+        let tampered = format!("{}{other}{}", &t[..i], &t[i + 1..]);
+        assert!(verifier.verify_jwt(&tampered).await.is_err(), "position {i} answered from the cache");
+    }
+    for tampered in [format!("{t}A"), t[..t.len() - 1].to_owned(), format!(" {t}")] {
+        assert!(verifier.verify_jwt(&tampered).await.is_err());
+    }
+    assert_eq!(verifier.verify_jwt(&t).await.unwrap().expose_token(), t);
+}
+
 #[test]
 fn builder_refuses_contradictions_with_actionable_messages() {
     let key = rsa1();

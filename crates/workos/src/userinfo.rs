@@ -1,15 +1,15 @@
 //! [`WorkOSTokenVerifier`]: opaque AuthKit tokens verified through the userinfo endpoint.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use mcp_auth_core::clock::{SharedClock, system_clock};
+use mcp_auth_core::fingerprint::{FingerprintMap, TokenFingerprint, TokenFingerprinter};
 use mcp_auth_core::settings::Settings;
 use mcp_auth_core::{AccessToken, TokenVerifier, VerifyError, async_trait};
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 use crate::WorkOSError;
 use crate::domain::AuthKitDomain;
@@ -21,7 +21,7 @@ const MAX_USERINFO_BYTES: usize = 64 * 1024;
 ///
 /// A 200 answer with a `sub` makes an [`AccessToken`] whose claims are the profile; 401 or 403 means the
 /// token is refused (401 to the caller); a timeout, a connection failure, 429 or a 5xx means WorkOS cannot
-/// be asked (503 to the caller, never a silent 401). Answers are cached by a SHA-256 hash of the token:
+/// be asked (503 to the caller, never a silent 401). Answers are cached by a keyed fingerprint of the token (never the token itself):
 /// positive ones for a short time (default 60 s), negative ones for less (default 10 s), in a bounded table,
 /// so a busy server does not call WorkOS once per MCP request. Failures to reach WorkOS are never cached.
 ///
@@ -52,6 +52,7 @@ struct Inner {
     clock: SharedClock,
     positive_ttl: Duration,
     negative_ttl: Duration,
+    fingerprinter: TokenFingerprinter,
     cache: Mutex<AnswerCache>,
 }
 
@@ -69,19 +70,19 @@ impl fmt::Debug for WorkOSTokenVerifier {
 /// What the cache remembers of an answer.
 #[derive(Clone)]
 enum Answer {
-    Valid { subject: String, claims: Map<String, Value> },
+    Valid { subject: String, claims: Arc<Map<String, Value>> },
     Refused,
 }
 
-/// A bounded table of answers keyed by token hash, oldest evicted first.
+/// A bounded table of answers keyed by token fingerprint, oldest evicted first.
 struct AnswerCache {
-    entries: HashMap<[u8; 32], (Answer, SystemTime)>,
-    order: VecDeque<[u8; 32]>,
+    entries: FingerprintMap<(Answer, SystemTime)>,
+    order: VecDeque<TokenFingerprint>,
     max_entries: usize,
 }
 
 impl AnswerCache {
-    fn get(&mut self, key: &[u8; 32], now: SystemTime) -> Option<Answer> {
+    fn get(&mut self, key: &TokenFingerprint, now: SystemTime) -> Option<Answer> {
         match self.entries.get(key) {
             Some((answer, until)) if *until > now => Some(answer.clone()),
             Some(_) => {
@@ -92,7 +93,7 @@ impl AnswerCache {
         }
     }
 
-    fn insert(&mut self, key: [u8; 32], answer: Answer, until: SystemTime) {
+    fn insert(&mut self, key: TokenFingerprint, answer: Answer, until: SystemTime) {
         if self.max_entries == 0 {
             return;
         }
@@ -152,7 +153,7 @@ impl WorkOSTokenVerifier {
         let claims: Map<String, Value> = serde_json::from_slice(&body)
             .map_err(|err| VerifyError::unavailable("WorkOS userinfo answered malformed JSON", err))?;
         match claims.get("sub").and_then(Value::as_str).filter(|sub| !sub.is_empty()) {
-            Some(subject) => Ok(Answer::Valid { subject: subject.to_owned(), claims }),
+            Some(subject) => Ok(Answer::Valid { subject: subject.to_owned(), claims: Arc::new(claims) }),
             None => Err(VerifyError::unavailable("WorkOS userinfo answered without a subject", "no sub")),
         }
     }
@@ -175,7 +176,7 @@ async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, Verify
 impl TokenVerifier for WorkOSTokenVerifier {
     async fn verify(&self, token: &str) -> Result<AccessToken, VerifyError> {
         let inner = &self.inner;
-        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let key = inner.fingerprinter.fingerprint(token);
         let now = inner.clock.now();
         let cached = inner.cache.lock().unwrap_or_else(PoisonError::into_inner).get(&key, now);
         let answer = match cached {
@@ -347,8 +348,9 @@ impl WorkOSTokenVerifierBuilder {
                 clock: self.clock,
                 positive_ttl: self.positive_ttl,
                 negative_ttl: self.negative_ttl,
+                fingerprinter: TokenFingerprinter::new(),
                 cache: Mutex::new(AnswerCache {
-                    entries: HashMap::new(),
+                    entries: FingerprintMap::default(),
                     order: VecDeque::new(),
                     max_entries: self.max_entries,
                 }),
