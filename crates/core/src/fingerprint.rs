@@ -4,10 +4,13 @@
 //! credentials), and its key must not collide for two different tokens (a collision would answer one
 //! caller with another caller's identity). A [`TokenFingerprint`] meets both: it is SipHash-2-4 with a
 //! 128-bit output, keyed by 128 random bits drawn from the operating system when the
-//! [`TokenFingerprinter`] is made. The key never leaves the process and the fingerprints are never
-//! shown, so an attacker cannot compute one, let alone aim a token at a cached one; a chance collision
-//! between two tokens is a 2^-128 event per pair. A SipHash pass over a 1 KB token costs about a third
-//! of a SHA-256 one, which is most of what a cache hit costs.
+//! [`TokenFingerprinter`] is made. While that key stays secret (it is never logged, shown or stored
+//! outside the process's memory), an attacker cannot compute a fingerprint, let alone aim a token at a
+//! cached one, and a chance collision between two tokens is a 2^-128 event per pair. Someone who can read
+//! the process's memory can read the key too, and with it could search for colliding tokens offline,
+//! which SHA-256 would not allow; such a reader also sees the tokens passing through the process.
+//! A SipHash pass over a 1 KB token costs a fifth to a third less than a SHA-256 one, and the hash is
+//! most of what a cache hit costs.
 //!
 //! Fingerprints from different fingerprinters do not match: each cache makes its own.
 
@@ -25,12 +28,13 @@ use siphasher::sip128::{Hasher128, SipHasher24};
 /// ```
 /// use mcp_auth_core::fingerprint::TokenFingerprinter;
 ///
-/// let fingerprinter = TokenFingerprinter::new();
+/// let fingerprinter = TokenFingerprinter::new()?;
 /// let a = fingerprinter.fingerprint("eyJhbGciOi.one.token");
 /// assert_eq!(a, fingerprinter.fingerprint("eyJhbGciOi.one.token"));
 /// assert_ne!(a, fingerprinter.fingerprint("eyJhbGciOi.one.tokeN"));
 /// // Another fingerprinter has another key.
-/// assert_ne!(a, TokenFingerprinter::new().fingerprint("eyJhbGciOi.one.token"));
+/// assert_ne!(a, TokenFingerprinter::new()?.fingerprint("eyJhbGciOi.one.token"));
+/// # Ok::<(), mcp_auth_core::fingerprint::RandomnessUnavailable>(())
 /// ```
 pub struct TokenFingerprinter {
     key: SecretBox<[u8; 16]>,
@@ -38,9 +42,15 @@ pub struct TokenFingerprinter {
 
 impl TokenFingerprinter {
     /// A fingerprinter with a fresh random key from the operating system.
-    #[must_use]
-    pub fn new() -> Self {
-        Self { key: SecretBox::new(Box::new(random_key())) }
+    ///
+    /// # Errors
+    ///
+    /// [`RandomnessUnavailable`] when the operating system's random number generator fails. There is no
+    /// weaker fallback: a guessable key would let an attacker aim tokens at cached ones.
+    pub fn new() -> Result<Self, RandomnessUnavailable> {
+        let mut key = Box::new([0u8; 16]);
+        getrandom::fill(key.as_mut_slice()).map_err(RandomnessUnavailable)?;
+        Ok(Self { key: SecretBox::new(key) })
     }
 
     /// The fingerprint of `token` under this fingerprinter's key.
@@ -53,30 +63,16 @@ impl TokenFingerprinter {
     }
 }
 
-impl Default for TokenFingerprinter {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl fmt::Debug for TokenFingerprinter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("TokenFingerprinter { key: [REDACTED] }")
     }
 }
 
-/// 128 random bits from the operating system. If the operating system cannot give them (which on the
-/// supported platforms does not happen), the standard library's own randomly keyed hasher supplies them.
-fn random_key() -> [u8; 16] {
-    let mut key = [0u8; 16];
-    if let Err(err) = getrandom::fill(&mut key) {
-        tracing::warn!(error = %err, "OS randomness unavailable; token fingerprints keyed from std's RandomState");
-        let state = std::hash::RandomState::new();
-        key[..8].copy_from_slice(&state.hash_one(0_u8).to_le_bytes());
-        key[8..].copy_from_slice(&state.hash_one(1_u8).to_le_bytes());
-    }
-    key
-}
+/// The operating system's random number generator failed, so no fingerprint key could be made.
+#[derive(Debug, thiserror::Error)]
+#[error("the operating system's random number generator failed, so no token-cache key can be made: {0}")]
+pub struct RandomnessUnavailable(#[source] getrandom::Error);
 
 /// The keyed 128-bit fingerprint of a token (see the [module docs](self)). Its `Debug` shows nothing of
 /// its value.
@@ -119,11 +115,12 @@ impl fmt::Debug for TokenFingerprint {
 /// ```
 /// use mcp_auth_core::fingerprint::{FingerprintMap, TokenFingerprinter};
 ///
-/// let fingerprinter = TokenFingerprinter::new();
+/// let fingerprinter = TokenFingerprinter::new()?;
 /// let mut map = FingerprintMap::default();
 /// map.insert(fingerprinter.fingerprint("token-a"), "user a");
 /// assert_eq!(map.get(&fingerprinter.fingerprint("token-a")), Some(&"user a"));
 /// assert_eq!(map.get(&fingerprinter.fingerprint("token-b")), None);
+/// # Ok::<(), mcp_auth_core::fingerprint::RandomnessUnavailable>(())
 /// ```
 pub type FingerprintMap<V> = HashMap<TokenFingerprint, V, FingerprintBuildHasher>;
 
@@ -167,8 +164,8 @@ mod tests {
 
     #[test]
     fn fingerprints_are_keyed_and_distinguish_tokens() {
-        let one = TokenFingerprinter::new();
-        let two = TokenFingerprinter::new();
+        let one = TokenFingerprinter::new().unwrap();
+        let two = TokenFingerprinter::new().unwrap();
         let token = "header.payload.signature";
         assert_eq!(one.fingerprint(token), one.fingerprint(token));
         assert_ne!(one.fingerprint(token), two.fingerprint(token), "each fingerprinter has its own key");
@@ -197,7 +194,7 @@ mod tests {
 
     #[test]
     fn debug_shows_neither_key_nor_fingerprint() {
-        let fingerprinter = TokenFingerprinter::new();
+        let fingerprinter = TokenFingerprinter::new().unwrap();
         let key = format!("{:?}", fingerprinter.key.expose_secret());
         assert_eq!(format!("{fingerprinter:?}"), "TokenFingerprinter { key: [REDACTED] }");
         assert!(!format!("{fingerprinter:?}").contains(&key));
@@ -206,7 +203,7 @@ mod tests {
 
     #[test]
     fn the_map_uses_the_fingerprint_bits() {
-        let fingerprinter = TokenFingerprinter::new();
+        let fingerprinter = TokenFingerprinter::new().unwrap();
         let fingerprint = fingerprinter.fingerprint("token");
         assert_eq!(FingerprintBuildHasher.hash_one(fingerprint), fingerprint.low);
         let mut map = FingerprintMap::default();
@@ -218,7 +215,7 @@ mod tests {
 
     #[test]
     fn shards_spread_and_stay_in_range() {
-        let fingerprinter = TokenFingerprinter::new();
+        let fingerprinter = TokenFingerprinter::new().unwrap();
         let mut counts = [0_u32; 16];
         for i in 0..16_000 {
             counts[fingerprinter.fingerprint(&format!("token-{i}")).shard(16)] += 1;

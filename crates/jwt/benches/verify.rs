@@ -135,7 +135,7 @@ fn bench_verify(c: &mut Criterion) {
             b.iter(|| run(&rt, uncached.verify_jwt(black_box(&token))).unwrap());
         });
         // The floor of a cache hit: the token's keyed fingerprint, which every hit must compute.
-        let fingerprinter = mcp_auth_core::fingerprint::TokenFingerprinter::new();
+        let fingerprinter = mcp_auth_core::fingerprint::TokenFingerprinter::new().unwrap();
         group.bench_function("floor_fingerprint_of_token", |b| {
             b.iter(|| fingerprinter.fingerprint(black_box(&token)));
         });

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use mcp_auth_core::AccessToken;
 use mcp_auth_core::fingerprint::{
-    FingerprintBuildHasher, FingerprintMap, TokenFingerprint, TokenFingerprinter,
+    FingerprintBuildHasher, FingerprintMap, RandomnessUnavailable, TokenFingerprint, TokenFingerprinter,
 };
 use secrecy::SecretString;
 
@@ -32,10 +32,15 @@ pub(crate) struct TokenCache {
 }
 
 impl TokenCache {
-    pub(crate) fn new(max_entries: usize, max_ttl: Duration) -> Self {
+    /// An empty cache with a fresh fingerprint key.
+    ///
+    /// # Errors
+    ///
+    /// When the operating system gives no randomness for the key.
+    pub(crate) fn new(max_entries: usize, max_ttl: Duration) -> Result<Self, RandomnessUnavailable> {
         let per_shard = max_entries.div_ceil(SHARDS).max(1);
-        Self {
-            fingerprinter: TokenFingerprinter::new(),
+        Ok(Self {
+            fingerprinter: TokenFingerprinter::new()?,
             shards: (0..SHARDS)
                 .map(|_| {
                     Mutex::new(FingerprintMap::with_capacity_and_hasher(
@@ -46,7 +51,7 @@ impl TokenCache {
                 .collect(),
             per_shard,
             max_ttl,
-        }
+        })
     }
 
     /// The cache key of `token`.
@@ -125,7 +130,7 @@ mod tests {
 
     #[test]
     fn entries_expire_follow_generation_and_stay_bounded() {
-        let cache = TokenCache::new(32, Duration::from_secs(300));
+        let cache = TokenCache::new(32, Duration::from_secs(300)).unwrap();
         let access = AccessToken::new("raw-token").with_subject("u");
         let hash = cache.fingerprint("raw-token");
         cache.insert(hash, &access, Some(1_100), 1_000, 1);
@@ -146,17 +151,17 @@ mod tests {
 
     #[test]
     fn another_token_misses() {
-        let cache = TokenCache::new(32, Duration::from_secs(300));
+        let cache = TokenCache::new(32, Duration::from_secs(300)).unwrap();
         cache.insert(cache.fingerprint("token-a"), &AccessToken::new("token-a"), None, 0, 0);
         assert!(cache.get(&cache.fingerprint("token-a"), "token-a", 1, 0).is_some());
         assert!(cache.get(&cache.fingerprint("token-b"), "token-b", 1, 0).is_none());
-        let other = TokenCache::new(32, Duration::from_secs(300));
+        let other = TokenCache::new(32, Duration::from_secs(300)).unwrap();
         assert!(cache.get(&other.fingerprint("token-a"), "token-a", 1, 0).is_none(), "keys differ per cache");
     }
 
     #[test]
     fn the_raw_token_is_not_stored() {
-        let cache = TokenCache::new(4, Duration::from_secs(300));
+        let cache = TokenCache::new(4, Duration::from_secs(300)).unwrap();
         cache.insert(cache.fingerprint("secret-value"), &AccessToken::new("secret-value"), None, 0, 0);
         assert!(!format!("{cache:?}").contains("secret-value"));
     }

@@ -250,6 +250,9 @@ pub enum JwtError {
     /// Key generation or the crypto library failed.
     #[error("crypto library error: {0}")]
     Crypto(&'static str),
+    /// The operating system gave no randomness for the verified-token cache's key.
+    #[error("cannot key the verified-token cache")]
+    Randomness(#[from] mcp_auth_core::fingerprint::RandomnessUnavailable),
 }
 
 impl JwtError {
@@ -295,9 +298,11 @@ impl JwtError {
             | Self::JwksFetch { .. }
             | Self::JwksStatus { .. }
             | Self::InvalidJwks { .. } => "signing keys unavailable",
-            Self::InvalidKey { .. } | Self::Config { .. } | Self::Signing(_) | Self::Crypto(_) => {
-                "verifier misconfigured"
-            }
+            Self::InvalidKey { .. }
+            | Self::Config { .. }
+            | Self::Signing(_)
+            | Self::Crypto(_)
+            | Self::Randomness(_) => "verifier misconfigured",
             Self::MissingClaim(_) | Self::InvalidClaim { .. } => "missing or malformed claim",
             Self::Expired { .. } => "token expired",
             Self::NotYetValid { .. } => "token not yet valid",

@@ -913,7 +913,7 @@ impl JwtVerifierBuilder {
             leeway: self.leeway.as_secs(),
             max_token_size: self.max_token_size,
             token_use: self.token_use,
-            cache: self.cache.map(|(entries, ttl)| TokenCache::new(entries, ttl)),
+            cache: self.cache.map(|(entries, ttl)| TokenCache::new(entries, ttl)).transpose()?,
             clock: self.clock.unwrap_or_else(system_clock),
         };
         Ok(JwtVerifier { inner: Arc::new(inner) })

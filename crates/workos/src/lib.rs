@@ -59,4 +59,7 @@ pub enum WorkOSError {
     /// The HTTP client could not be built.
     #[error("cannot build the HTTP client")]
     HttpClient(#[source] reqwest::Error),
+    /// The operating system gave no randomness for the answer cache's key.
+    #[error("cannot key the userinfo answer cache")]
+    Randomness(#[from] mcp_auth_core::fingerprint::RandomnessUnavailable),
 }

@@ -76,15 +76,23 @@ enum Answer {
 
 /// A bounded table of answers keyed by token fingerprint, oldest evicted first.
 struct AnswerCache {
-    entries: FingerprintMap<(Answer, SystemTime)>,
-    order: VecDeque<TokenFingerprint>,
+    /// Answer, valid-until time and the insertion number that `order` refers to.
+    entries: FingerprintMap<(Answer, SystemTime, u64)>,
+    /// Insertion order. An entry replaced or dropped early leaves a stale pair here, recognised by its
+    /// insertion number, so it never evicts a newer answer for the same token.
+    order: VecDeque<(TokenFingerprint, u64)>,
+    inserted: u64,
     max_entries: usize,
 }
 
 impl AnswerCache {
+    fn new(max_entries: usize) -> Self {
+        Self { entries: FingerprintMap::default(), order: VecDeque::new(), inserted: 0, max_entries }
+    }
+
     fn get(&mut self, key: &TokenFingerprint, now: SystemTime) -> Option<Answer> {
         match self.entries.get(key) {
-            Some((answer, until)) if *until > now => Some(answer.clone()),
+            Some((answer, until, _)) if *until > now => Some(answer.clone()),
             Some(_) => {
                 self.entries.remove(key);
                 None
@@ -97,16 +105,19 @@ impl AnswerCache {
         if self.max_entries == 0 {
             return;
         }
-        if self.entries.insert(key, (answer, until)).is_none() {
-            self.order.push_back(key);
-        }
+        self.inserted += 1;
+        self.entries.insert(key, (answer, until, self.inserted));
+        self.order.push_back((key, self.inserted));
         while self.entries.len() > self.max_entries {
-            let Some(oldest) = self.order.pop_front() else { break };
-            self.entries.remove(&oldest);
+            let Some((oldest, number)) = self.order.pop_front() else { break };
+            if self.entries.get(&oldest).is_some_and(|entry| entry.2 == number) {
+                self.entries.remove(&oldest);
+            }
         }
-        // Keep the order queue from growing with keys already expired and removed.
-        if self.order.len() > self.max_entries * 2 {
-            self.order.retain(|key| self.entries.contains_key(key));
+        // Keep the order queue from growing with stale pairs.
+        if self.order.len() > self.max_entries.saturating_mul(2) {
+            let entries = &self.entries;
+            self.order.retain(|(key, number)| entries.get(key).is_some_and(|entry| entry.2 == *number));
         }
     }
 }
@@ -348,13 +359,49 @@ impl WorkOSTokenVerifierBuilder {
                 clock: self.clock,
                 positive_ttl: self.positive_ttl,
                 negative_ttl: self.negative_ttl,
-                fingerprinter: TokenFingerprinter::new(),
-                cache: Mutex::new(AnswerCache {
-                    entries: FingerprintMap::default(),
-                    order: VecDeque::new(),
-                    max_entries: self.max_entries,
-                }),
+                fingerprinter: TokenFingerprinter::new()?,
+                cache: Mutex::new(AnswerCache::new(self.max_entries)),
             }),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seconds: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(seconds)
+    }
+
+    #[test]
+    fn a_stale_order_entry_never_evicts_a_newer_answer() {
+        let fingerprinter = TokenFingerprinter::new().unwrap();
+        let [a, b, c] = ["token-a", "token-b", "token-c"].map(|token| fingerprinter.fingerprint(token));
+        let mut cache = AnswerCache::new(2);
+        cache.insert(a, Answer::Refused, at(10));
+        assert!(cache.get(&a, at(20)).is_none(), "expired, and dropped");
+        cache.insert(b, Answer::Refused, at(100));
+        cache.insert(a, Answer::Refused, at(100));
+        cache.insert(c, Answer::Refused, at(100));
+        // B is the oldest live answer; A's first, stale insertion must not take the fresh A with it.
+        assert!(cache.get(&a, at(30)).is_some());
+        assert!(cache.get(&b, at(30)).is_none());
+        assert!(cache.get(&c, at(30)).is_some());
+    }
+
+    #[test]
+    fn the_table_and_its_order_stay_bounded() {
+        let fingerprinter = TokenFingerprinter::new().unwrap();
+        let mut cache = AnswerCache::new(8);
+        for i in 0..1_000 {
+            let key = fingerprinter.fingerprint(&format!("token-{}", i % 20));
+            cache.insert(key, Answer::Refused, at(100));
+        }
+        assert!(cache.entries.len() <= 8);
+        assert!(cache.order.len() <= 17, "{}", cache.order.len());
+        let mut off = AnswerCache::new(0);
+        off.insert(fingerprinter.fingerprint("t"), Answer::Refused, at(100));
+        assert!(off.entries.is_empty());
     }
 }
