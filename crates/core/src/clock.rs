@@ -23,8 +23,22 @@ pub trait Clock: Debug + Send + Sync + 'static {
 
     /// The current time as whole seconds since the Unix epoch (0 for times before it).
     fn unix_seconds(&self) -> u64 {
-        self.now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs())
+        unix_seconds(self.now())
     }
+}
+
+/// `time` as whole seconds since the Unix epoch (0 for times before it).
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// use mcp_auth_core::clock::unix_seconds;
+///
+/// assert_eq!(unix_seconds(UNIX_EPOCH + Duration::from_millis(90_500)), 90);
+/// assert_eq!(unix_seconds(UNIX_EPOCH - Duration::from_secs(1)), 0);
+/// ```
+#[must_use]
+pub fn unix_seconds(time: SystemTime) -> u64 {
+    time.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs())
 }
 
 /// The real clock of the machine.

@@ -432,7 +432,7 @@ impl<S: KvStore> FernetStore<S> {
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    mcp_auth_core::clock::unix_seconds(SystemTime::now())
 }
 
 /// The creation time in a (verified) token: bytes 1..9 of the decoded token, big-endian seconds.

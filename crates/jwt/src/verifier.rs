@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use jsonwebtoken::Algorithm;
-use mcp_auth_core::clock::{SharedClock, system_clock};
+use mcp_auth_core::clock::{SharedClock, system_clock, unix_seconds};
 use mcp_auth_core::{AccessToken, TokenVerifier, VerifyError};
 use secrecy::{ExposeSecret, SecretSlice};
 use serde_json::{Map, Value};
@@ -138,7 +138,7 @@ impl JwtVerifier {
         }
         // One clock read serves the cache, the key freshness and the claims.
         let time = inner.clock.now();
-        let now = time.duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs());
+        let now = unix_seconds(time);
         let hash = inner.cache.as_ref().map(|cache| (cache, cache.fingerprint(token)));
         if let Some((cache, hash)) = &hash
             && let Some(generation) = inner.keys.fresh_generation(time)
