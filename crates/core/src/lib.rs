@@ -4,7 +4,7 @@
 //!
 //! - [`TokenVerifier`]: bearer token in, verified [`AccessToken`] out (or a [`VerifyError`] that tells an
 //!   invalid token, 401, from an unreachable key source, 503).
-//! - [`KvStore`](store::KvStore): async key-value storage in collections with TTLs, with
+//! - [`KvStorage`](store::KvStorage): async key-value storage in collections with TTLs, with
 //!   [`MemoryStore`](store::MemoryStore) and a typed [`JsonCollection`](store::JsonCollection) view.
 //! - [`BearerAuthLayer`]: the tower middleware that protects any axum route, with RFC 6750 / RFC 9728
 //!   challenges, plus extractors for [`AccessToken`] and [`AuthUser`] and role/permission guards.
@@ -12,13 +12,15 @@
 //! - [`settings`]: `MCP_AUTH_*` variables from the environment and `.env` files.
 //! - [`clock`]: an injectable clock, so expiry is tested without sleeping.
 //! - [`fingerprint`]: keyed token fingerprints, the keys of token caches that never hold raw tokens.
+//! - [`loopback`] and [`cache_control`]: the one loopback-host check and the one `Cache-Control` reader the
+//!   workspace uses.
 //!
 //! # Features
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `axum` | yes | [`BearerAuthLayer`], the extractors and the guards |
-//! | `testkit` | no | [`testkit`]: the `KvStore` conformance suite every backend runs |
+//! | `testkit` | no | [`testkit`]: the `KvStorage` conformance suite every backend runs |
 //!
 //! # Example
 //!
@@ -40,11 +42,13 @@
 
 #[cfg(feature = "axum")]
 mod bearer;
+pub mod cache_control;
 pub mod challenge;
 pub mod clock;
 #[cfg(feature = "axum")]
 mod extract;
 pub mod fingerprint;
+pub mod loopback;
 pub mod metadata;
 pub mod scope;
 pub mod settings;
@@ -58,7 +62,7 @@ mod verifier;
 pub use bearer::{BearerAuth, BearerAuthLayer, DEFAULT_MAX_TOKEN_LEN, ResponseFuture};
 #[cfg(feature = "axum")]
 pub use extract::{AuthRejection, RequireAuth, RequireAuthLayer, Requirement};
-pub use store::{KvStore, StoreError};
+pub use store::{KvStorage, StoreError};
 pub use token::{AccessToken, AuthUser, Forbidden};
 pub use verifier::{BoxError, StaticTokenVerifier, TokenVerifier, VerifyError};
 

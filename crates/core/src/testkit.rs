@@ -1,7 +1,7 @@
-//! The [`KvStore`] conformance suite (feature `testkit`): the contract of [`KvStore`], as checks every
+//! The [`KvStorage`] conformance suite (feature `testkit`): the contract of [`KvStorage`], as checks every
 //! backend's tests run.
 //!
-//! Each check takes an `Arc<dyn KvStore>` and works in collections whose names are unique to that call
+//! Each check takes an `Arc<dyn KvStorage>` and works in collections whose names are unique to that call
 //! (a per-process counter plus the process id and the time), so checks can share one backend, run in any
 //! order, and run against a Redis that other tests use at the same time. Checks panic with a message
 //! naming the broken rule; they are meant for `#[tokio::test]` functions. [`run_all`] runs every check.
@@ -14,10 +14,10 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use mcp_auth_core::store::{KvStore, MemoryStore};
+//! use mcp_auth_core::store::{KvStorage, MemoryStore};
 //!
 //! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
-//! let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+//! let store: Arc<dyn KvStorage> = Arc::new(MemoryStore::new());
 //! mcp_auth_core::testkit::run_all(store).await;
 //! # });
 //! ```
@@ -29,7 +29,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::Barrier;
 
-use crate::store::{KvStore, MAX_KEY_LEN, StoreError};
+use crate::store::{KvStorage, MAX_KEY_LEN, StoreError};
 
 /// The TTL the expiry checks give entries that must expire.
 pub const SHORT_TTL: Duration = Duration::from_millis(1_000);
@@ -52,8 +52,8 @@ pub fn unique_collection(what: &str) -> String {
 ///
 /// # Panics
 ///
-/// When `store` breaks the [`KvStore`] contract; the message names the rule.
-pub async fn run_all(store: Arc<dyn KvStore>) {
+/// When `store` breaks the [`KvStorage`] contract; the message names the rule.
+pub async fn run_all(store: Arc<dyn KvStorage>) {
     round_trip(&store).await;
     missing_keys(&store).await;
     overwrite_replaces_value(&store).await;
@@ -78,7 +78,7 @@ pub async fn run_all(store: Arc<dyn KvStore>) {
 /// # Panics
 ///
 /// When the store breaks the rule.
-pub async fn round_trip(store: &Arc<dyn KvStore>) {
+pub async fn round_trip(store: &Arc<dyn KvStorage>) {
     let c = unique_collection("round-trip");
     store.put(&c, "a", b"alpha", None).await.expect("put a");
     store.put(&c, "b", b"beta", Some(Duration::from_secs(3600))).await.expect("put b");
@@ -92,7 +92,7 @@ pub async fn round_trip(store: &Arc<dyn KvStore>) {
 /// # Panics
 ///
 /// When the store breaks the rule.
-pub async fn missing_keys(store: &Arc<dyn KvStore>) {
+pub async fn missing_keys(store: &Arc<dyn KvStorage>) {
     let never = unique_collection("never-used");
     assert_eq!(store.get(&never, "k").await.expect("get"), None);
     assert_eq!(store.take(&never, "k").await.expect("take"), None);
@@ -112,7 +112,7 @@ pub async fn missing_keys(store: &Arc<dyn KvStore>) {
 /// # Panics
 ///
 /// When the store breaks the rule.
-pub async fn overwrite_replaces_value(store: &Arc<dyn KvStore>) {
+pub async fn overwrite_replaces_value(store: &Arc<dyn KvStorage>) {
     let c = unique_collection("overwrite");
     store.put(&c, "k", b"first value, rather long", None).await.expect("put 1");
     store.put(&c, "k", b"second", None).await.expect("put 2");
@@ -132,7 +132,7 @@ pub async fn overwrite_replaces_value(store: &Arc<dyn KvStore>) {
 /// # Panics
 ///
 /// When the store breaks the rule.
-pub async fn overwrite_replaces_ttl(store: &Arc<dyn KvStore>) {
+pub async fn overwrite_replaces_ttl(store: &Arc<dyn KvStorage>) {
     let c = unique_collection("overwrite-ttl");
     store.put(&c, "was-short", b"1", Some(SHORT_TTL)).await.expect("put");
     store.put(&c, "was-short", b"2", None).await.expect("put");
@@ -164,7 +164,7 @@ pub async fn overwrite_replaces_ttl(store: &Arc<dyn KvStore>) {
 /// # Panics
 ///
 /// When the store breaks the rule.
-pub async fn ttl_expiry(store: &Arc<dyn KvStore>) {
+pub async fn ttl_expiry(store: &Arc<dyn KvStorage>) {
     let c = unique_collection("ttl");
     for key in ["get", "take", "delete", "pia"] {
         store.put(&c, key, b"short", Some(SHORT_TTL)).await.expect("put short");
@@ -201,7 +201,7 @@ pub async fn ttl_expiry(store: &Arc<dyn KvStore>) {
 /// # Panics
 ///
 /// When the store breaks the rule.
-pub async fn collections_are_isolated(store: &Arc<dyn KvStore>) {
+pub async fn collections_are_isolated(store: &Arc<dyn KvStorage>) {
     let a = unique_collection("iso-a");
     let b = unique_collection("iso-b");
     store.put(&a, "k", b"in a", None).await.expect("put a");
@@ -238,7 +238,7 @@ pub async fn collections_are_isolated(store: &Arc<dyn KvStore>) {
 /// # Panics
 ///
 /// When the store breaks the rule.
-pub async fn delete_return_values(store: &Arc<dyn KvStore>) {
+pub async fn delete_return_values(store: &Arc<dyn KvStorage>) {
     let c = unique_collection("delete");
     assert!(!store.delete(&c, "k").await.expect("delete"), "nothing to delete yet");
     store.put(&c, "k", b"v", None).await.expect("put");
@@ -258,7 +258,7 @@ pub async fn delete_return_values(store: &Arc<dyn KvStore>) {
 /// # Panics
 ///
 /// When the store breaks the rule.
-pub async fn take_semantics(store: &Arc<dyn KvStore>) {
+pub async fn take_semantics(store: &Arc<dyn KvStorage>) {
     let c = unique_collection("take");
     store.put(&c, "code", b"payload", Some(Duration::from_secs(600))).await.expect("put");
     assert_eq!(store.take(&c, "code").await.expect("take").as_deref(), Some(&b"payload"[..]));
@@ -272,7 +272,7 @@ pub async fn take_semantics(store: &Arc<dyn KvStore>) {
 /// # Panics
 ///
 /// When the store breaks the rule.
-pub async fn put_if_absent_semantics(store: &Arc<dyn KvStore>) {
+pub async fn put_if_absent_semantics(store: &Arc<dyn KvStorage>) {
     let c = unique_collection("put-if-absent");
     assert!(store.put_if_absent(&c, "k", b"first", None).await.expect("pia"), "a free key is stored");
     assert!(!store.put_if_absent(&c, "k", b"second", None).await.expect("pia"), "a taken key is refused");
@@ -287,7 +287,7 @@ pub async fn put_if_absent_semantics(store: &Arc<dyn KvStore>) {
 /// # Panics
 ///
 /// When the store breaks the rule.
-pub async fn keys_lists_live_keys(store: &Arc<dyn KvStore>) {
+pub async fn keys_lists_live_keys(store: &Arc<dyn KvStorage>) {
     let c = unique_collection("keys");
     let mut expected = BTreeSet::new();
     for i in 0..25 {
@@ -311,7 +311,7 @@ pub async fn keys_lists_live_keys(store: &Arc<dyn KvStore>) {
 /// # Panics
 ///
 /// When the store breaks the rule.
-pub async fn empty_values(store: &Arc<dyn KvStore>) {
+pub async fn empty_values(store: &Arc<dyn KvStorage>) {
     let c = unique_collection("empty");
     store.put(&c, "e", b"", None).await.expect("put");
     assert_eq!(store.get(&c, "e").await.expect("get"), Some(Vec::new()), "an empty value reads as missing");
@@ -326,7 +326,7 @@ pub async fn empty_values(store: &Arc<dyn KvStore>) {
 /// # Panics
 ///
 /// When the store breaks the rule.
-pub async fn binary_values(store: &Arc<dyn KvStore>) {
+pub async fn binary_values(store: &Arc<dyn KvStorage>) {
     let c = unique_collection("binary");
     let all: Vec<u8> = (0..=255u8).collect();
     let reversed: Vec<u8> = all.iter().rev().copied().collect();
@@ -343,7 +343,7 @@ pub async fn binary_values(store: &Arc<dyn KvStore>) {
 /// # Panics
 ///
 /// When the store breaks the rule.
-pub async fn large_values(store: &Arc<dyn KvStore>) {
+pub async fn large_values(store: &Arc<dyn KvStorage>) {
     let c = unique_collection("large");
     let value = pseudo_random_bytes(1024 * 1024, 0x5eed);
     store.put(&c, "big", &value, None).await.expect("put 1 MiB");
@@ -400,7 +400,7 @@ pub fn odd_key_names() -> Vec<String> {
 /// # Panics
 ///
 /// When the store breaks the rule.
-pub async fn odd_keys(store: &Arc<dyn KvStore>) {
+pub async fn odd_keys(store: &Arc<dyn KvStorage>) {
     let keys = odd_key_names();
     for collection in [unique_collection("odd"), format!("{}/../*:[x]ü", unique_collection("odd"))] {
         for (i, key) in keys.iter().enumerate() {
@@ -429,7 +429,7 @@ pub async fn odd_keys(store: &Arc<dyn KvStore>) {
 /// # Panics
 ///
 /// When the store breaks the rule.
-pub async fn max_length_keys(store: &Arc<dyn KvStore>) {
+pub async fn max_length_keys(store: &Arc<dyn KvStorage>) {
     let c = unique_collection("max-len");
     let ascii = "k".repeat(MAX_KEY_LEN);
     // 'é' is two bytes, so this is MAX_KEY_LEN bytes in MAX_KEY_LEN / 2 characters.
@@ -460,7 +460,7 @@ pub async fn max_length_keys(store: &Arc<dyn KvStore>) {
 /// # Panics
 ///
 /// When the store breaks the rule.
-pub async fn invalid_keys(store: &Arc<dyn KvStore>) {
+pub async fn invalid_keys(store: &Arc<dyn KvStorage>) {
     let c = unique_collection("invalid");
     let too_long = "k".repeat(MAX_KEY_LEN + 1);
     let too_long_collection = format!("{c}{}", "c".repeat(MAX_KEY_LEN));
@@ -499,7 +499,7 @@ pub async fn invalid_keys(store: &Arc<dyn KvStore>) {
 /// # Panics
 ///
 /// When the store breaks the rule.
-pub async fn put_if_absent_is_atomic(store: &Arc<dyn KvStore>) {
+pub async fn put_if_absent_is_atomic(store: &Arc<dyn KvStorage>) {
     put_if_absent_is_atomic_across(std::slice::from_ref(store)).await;
 }
 
@@ -509,7 +509,7 @@ pub async fn put_if_absent_is_atomic(store: &Arc<dyn KvStore>) {
 /// # Panics
 ///
 /// When the stores break the rule, or `stores` is empty.
-pub async fn put_if_absent_is_atomic_across(stores: &[Arc<dyn KvStore>]) {
+pub async fn put_if_absent_is_atomic_across(stores: &[Arc<dyn KvStorage>]) {
     assert!(!stores.is_empty(), "put_if_absent_is_atomic_across needs at least one store");
     let c = unique_collection("pia-race");
     let barrier = Arc::new(Barrier::new(CONCURRENT_CALLERS));
@@ -541,7 +541,7 @@ pub async fn put_if_absent_is_atomic_across(stores: &[Arc<dyn KvStore>]) {
 /// # Panics
 ///
 /// When the store breaks the rule.
-pub async fn take_is_atomic(store: &Arc<dyn KvStore>) {
+pub async fn take_is_atomic(store: &Arc<dyn KvStorage>) {
     take_is_atomic_across(std::slice::from_ref(store)).await;
 }
 
@@ -550,7 +550,7 @@ pub async fn take_is_atomic(store: &Arc<dyn KvStore>) {
 /// # Panics
 ///
 /// When the stores break the rule, or `stores` is empty.
-pub async fn take_is_atomic_across(stores: &[Arc<dyn KvStore>]) {
+pub async fn take_is_atomic_across(stores: &[Arc<dyn KvStorage>]) {
     assert!(!stores.is_empty(), "take_is_atomic_across needs at least one store");
     let c = unique_collection("take-race");
     stores[0].put(&c, "code", b"one-time", Some(Duration::from_secs(600))).await.expect("put");
@@ -583,7 +583,7 @@ pub async fn take_is_atomic_across(stores: &[Arc<dyn KvStore>]) {
 /// # Panics
 ///
 /// When the stores break the rule.
-pub async fn instances_share_state(a: &Arc<dyn KvStore>, b: &Arc<dyn KvStore>) {
+pub async fn instances_share_state(a: &Arc<dyn KvStorage>, b: &Arc<dyn KvStorage>) {
     let c = unique_collection("shared");
     a.put(&c, "k", b"from a", None).await.expect("put through a");
     assert_eq!(b.get(&c, "k").await.expect("get through b").as_deref(), Some(&b"from a"[..]));

@@ -1,14 +1,14 @@
-//! The `KvStore` conformance suite against `MemoryStore`.
+//! The `KvStorage` conformance suite against `MemoryStore`.
 //!
 //! Needs the `testkit` feature: `cargo test -p mcp-auth-core --features testkit`; `cargo test --workspace`
 //! enables it through the workspace crates that depend on core with `testkit`.
 
 use std::sync::Arc;
 
-use mcp_auth_core::store::{KvStore, MemoryStore};
+use mcp_auth_core::store::{KvStorage, MemoryStore};
 use mcp_auth_core::testkit;
 
-fn store() -> Arc<dyn KvStore> {
+fn store() -> Arc<dyn KvStorage> {
     Arc::new(MemoryStore::new())
 }
 
@@ -20,8 +20,8 @@ async fn memory_store_passes_the_whole_suite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn clones_share_state_and_race_correctly() {
     let store = MemoryStore::new();
-    let a: Arc<dyn KvStore> = Arc::new(store.clone());
-    let b: Arc<dyn KvStore> = Arc::new(store);
+    let a: Arc<dyn KvStorage> = Arc::new(store.clone());
+    let b: Arc<dyn KvStorage> = Arc::new(store);
     testkit::instances_share_state(&a, &b).await;
     testkit::take_is_atomic_across(&[a.clone(), b.clone()]).await;
     testkit::put_if_absent_is_atomic_across(&[a, b]).await;
@@ -41,7 +41,7 @@ mod broken {
     use std::time::Duration;
 
     use mcp_auth_core::async_trait;
-    use mcp_auth_core::store::{KvStore, MemoryStore, StoreError};
+    use mcp_auth_core::store::{KvStorage, MemoryStore, StoreError};
 
     #[derive(Debug, Clone, Copy)]
     pub(super) enum Bug {
@@ -71,7 +71,7 @@ mod broken {
     }
 
     #[async_trait]
-    impl KvStore for Broken {
+    impl KvStorage for Broken {
         async fn get(&self, collection: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
             let (c, k) = self.place(collection, key);
             let value = self.inner.get(&c, &k).await?;
@@ -148,7 +148,7 @@ mod broken {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_kind_of_broken_store_is_caught() {
     use broken::{Broken, Bug};
-    type Check = fn(Arc<dyn KvStore>) -> tokio::task::JoinHandle<()>;
+    type Check = fn(Arc<dyn KvStorage>) -> tokio::task::JoinHandle<()>;
     let cases: [(Bug, Check); 6] = [
         (Bug::EmptyIsMissing, |s| tokio::spawn(async move { testkit::empty_values(&s).await })),
         (Bug::IgnoresTtl, |s| tokio::spawn(async move { testkit::ttl_expiry(&s).await })),
@@ -158,7 +158,7 @@ async fn every_kind_of_broken_store_is_caught() {
         (Bug::TruncatesLargeValues, |s| tokio::spawn(async move { testkit::large_values(&s).await })),
     ];
     for (bug, check) in cases {
-        let store: Arc<dyn KvStore> = Arc::new(Broken { inner: MemoryStore::new(), bug });
+        let store: Arc<dyn KvStorage> = Arc::new(Broken { inner: MemoryStore::new(), bug });
         assert!(check(store).await.is_err(), "the suite did not catch {bug:?}");
         // The same check passes on the correct store, so the failure is the bug's.
         assert!(check(self::store()).await.is_ok(), "the check for {bug:?} fails on MemoryStore");

@@ -18,7 +18,7 @@
 //! | RFC 8707 | `resource` becomes the access token's `aud` |
 //! | RFC 7009 / 7662 | revocation and introspection |
 //!
-//! State (clients, codes, refresh tokens) lives in a [`KvStore`](mcp_auth_core::KvStore), keyed by the
+//! State (clients, codes, refresh tokens) lives in a [`KvStorage`](mcp_auth_core::KvStorage), keyed by the
 //! SHA-256 of each code or token; signing keys live in memory and rotate on demand.
 //!
 //! # Example

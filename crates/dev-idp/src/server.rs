@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::Router;
 use mcp_auth_core::clock::{SharedClock, system_clock};
 use mcp_auth_core::metadata::AuthorizationServerMetadata;
-use mcp_auth_core::store::{JsonCollection, KvStore, MemoryStore};
+use mcp_auth_core::store::{JsonCollection, KvStorage, MemoryStore};
 use secrecy::ExposeSecret as _;
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
@@ -99,7 +99,7 @@ pub(crate) struct Collections {
 }
 
 impl Collections {
-    fn new(store: &Arc<dyn KvStore>) -> Self {
+    fn new(store: &Arc<dyn KvStorage>) -> Self {
         let c = |name: &str| format!("dev_idp_{name}");
         Self {
             clients: JsonCollection::new(Arc::clone(store), c("clients")),
@@ -359,7 +359,7 @@ pub struct DevIdpBuilder {
     users: Vec<DevUser>,
     clients: Vec<DevClient>,
     auto_approve: bool,
-    store: Option<Arc<dyn KvStore>>,
+    store: Option<Arc<dyn KvStorage>>,
     clock: Option<SharedClock>,
     bind: SocketAddr,
     insecure_allow_non_loopback: bool,
@@ -471,7 +471,7 @@ impl DevIdpBuilder {
     }
 
     /// The state store (default: a fresh [`MemoryStore`]).
-    pub fn store(mut self, store: Arc<dyn KvStore>) -> Self {
+    pub fn store(mut self, store: Arc<dyn KvStorage>) -> Self {
         self.store = Some(store);
         self
     }
@@ -614,7 +614,7 @@ impl DevIdpBuilder {
             }
         }
         let clock = self.clock.unwrap_or_else(system_clock);
-        let store: Arc<dyn KvStore> = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
+        let store: Arc<dyn KvStorage> = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
         let inner = Inner {
             issuer,
             users: self.users,

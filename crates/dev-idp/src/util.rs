@@ -1,7 +1,6 @@
 //! Small helpers: random values, hashing, PKCE, redirect URI rules, parameter parsing.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -54,15 +53,7 @@ pub(crate) fn is_valid_scope(s: &str) -> bool {
     })
 }
 
-/// Whether the host of `url` is a loopback address or `localhost`.
-pub(crate) fn is_loopback_host(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
-}
+use mcp_auth_core::loopback::is_loopback_url as is_loopback_host;
 
 /// Checks a redirect URI for registration: absolute, no fragment, `https`, or loopback `http`, or (for
 /// native apps, RFC 8252 §7.1) a private-use scheme with a dot. Returns why it is refused.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use mcp_auth_core::KvStore;
+use mcp_auth_core::KvStorage;
 use mcp_auth_dev_idp::{DevClient, DevIdp, DevIdpHandle, DevUser};
 use mcp_auth_store_file::FileStore;
 use reqwest::StatusCode;
@@ -14,7 +14,7 @@ use sha2::{Digest as _, Sha256};
 
 const REDIRECT: &str = "http://127.0.0.1:8000/auth/callback";
 
-async fn start(store: Arc<dyn KvStore>) -> DevIdpHandle {
+async fn start(store: Arc<dyn KvStorage>) -> DevIdpHandle {
     DevIdp::builder()
         .user(DevUser::new("user_ada", "ada@example.com"))
         .client(DevClient::confidential("proxy", "proxy-secret", [REDIRECT]))
@@ -56,7 +56,7 @@ fn files_contain(dir: &std::path::Path, needle: &str) -> bool {
 #[tokio::test]
 async fn state_lives_in_the_file_store_under_hashes_and_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn KvStore> = Arc::new(FileStore::open(dir.path()).await.unwrap());
+    let store: Arc<dyn KvStorage> = Arc::new(FileStore::open(dir.path()).await.unwrap());
     let idp = start(Arc::clone(&store)).await;
 
     let verifier = "q".repeat(60);
@@ -98,7 +98,7 @@ async fn state_lives_in_the_file_store_under_hashes_and_survives_a_restart() {
 
     // A new process on the same store honours the refresh token (signing keys are per process).
     idp.shutdown().await;
-    let store: Arc<dyn KvStore> = Arc::new(FileStore::open(dir.path()).await.unwrap());
+    let store: Arc<dyn KvStorage> = Arc::new(FileStore::open(dir.path()).await.unwrap());
     let idp = start(store).await;
     let (status, rotated) =
         token(&idp, &[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).await;

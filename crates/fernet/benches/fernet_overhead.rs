@@ -6,7 +6,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use mcp_auth_core::store::{KvStore, MemoryStore};
+use mcp_auth_core::store::{KvStorage, MemoryStore};
 use mcp_auth_fernet::{FernetKey, FernetStore};
 
 fn bench(c: &mut Criterion) {
@@ -16,7 +16,7 @@ fn bench(c: &mut Criterion) {
     let encrypted = runtime
         .block_on(async { FernetStore::new(MemoryStore::new(), vec![FernetKey::generate()]) })
         .unwrap();
-    let stores: [(&str, &dyn KvStore); 2] = [("memory", &plain), ("fernet+memory", &encrypted)];
+    let stores: [(&str, &dyn KvStorage); 2] = [("memory", &plain), ("fernet+memory", &encrypted)];
     let mut group = c.benchmark_group("fernet_overhead");
     for (name, store) in stores {
         runtime.block_on(store.put("bench", "k", &value, None)).unwrap();

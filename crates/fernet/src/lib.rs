@@ -1,7 +1,7 @@
-//! Fernet encryption for any [`KvStore`]: [`FernetStore`] encrypts every value before it reaches the
+//! Fernet encryption for any [`KvStorage`]: [`FernetStore`] encrypts every value before it reaches the
 //! inner store and decrypts it on the way back, with key rotation.
 //!
-//! `FernetStore<S>` is itself a `KvStore`, so "Fernet-encrypted Redis" is
+//! `FernetStore<S>` is itself a `KvStorage`, so "Fernet-encrypted Redis" is
 //! `FernetStore::new(RedisStore::connect(url).await?, keys)?`, and the same wrapper works over the
 //! memory and file stores. Values are standard [Fernet](https://github.com/fernet/spec) tokens
 //! (AES-128-CBC plus HMAC-SHA256, url-safe base64), interoperable with Python's
@@ -28,7 +28,7 @@
 //! run [`FernetStore::reencrypt_collection`] on each collection, then drop the old key.
 //!
 //! ```
-//! use mcp_auth_core::store::{KvStore, MemoryStore};
+//! use mcp_auth_core::store::{KvStorage, MemoryStore};
 //! use mcp_auth_fernet::{FernetKey, FernetStore};
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -57,7 +57,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use fernet::{Fernet, MultiFernet};
 use mcp_auth_core::settings::{Settings, SettingsError};
-use mcp_auth_core::store::{KvStore, StoreError};
+use mcp_auth_core::store::{KvStorage, StoreError};
 use secrecy::{ExposeSecret, SecretString};
 
 /// The backend name in [`StoreError`]s raised by this wrapper.
@@ -219,7 +219,7 @@ pub enum FernetError {
 #[non_exhaustive]
 pub struct Undecryptable;
 
-/// A [`KvStore`] that encrypts values with Fernet before they reach `S`.
+/// A [`KvStorage`] that encrypts values with Fernet before they reach `S`.
 ///
 /// See the [crate docs](crate) for what is and is not encrypted.
 pub struct FernetStore<S> {
@@ -258,7 +258,7 @@ impl<S: fmt::Debug> fmt::Debug for FernetStoreBuilder<S> {
     }
 }
 
-impl<S: KvStore> FernetStoreBuilder<S> {
+impl<S: KvStorage> FernetStoreBuilder<S> {
     /// Reads values that cannot be decrypted as missing (logged at `warn`) instead of failing with
     /// [`StoreError::Corrupt`]. Off by default. Meant for caches whose entries may be dropped after a key
     /// is retired; never for state that must not silently vanish. `put_if_absent` still sees such an
@@ -303,7 +303,7 @@ pub struct Reencryption {
     pub undecryptable: usize,
 }
 
-impl<S: KvStore> FernetStore<S> {
+impl<S: KvStorage> FernetStore<S> {
     /// Wraps `inner`, encrypting with the first of `keys` and decrypting with any of them.
     ///
     /// # Errors
@@ -371,7 +371,7 @@ impl<S: KvStore> FernetStore<S> {
     /// Re-encrypts every entry of `collection` that is not yet under the newest key, so older keys can be
     /// retired.
     ///
-    /// Limits, since [`KvStore`] cannot read an entry's remaining TTL or compare-and-swap:
+    /// Limits, since [`KvStorage`] cannot read an entry's remaining TTL or compare-and-swap:
     /// - TTLs: each Fernet token records when it was written (kept across re-encryptions), so an entry is
     ///   rewritten with `written_ttl` minus its age. Pass the TTL the collection's entries were written
     ///   with (`None` for entries without one). Entries written with another TTL get the wrong one; entries
@@ -444,7 +444,7 @@ fn token_timestamp(token: &str) -> Option<u64> {
 }
 
 #[async_trait]
-impl<S: KvStore> KvStore for FernetStore<S> {
+impl<S: KvStorage> KvStorage for FernetStore<S> {
     async fn get(&self, collection: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let stored = self.inner.get(collection, key).await?;
         self.decrypt(collection, key, stored)

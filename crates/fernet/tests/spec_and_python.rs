@@ -6,7 +6,7 @@ use std::process::Command;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 use fernet::Fernet;
-use mcp_auth_core::store::{KvStore, MemoryStore};
+use mcp_auth_core::store::{KvStorage, MemoryStore};
 use mcp_auth_fernet::{FernetKey, FernetStore};
 use serde_json::Value;
 use time::OffsetDateTime;

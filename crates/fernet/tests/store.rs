@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mcp_auth_core::store::{KvStore, MemoryStore, StoreError};
+use mcp_auth_core::store::{KvStorage, MemoryStore, StoreError};
 use mcp_auth_core::testkit;
 use mcp_auth_fernet::{FernetKey, FernetStore, Reencryption};
 

@@ -6,7 +6,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
 use mcp_auth_core::clock::SharedClock;
-use reqwest::header::{ACCEPT, CACHE_CONTROL, HeaderValue};
+use reqwest::header::{ACCEPT, CACHE_CONTROL, HeaderMap, HeaderValue};
 use tracing::Instrument as _;
 use url::Url;
 
@@ -227,7 +227,7 @@ impl RemoteJwks {
         if !response.status().is_success() {
             return Err(JwtError::JwksStatus { url, status: response.status().as_u16() });
         }
-        let ttl = self.ttl(response.headers().get(CACHE_CONTROL));
+        let ttl = self.ttl(response.headers());
         if response.content_length().is_some_and(|len| len > self.policy.max_body as u64) {
             return Err(JwtError::invalid_jwks("document too large"));
         }
@@ -241,31 +241,14 @@ impl RemoteJwks {
         Ok((parse_jwks(&body, false)?, ttl))
     }
 
-    fn ttl(&self, header: Option<&HeaderValue>) -> Duration {
-        let max_age = header.and_then(|value| value.to_str().ok()).and_then(parse_max_age);
-        match max_age {
+    /// The freshness the response's `Cache-Control` lines grant, within the policy's bounds.
+    fn ttl(&self, headers: &HeaderMap) -> Duration {
+        let lines = headers.get_all(CACHE_CONTROL).into_iter().filter_map(|value| value.to_str().ok());
+        match mcp_auth_core::cache_control::max_age(lines) {
             Some(age) => age.clamp(self.policy.min_ttl, self.policy.max_ttl),
             None => self.policy.default_ttl.clamp(self.policy.min_ttl, self.policy.max_ttl),
         }
     }
-}
-
-/// The freshness a `Cache-Control` value grants: `max-age` (or 0 for `no-cache`/`no-store`).
-pub(crate) fn parse_max_age(value: &str) -> Option<Duration> {
-    let mut max_age = None;
-    for directive in value.split(',') {
-        let directive = directive.trim();
-        let (name, arg) =
-            directive.split_once('=').map_or((directive, None), |(n, a)| (n.trim(), Some(a.trim())));
-        if name.eq_ignore_ascii_case("no-store") || name.eq_ignore_ascii_case("no-cache") {
-            return Some(Duration::ZERO);
-        }
-        if name.eq_ignore_ascii_case("max-age") {
-            max_age =
-                arg.map(|a| a.trim_matches('"')).and_then(|a| a.parse::<u64>().ok()).map(Duration::from_secs);
-        }
-    }
-    max_age
 }
 
 fn error_chain(err: &dyn std::error::Error) -> String {
@@ -283,12 +266,23 @@ fn error_chain(err: &dyn std::error::Error) -> String {
 mod tests {
     use super::*;
 
+    fn jwks(policy: JwksPolicy) -> RemoteJwks {
+        let url = Url::parse("https://issuer.example/jwks").unwrap();
+        RemoteJwks::new(url, reqwest::Client::new(), mcp_auth_core::clock::system_clock(), policy)
+    }
+
     #[test]
-    fn max_age_is_read() {
-        assert_eq!(parse_max_age("public, max-age=600"), Some(Duration::from_secs(600)));
-        assert_eq!(parse_max_age("max-age=\"60\""), Some(Duration::from_secs(60)));
-        assert_eq!(parse_max_age("no-cache"), Some(Duration::ZERO));
-        assert_eq!(parse_max_age("private"), None);
-        assert_eq!(parse_max_age("max-age=abc"), None);
+    fn ttl_reads_every_cache_control_line_within_bounds() {
+        let jwks = jwks(JwksPolicy::default());
+        let mut headers = HeaderMap::new();
+        assert_eq!(jwks.ttl(&headers), Duration::from_secs(300), "default");
+        headers.append(CACHE_CONTROL, HeaderValue::from_static("public"));
+        headers.append(CACHE_CONTROL, HeaderValue::from_static("max-age=600"));
+        assert_eq!(jwks.ttl(&headers), Duration::from_secs(600), "max-age on the second line");
+        headers.append(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        assert_eq!(jwks.ttl(&headers), Duration::from_secs(30), "no-cache, raised to the floor");
+        let mut huge = HeaderMap::new();
+        huge.insert(CACHE_CONTROL, HeaderValue::from_static("max-age=99999999"));
+        assert_eq!(jwks.ttl(&huge), Duration::from_secs(24 * 3600), "capped");
     }
 }

@@ -834,12 +834,7 @@ impl JwtVerifierBuilder {
         let parsed = Url::parse(url).map_err(|err| {
             JwtError::config("jwks_url", format!("not an absolute URL ({err}): use https://host/path"))
         })?;
-        let loopback = match parsed.host() {
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            Some(url::Host::Domain(host)) => host.eq_ignore_ascii_case("localhost"),
-            None => false,
-        };
+        let loopback = mcp_auth_core::loopback::is_loopback_url(&parsed);
         match parsed.scheme() {
             "https" => Ok(parsed),
             "http" if loopback || self.allow_http_jwks => Ok(parsed),

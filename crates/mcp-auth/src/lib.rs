@@ -28,7 +28,7 @@
 
 pub use mcp_auth_core::*;
 
-/// Storage: the [`KvStore`] trait and the memory store, plus the backends enabled by features.
+/// Storage: the [`KvStorage`] trait and the memory store, plus the backends enabled by features.
 pub mod store {
     pub use mcp_auth_core::store::*;
 

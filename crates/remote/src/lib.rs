@@ -51,7 +51,7 @@ use mcp_auth_core::settings::{Settings, SettingsError};
 use mcp_auth_core::{AccessToken, BearerAuthLayer, TokenVerifier, VerifyError, async_trait};
 use tower_http::cors::{Any, CorsLayer};
 
-pub use crate::resource::{ResourceUrl, is_loopback};
+pub use crate::resource::ResourceUrl;
 
 /// The RFC 9728 well-known path.
 pub const WELL_KNOWN_PROTECTED_RESOURCE: &str = "/.well-known/oauth-protected-resource";
@@ -379,7 +379,7 @@ fn validate_issuer(issuer: &str) -> Result<String, RemoteAuthError> {
     let url = url::Url::parse(issuer.trim()).map_err(|err| invalid(format!("{issuer:?}: {err}")))?;
     match url.scheme() {
         "https" => {}
-        "http" if is_loopback(&url) => {}
+        "http" if mcp_auth_core::loopback::is_loopback_url(&url) => {}
         _ => return Err(invalid(format!("{issuer:?} must be https (http only for loopback hosts)"))),
     }
     if url.query().is_some() || url.fragment().is_some() {

@@ -2,7 +2,8 @@
 
 use std::fmt;
 
-use url::{Host, Url};
+use mcp_auth_core::loopback::is_loopback_url;
+use url::Url;
 
 use crate::RemoteAuthError;
 
@@ -49,7 +50,7 @@ impl ResourceUrl {
         let base = Url::parse(base_url.trim()).map_err(|err| invalid_base(&err.to_string()))?;
         match base.scheme() {
             "https" => {}
-            "http" if is_loopback(&base) => {}
+            "http" if is_loopback_url(&base) => {}
             "http" => return Err(invalid_base("plain http is only allowed for loopback hosts; use https")),
             _ => return Err(invalid_base("the scheme must be https")),
         }
@@ -125,19 +126,6 @@ fn normalize_path(mcp_path: &str) -> Result<String, RemoteAuthError> {
         return Err(invalid("it must be a plain path such as /mcp, without ?, #, spaces or .."));
     }
     Ok(if trimmed.starts_with('/') { trimmed.to_owned() } else { format!("/{trimmed}") })
-}
-
-/// Whether the URL's host is a loopback address or `localhost`.
-#[must_use]
-pub fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(Host::Domain(domain)) => {
-            domain.eq_ignore_ascii_case("localhost") || domain.to_ascii_lowercase().ends_with(".localhost")
-        }
-        None => false,
-    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use mcp_auth_core::store::{KvStore, MemoryStore};
+use mcp_auth_core::store::{KvStorage, MemoryStore};
 use mcp_auth_fernet::{FernetKey, FernetStore};
 use mcp_auth_store_file::FileStore;
 
@@ -17,7 +17,8 @@ fn bench(c: &mut Criterion) {
     let fernet = FernetStore::new(file.clone(), vec![FernetKey::generate()]).unwrap();
     let memory = MemoryStore::new();
     let value = vec![0x5a_u8; 256];
-    let stores: [(&str, &dyn KvStore); 3] = [("memory", &memory), ("file", &file), ("fernet+file", &fernet)];
+    let stores: [(&str, &dyn KvStorage); 3] =
+        [("memory", &memory), ("file", &file), ("fernet+file", &fernet)];
     let mut group = c.benchmark_group("file_store");
     for (name, store) in stores {
         runtime.block_on(store.put("bench", "k", &value, None)).unwrap();

@@ -1,9 +1,9 @@
-//! A file-system backend for the mcp-auth [`KvStore`]: one directory per collection, one file per entry,
+//! A file-system backend for the mcp-auth [`KvStorage`]: one directory per collection, one file per entry,
 //! crash-safe, and atomic across every process that shares the directory.
 //!
 //! - **Layout.** `<root>/c-<hash of collection>/<hash of key>.kv` (SHA-256, hex), so any key or
 //!   collection name is a safe file name (`..`, `/`, NUL-free oddities, 1 KiB names). Each file holds a
-//!   small versioned header (format version, expiry), the original key (so [`KvStore::keys`] works), the
+//!   small versioned header (format version, expiry), the original key (so [`KvStorage::keys`] works), the
 //!   value, and a checksum.
 //! - **Atomic, durable writes.** A write goes to a temporary file in the same directory, is `fsync`ed,
 //!   renamed over the entry, and the directory is `fsync`ed. A crash at any moment leaves the old or the
@@ -28,7 +28,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use mcp_auth_core::store::KvStore;
+//! use mcp_auth_core::store::KvStorage;
 //! use mcp_auth_store_file::FileStore;
 //!
 //! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
@@ -57,7 +57,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use mcp_auth_core::clock::{SharedClock, system_clock};
 use mcp_auth_core::settings::{Settings, SettingsError};
-use mcp_auth_core::store::{KvStore, StoreError, validate_key};
+use mcp_auth_core::store::{KvStorage, StoreError, validate_key};
 use sha2::{Digest, Sha256};
 
 pub use self::format::FormatError;
@@ -207,7 +207,7 @@ struct Inner {
     sweep_batch: usize,
 }
 
-/// A [`KvStore`] in a directory. Cheap to clone: clones share the same settings.
+/// A [`KvStorage`] in a directory. Cheap to clone: clones share the same settings.
 #[derive(Clone)]
 pub struct FileStore {
     inner: Arc<Inner>,
@@ -748,7 +748,7 @@ impl FileStore {
 }
 
 #[async_trait]
-impl KvStore for FileStore {
+impl KvStorage for FileStore {
     async fn get(&self, collection: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.run(collection, key, Inner::get).await
     }

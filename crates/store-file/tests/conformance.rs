@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mcp_auth_core::clock::ManualClock;
-use mcp_auth_core::store::{KvStore, StoreError};
+use mcp_auth_core::store::{KvStorage, StoreError};
 use mcp_auth_core::testkit;
 use mcp_auth_fernet::{FernetKey, FernetStore};
 use mcp_auth_store_file::{FileStore, FileStoreError, FormatError};
@@ -27,8 +27,8 @@ async fn fernet_over_file_passes_the_conformance_suite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_instances_over_one_directory_share_state_and_race_atomically() {
     let dir = tempfile::tempdir().unwrap();
-    let a: Arc<dyn KvStore> = Arc::new(FileStore::open(dir.path()).await.unwrap());
-    let b: Arc<dyn KvStore> = Arc::new(FileStore::open(dir.path()).await.unwrap());
+    let a: Arc<dyn KvStorage> = Arc::new(FileStore::open(dir.path()).await.unwrap());
+    let b: Arc<dyn KvStorage> = Arc::new(FileStore::open(dir.path()).await.unwrap());
     testkit::instances_share_state(&a, &b).await;
     testkit::take_is_atomic_across(&[Arc::clone(&a), Arc::clone(&b)]).await;
     testkit::put_if_absent_is_atomic_across(&[a, b]).await;

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use mcp_auth_core::store::KvStore;
+use mcp_auth_core::store::KvStorage;
 use mcp_auth_core::testkit::pseudo_random_bytes;
 use mcp_auth_store_file::FileStore;
 

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use mcp_auth_core::store::KvStore;
+use mcp_auth_core::store::KvStorage;
 use mcp_auth_store_file::FileStore;
 
 const CHILD_VAR: &str = "MCP_AUTH_FILE_RACE_CHILD";

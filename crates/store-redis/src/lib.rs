@@ -1,4 +1,4 @@
-//! A Redis backend for the mcp-auth [`KvStore`]: state shared by every server instance that points at the
+//! A Redis backend for the mcp-auth [`KvStorage`]: state shared by every server instance that points at the
 //! same Redis, with automatic reconnects and bounded waits.
 //!
 //! - Entries live under `<prefix>:<collection>:<key>` (prefix `mcp-auth` by default). In the collection
@@ -29,7 +29,7 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use mcp_auth_core::store::KvStore;
+//! use mcp_auth_core::store::KvStorage;
 //! use mcp_auth_store_redis::RedisStore;
 //!
 //! # async fn demo() -> Result<(), mcp_auth_core::StoreError> {
@@ -49,7 +49,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use mcp_auth_core::settings::{Settings, SettingsError};
-use mcp_auth_core::store::{KvStore, StoreError, validate_key};
+use mcp_auth_core::store::{KvStorage, StoreError, validate_key};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Cmd, ErrorKind, FromRedisValue, RedisError, ServerErrorKind};
 
@@ -188,7 +188,7 @@ fn glob_escape(literal: &str) -> String {
     out
 }
 
-/// A [`KvStore`] in Redis. Cheap to clone: clones share the connection.
+/// A [`KvStorage`] in Redis. Cheap to clone: clones share the connection.
 #[derive(Clone)]
 pub struct RedisStore {
     connection: Connection,
@@ -522,7 +522,7 @@ impl RedisStore {
 }
 
 #[async_trait]
-impl KvStore for RedisStore {
+impl KvStorage for RedisStore {
     async fn get(&self, collection: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         validate_key(collection, key)?;
         self.query(redis::cmd("GET").arg(self.layout.key(collection, key))).await

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mcp_auth_core::store::KvStore;
+use mcp_auth_core::store::KvStorage;
 use mcp_auth_core::testkit;
 use mcp_auth_store_redis::RedisStore;
 

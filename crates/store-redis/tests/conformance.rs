@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::Arc;
 
-use mcp_auth_core::store::KvStore;
+use mcp_auth_core::store::KvStorage;
 use mcp_auth_core::testkit;
 use mcp_auth_fernet::{FernetKey, FernetStore};
 

@@ -5,7 +5,7 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mcp_auth_core::store::{KvStore, StoreError};
+use mcp_auth_core::store::{KvStorage, StoreError};
 use mcp_auth_store_redis::{OperationTimedOut, RedisStore};
 
 /// Slack on top of the configured timeout before a call counts as hung.
@@ -25,7 +25,7 @@ async fn redis_outage_fails_fast_and_the_store_recovers_by_itself() {
         .connect()
         .await
         .unwrap();
-    let store: Arc<dyn KvStore> = Arc::new(store);
+    let store: Arc<dyn KvStorage> = Arc::new(store);
 
     // A workload runs while Redis is killed under it.
     let worker = {

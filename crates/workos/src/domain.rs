@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use mcp_auth_remote::is_loopback;
+use mcp_auth_core::loopback::is_loopback_url;
 use url::Url;
 
 use crate::WorkOSError;
@@ -45,7 +45,7 @@ impl AuthKitDomain {
         let url = Url::parse(&with_scheme).map_err(|err| invalid(&err.to_string()))?;
         match url.scheme() {
             "https" => {}
-            "http" if is_loopback(&url) => {}
+            "http" if is_loopback_url(&url) => {}
             "http" => return Err(invalid("plain http is only accepted for loopback hosts; use https")),
             _ => return Err(invalid("the scheme must be https")),
         }
@@ -67,7 +67,7 @@ impl AuthKitDomain {
     /// Whether the domain is on loopback (the dev identity provider).
     #[must_use]
     pub fn is_loopback(&self) -> bool {
-        Url::parse(&self.base).is_ok_and(|url| is_loopback(&url))
+        Url::parse(&self.base).is_ok_and(|url| is_loopback_url(&url))
     }
 
     /// `<domain>/oauth2/jwks`.

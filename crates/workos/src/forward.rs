@@ -141,24 +141,11 @@ impl MetadataForwarder {
 
 impl CachePolicy {
     fn ttl_from(&self, headers: &HeaderMap) -> Duration {
-        let max_age = headers
-            .get_all(header::CACHE_CONTROL)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
-            .find_map(|directive| {
-                let directive = directive.trim();
-                if directive.eq_ignore_ascii_case("no-store") || directive.eq_ignore_ascii_case("no-cache") {
-                    return Some(0);
-                }
-                let (name, value) = directive.split_once('=')?;
-                if name.trim().eq_ignore_ascii_case("max-age") {
-                    value.trim().trim_matches('"').parse::<u64>().ok()
-                } else {
-                    None
-                }
-            });
-        max_age.map_or(self.default_ttl, Duration::from_secs).clamp(self.min_ttl, self.max_ttl)
+        let lines =
+            headers.get_all(header::CACHE_CONTROL).into_iter().filter_map(|value| value.to_str().ok());
+        mcp_auth_core::cache_control::max_age(lines)
+            .unwrap_or(self.default_ttl)
+            .clamp(self.min_ttl, self.max_ttl)
     }
 }
 

@@ -6,29 +6,29 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{KvStore, StoreError};
+use super::{KvStorage, StoreError};
 
-/// A typed view of one collection of a [`KvStore`], storing values as JSON.
+/// A typed view of one collection of a [`KvStorage`], storing values as JSON.
 ///
 /// # Examples
 ///
 /// ```
 /// use std::sync::Arc;
-/// use mcp_auth_core::store::{JsonCollection, KvStore, MemoryStore};
+/// use mcp_auth_core::store::{JsonCollection, KvStorage, MemoryStore};
 /// use serde::{Deserialize, Serialize};
 ///
 /// #[derive(Debug, PartialEq, Serialize, Deserialize)]
 /// struct Client { name: String }
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-/// let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+/// let store: Arc<dyn KvStorage> = Arc::new(MemoryStore::new());
 /// let clients = JsonCollection::<Client>::new(store, "clients");
 /// clients.put("c1", &Client { name: "Inspector".into() }, None).await.unwrap();
 /// assert_eq!(clients.get("c1").await.unwrap(), Some(Client { name: "Inspector".into() }));
 /// # });
 /// ```
 pub struct JsonCollection<T> {
-    store: Arc<dyn KvStore>,
+    store: Arc<dyn KvStorage>,
     collection: String,
     _type: PhantomData<fn() -> T>,
 }
@@ -51,7 +51,7 @@ impl<T> fmt::Debug for JsonCollection<T> {
 impl<T: Serialize + DeserializeOwned> JsonCollection<T> {
     /// A typed view of `collection` in `store`.
     #[must_use]
-    pub fn new(store: Arc<dyn KvStore>, collection: impl Into<String>) -> Self {
+    pub fn new(store: Arc<dyn KvStorage>, collection: impl Into<String>) -> Self {
         Self { store, collection: collection.into(), _type: PhantomData }
     }
 

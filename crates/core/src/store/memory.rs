@@ -5,12 +5,12 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 
-use super::{KvStore, StoreError, validate_key};
+use super::{KvStorage, StoreError, validate_key};
 use crate::clock::{SharedClock, system_clock};
 
 const BACKEND: &str = "memory";
 
-/// An in-process [`KvStore`]: fast, bounded, and gone when the process ends.
+/// An in-process [`KvStorage`]: fast, bounded, and gone when the process ends.
 ///
 /// TTLs are honoured on every read; expired entries are also swept in the background (every
 /// [`sweep_interval`](MemoryStoreBuilder::sweep_interval), when the store is created inside a tokio
@@ -22,7 +22,7 @@ const BACKEND: &str = "memory";
 ///
 /// ```
 /// use std::time::Duration;
-/// use mcp_auth_core::store::{KvStore, MemoryStore};
+/// use mcp_auth_core::store::{KvStorage, MemoryStore};
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let store = MemoryStore::builder().max_entries(10_000).build();
@@ -287,7 +287,7 @@ async fn sweep_forever(inner: Weak<Inner>, interval: Duration) {
 }
 
 #[async_trait]
-impl KvStore for MemoryStore {
+impl KvStorage for MemoryStore {
     async fn get(&self, collection: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         validate_key(collection, key)?;
         let now = self.inner.clock.now();

@@ -1,7 +1,7 @@
-//! The [`KvStore`] trait: async key-value storage in named collections with optional TTLs.
+//! The [`KvStorage`] trait: async key-value storage in named collections with optional TTLs.
 //!
 //! Every piece of state mcp-auth keeps (registered clients, pending authorizations, one-time codes,
-//! encrypted upstream tokens, cached answers) lives in a `KvStore`, so one process or many share it the
+//! encrypted upstream tokens, cached answers) lives in a `KvStorage`, so one process or many share it the
 //! same way. Backends: [`MemoryStore`] here; file, Redis and the Fernet encryption wrapper in their own
 //! crates. The [`testkit`](crate::testkit) conformance suite (feature `testkit`) pins the contract.
 
@@ -30,7 +30,7 @@ use crate::verifier::BoxError;
 ///   concurrent callers, across every process sharing the backend, exactly one wins.
 /// - Reads return `Ok(None)` for a missing entry; `Err` always means the backend failed.
 #[async_trait]
-pub trait KvStore: Debug + Send + Sync + 'static {
+pub trait KvStorage: Debug + Send + Sync + 'static {
     /// The value stored under `key`, or `None` when there is none (or it has expired).
     ///
     /// # Errors
@@ -90,7 +90,7 @@ pub trait KvStore: Debug + Send + Sync + 'static {
 }
 
 #[async_trait]
-impl<T: KvStore + ?Sized> KvStore for Arc<T> {
+impl<T: KvStorage + ?Sized> KvStorage for Arc<T> {
     async fn get(&self, collection: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         (**self).get(collection, key).await
     }
@@ -126,7 +126,7 @@ impl<T: KvStore + ?Sized> KvStore for Arc<T> {
 /// The longest key or collection name a backend must accept, in bytes.
 pub const MAX_KEY_LEN: usize = 1024;
 
-/// Checks a collection name and key against the [`KvStore`] contract.
+/// Checks a collection name and key against the [`KvStorage`] contract.
 ///
 /// # Errors
 ///

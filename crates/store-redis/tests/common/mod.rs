@@ -7,7 +7,7 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use mcp_auth_core::store::KvStore;
+use mcp_auth_core::store::KvStorage;
 use mcp_auth_store_redis::RedisStore;
 
 pub const SKIP_VAR: &str = "MCP_AUTH_SKIP_REDIS_TESTS";
@@ -148,6 +148,6 @@ impl Drop for PrivateRedis {
     }
 }
 
-pub fn as_dyn(store: RedisStore) -> std::sync::Arc<dyn KvStore> {
+pub fn as_dyn(store: RedisStore) -> std::sync::Arc<dyn KvStorage> {
     std::sync::Arc::new(store)
 }
