@@ -1,0 +1,154 @@
+//! The claim checks: dates, issuer, audience, token use and scopes, and the `AccessToken` they make.
+
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use mcp_auth_core::AccessToken;
+use serde_json::{Map, Value};
+
+use super::{Inner, TokenUse};
+use crate::error::JwtError;
+
+impl Inner {
+    pub(super) fn check_claims(
+        &self,
+        token: &str,
+        claims: Map<String, Value>,
+        now: u64,
+    ) -> Result<(AccessToken, Option<u64>), JwtError> {
+        let exp = numeric_date(&claims, "exp")?;
+        match exp {
+            Some(exp) if now >= exp.saturating_add(self.leeway) => {
+                return Err(JwtError::Expired { exp, now });
+            }
+            None if self.require_exp => return Err(JwtError::MissingClaim("exp")),
+            _ => {}
+        }
+        if let Some(nbf) = numeric_date(&claims, "nbf")?
+            && nbf > now.saturating_add(self.leeway)
+        {
+            return Err(JwtError::NotYetValid { nbf, now });
+        }
+        if let Some(iat) = numeric_date(&claims, "iat")?
+            && iat > now.saturating_add(self.leeway)
+        {
+            return Err(JwtError::IssuedInFuture { iat, now });
+        }
+
+        let issuer = string_claim(&claims, "iss")?;
+        if !self.issuers.is_empty() {
+            match &issuer {
+                None => return Err(JwtError::MissingClaim("iss")),
+                Some(iss) if !self.issuers.iter().any(|accepted| accepted == iss) => {
+                    return Err(JwtError::WrongIssuer { found: iss.clone() });
+                }
+                Some(_) => {}
+            }
+        }
+
+        let audience = match claims.get("aud") {
+            None => Vec::new(),
+            Some(Value::String(aud)) => vec![aud.clone()],
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|item| item.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+                .ok_or(JwtError::InvalidClaim { claim: "aud", reason: "array items must be strings" })?,
+            Some(_) => {
+                return Err(JwtError::InvalidClaim { claim: "aud", reason: "must be a string or an array" });
+            }
+        };
+        if !self.audiences.is_empty() {
+            if audience.is_empty() {
+                return Err(JwtError::MissingClaim("aud"));
+            }
+            if !audience.iter().any(|aud| self.audiences.contains(aud)) {
+                return Err(JwtError::WrongAudience { found: audience });
+            }
+        }
+
+        let token_use = string_claim(&claims, "token_use")?;
+        match (self.token_use, token_use.as_deref()) {
+            (TokenUse::Access, None | Some("access")) | (TokenUse::Refresh, Some("refresh")) => {}
+            (TokenUse::Access, found) => {
+                return Err(JwtError::WrongTokenUse { expected: "access", found: found.map(str::to_owned) });
+            }
+            (TokenUse::Refresh, found) => {
+                return Err(JwtError::WrongTokenUse { expected: "refresh", found: found.map(str::to_owned) });
+            }
+        }
+
+        let mut scopes = scope_claim(&claims, "scope")?;
+        for scope in scope_claim(&claims, "scp")? {
+            if !scopes.contains(&scope) {
+                scopes.push(scope);
+            }
+        }
+        let missing: Vec<String> = mcp_auth_core::scope::missing_scopes(&self.required_scopes, &scopes)
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        if !missing.is_empty() {
+            return Err(JwtError::InsufficientScope { required: self.required_scopes.clone(), missing });
+        }
+
+        let subject = string_claim(&claims, "sub")?;
+        let client_id = match string_claim(&claims, "client_id")? {
+            Some(id) => Some(id),
+            None => match string_claim(&claims, "azp")? {
+                Some(id) => Some(id),
+                None => string_claim(&claims, "cid")?,
+            },
+        };
+
+        let mut access = AccessToken::new(token).with_scopes(scopes).with_audience(audience);
+        access.subject = subject;
+        access.client_id = client_id;
+        access.issuer = issuer;
+        access.expires_at = exp.map(|exp| UNIX_EPOCH + Duration::from_secs(exp));
+        access.claims = Arc::new(claims);
+        Ok((access, exp))
+    }
+}
+
+/// A NumericDate claim as whole seconds; fractions are truncated, negative or non-numeric values refused.
+fn numeric_date(claims: &Map<String, Value>, name: &'static str) -> Result<Option<u64>, JwtError> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::Number(n)) => {
+            if let Some(v) = n.as_u64() {
+                Ok(Some(v))
+            } else {
+                match n.as_f64() {
+                    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                    Some(f) if (0.0..1.8e19).contains(&f) => Ok(Some(f as u64)),
+                    _ => Err(JwtError::InvalidClaim { claim: name, reason: "must be a non-negative number" }),
+                }
+            }
+        }
+        Some(_) => Err(JwtError::InvalidClaim { claim: name, reason: "must be a number" }),
+    }
+}
+
+fn string_claim(claims: &Map<String, Value>, name: &'static str) -> Result<Option<String>, JwtError> {
+    match claims.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(JwtError::InvalidClaim { claim: name, reason: "must be a string" }),
+    }
+}
+
+fn scope_claim(claims: &Map<String, Value>, name: &'static str) -> Result<Vec<String>, JwtError> {
+    match claims.get(name) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::String(s)) => Ok(s.split_whitespace().map(str::to_owned).collect()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| item.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .ok_or(JwtError::InvalidClaim { claim: name, reason: "array items must be strings" }),
+        Some(_) => {
+            Err(JwtError::InvalidClaim { claim: name, reason: "must be a string or an array of strings" })
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! [`JwtVerifier`]: the verification path (size, shape, header, key choice, signature, claims, cache).
+//!
+//! The builder and its start-up checks are in `builder`, the header policy in `header`, the claim checks
+//! in `claims`.
+
+mod builder;
+mod claims;
+mod header;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use jsonwebtoken::Algorithm;
+use mcp_auth_core::clock::{SharedClock, unix_seconds};
+use mcp_auth_core::{AccessToken, TokenVerifier, VerifyError};
+
+use crate::cache::TokenCache;
+use crate::error::{JwtError, Part};
+use crate::jwks::RemoteJwks;
+use crate::keys::{KeySet, VerifyingKey};
+use crate::strict;
+
+pub use self::builder::JwtVerifierBuilder;
+use self::header::Header;
+
+/// The default largest token accepted: 16 KiB.
+pub const DEFAULT_MAX_TOKEN_SIZE: usize = 16 * 1024;
+/// The default clock leeway for `exp`, `nbf` and `iat`: 30 seconds.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
+
+/// Which kind of token a verifier accepts, judged by the `token_use` claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TokenUse {
+    /// Access tokens: `token_use` absent or `access`.
+    Access,
+    /// Refresh tokens of [`JwtIssuer`](crate::JwtIssuer): `token_use` must be `refresh`.
+    Refresh,
+}
+
+#[derive(Debug)]
+enum Keys {
+    Static(Arc<KeySet>),
+    Remote(Box<RemoteJwks>),
+}
+
+impl Keys {
+    async fn current(&self) -> Result<Arc<KeySet>, JwtError> {
+        match self {
+            Self::Static(keys) => Ok(Arc::clone(keys)),
+            Self::Remote(remote) => remote.keys().await,
+        }
+    }
+
+    /// The generation of the current keys if they are fresh; a cached token is only trusted then, so
+    /// a due key refresh (which may remove keys) is never skipped by cache hits.
+    fn fresh_generation(&self, now: SystemTime) -> Option<u64> {
+        match self {
+            Self::Static(keys) => Some(keys.generation),
+            Self::Remote(remote) => remote.fresh_generation(now),
+        }
+    }
+}
+
+struct Inner {
+    keys: Keys,
+    algorithms: Vec<Algorithm>,
+    issuers: Vec<String>,
+    audiences: Vec<String>,
+    required_scopes: Vec<String>,
+    required_typ: Option<String>,
+    require_exp: bool,
+    leeway: u64,
+    max_token_size: usize,
+    token_use: TokenUse,
+    cache: Option<TokenCache>,
+    clock: SharedClock,
+}
+
+/// Verifies JWT access tokens: signature (JWKS URL, static JWKS, PEM public key or HMAC secret), header
+/// policy, and claims; implements [`TokenVerifier`].
+///
+/// Cheap to clone (an `Arc` inside); one instance should serve the whole process so its key and token
+/// caches are shared.
+///
+/// # Examples
+///
+/// ```no_run
+/// use mcp_auth_jwt::JwtVerifier;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let verifier = JwtVerifier::builder()
+///     .jwks_url("https://your-app.authkit.app/oauth2/jwks")
+///     .issuer("https://your-app.authkit.app")
+///     .audience("https://mcp.example.com/mcp")
+///     .required_scopes(["mcp:tools"])
+///     .token_cache(10_000)
+///     .build()?;
+/// let token = verifier.verify_jwt("eyJ...").await?;
+/// println!("hello {:?}", token.subject);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct JwtVerifier {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for JwtVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &self.inner;
+        f.debug_struct("JwtVerifier")
+            .field("keys", &inner.keys)
+            .field("algorithms", &inner.algorithms)
+            .field("issuers", &inner.issuers)
+            .field("audiences", &inner.audiences)
+            .field("required_scopes", &inner.required_scopes)
+            .field("required_typ", &inner.required_typ)
+            .field("leeway", &inner.leeway)
+            .field("cache", &inner.cache.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl JwtVerifier {
+    /// A builder; see [`JwtVerifierBuilder`].
+    pub fn builder() -> JwtVerifierBuilder {
+        JwtVerifierBuilder::default()
+    }
+
+    /// Verifies `token` and returns what it says, or the precise reason it is refused.
+    ///
+    /// # Errors
+    ///
+    /// A [`JwtError`] variant per failure: shape and decoding ([`JwtError::TooLarge`],
+    /// [`JwtError::SegmentCount`], [`JwtError::Base64`], [`JwtError::DuplicateKey`], ...), header policy
+    /// ([`JwtError::AlgNone`], [`JwtError::AlgorithmNotAllowed`], [`JwtError::UnsupportedCritical`]), keys
+    /// ([`JwtError::UnknownKid`], [`JwtError::KeyMismatch`], [`JwtError::InvalidSignature`],
+    /// [`JwtError::KeySourceUnavailable`]), claims ([`JwtError::Expired`], [`JwtError::WrongIssuer`],
+    /// [`JwtError::WrongAudience`], [`JwtError::InsufficientScope`], ...).
+    pub async fn verify_jwt(&self, token: &str) -> Result<AccessToken, JwtError> {
+        let inner = &*self.inner;
+        if token.len() > inner.max_token_size {
+            return Err(JwtError::TooLarge { len: token.len(), max: inner.max_token_size });
+        }
+        // One clock read serves the cache, the key freshness and the claims.
+        let time = inner.clock.now();
+        let now = unix_seconds(time);
+        let hash = inner.cache.as_ref().map(|cache| (cache, cache.fingerprint(token)));
+        if let Some((cache, hash)) = &hash
+            && let Some(generation) = inner.keys.fresh_generation(time)
+            && let Some(hit) = cache.get(hash, token, now, generation)
+        {
+            return Ok(hit);
+        }
+
+        let segments = strict::split(token)?;
+        let header = Header::read(&segments.header, inner)?;
+        let keys = inner.keys.current().await?;
+        let keys = match (keys.select(header.kid, header.alg), &inner.keys) {
+            (Err(JwtError::UnknownKid { .. }), Keys::Remote(remote)) => match header.kid {
+                Some(kid) => remote
+                    .refresh_for_kid(kid)
+                    .await
+                    .ok_or_else(|| JwtError::UnknownKid { kid: kid.to_owned() })?,
+                None => keys,
+            },
+            (Err(err), _) => return Err(err),
+            (Ok(_), _) => keys,
+        };
+        let key = keys.select(header.kid, header.alg)?;
+        verify_signature(segments.signature, segments.message, key, header.alg)?;
+
+        let claims = strict::decode_object(segments.payload, Part::Payload)?;
+        let (access, exp) = inner.check_claims(token, claims, now)?;
+        if let Some((cache, hash)) = hash {
+            cache.insert(hash, &access, exp, now, keys.generation);
+        }
+        Ok(access)
+    }
+
+    /// The scopes every token must carry.
+    #[must_use]
+    pub fn required_scopes(&self) -> &[String] {
+        &self.inner.required_scopes
+    }
+}
+
+#[async_trait]
+impl TokenVerifier for JwtVerifier {
+    async fn verify(&self, token: &str) -> Result<AccessToken, VerifyError> {
+        self.verify_jwt(token).await.map_err(|err| {
+            tracing::debug!(error = %err, "JWT refused");
+            VerifyError::from(err)
+        })
+    }
+
+    fn required_scopes(&self) -> &[String] {
+        &self.inner.required_scopes
+    }
+}
+
+fn verify_signature(
+    signature: &str,
+    message: &str,
+    key: &VerifyingKey,
+    alg: Algorithm,
+) -> Result<(), JwtError> {
+    use base64::Engine as _;
+    use jsonwebtoken::errors::ErrorKind;
+    if let Some(prepared) = key.prepared(alg) {
+        let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(signature)
+            .map_err(|source| JwtError::Base64 { part: Part::Signature, source })?;
+        return if prepared.verify(message.as_bytes(), &signature) {
+            Ok(())
+        } else {
+            Err(JwtError::InvalidSignature(None))
+        };
+    }
+    match jsonwebtoken::crypto::verify(signature, message.as_bytes(), &key.key, alg) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(JwtError::InvalidSignature(None)),
+        Err(err) => match err.kind() {
+            ErrorKind::Base64(source) => {
+                Err(JwtError::Base64 { part: Part::Signature, source: source.clone() })
+            }
+            _ => Err(JwtError::InvalidSignature(Some(err))),
+        },
+    }
+}
