@@ -250,6 +250,26 @@ pub enum JwtError {
     /// Key generation or the crypto library failed.
     #[error("crypto library error: {0}")]
     Crypto(&'static str),
+    /// [`JwtIssuer::rotate`](crate::JwtIssuer::rotate) was given a key whose `kid` the issuer already
+    /// holds; the key set is unchanged.
+    #[error("the issuer already holds a key with kid {kid:?}: give the new key another kid")]
+    DuplicateKeyId {
+        /// The repeated key id.
+        kid: String,
+    },
+    /// [`JwtIssuer::remove_key`](crate::JwtIssuer::remove_key) was asked to remove the key that signs new
+    /// tokens.
+    #[error("the key {kid:?} signs new tokens: rotate to another key before removing it")]
+    ActiveKey {
+        /// The active key's id.
+        kid: String,
+    },
+    /// [`JwtIssuer::remove_key`](crate::JwtIssuer::remove_key) was given a `kid` the issuer does not hold.
+    #[error("the issuer holds no key with kid {kid:?}")]
+    NoSuchKey {
+        /// The unknown key id.
+        kid: String,
+    },
     /// The operating system gave no randomness for the verified-token cache's key.
     #[error("cannot key the verified-token cache")]
     Randomness(#[from] mcp_auth_core::fingerprint::RandomnessUnavailable),
@@ -303,6 +323,9 @@ impl JwtError {
             | Self::Signing(_)
             | Self::Crypto(_)
             | Self::Randomness(_) => "verifier misconfigured",
+            Self::DuplicateKeyId { .. } | Self::ActiveKey { .. } | Self::NoSuchKey { .. } => {
+                "key management refused"
+            }
             Self::MissingClaim(_) | Self::InvalidClaim { .. } => "missing or malformed claim",
             Self::Expired { .. } => "token expired",
             Self::NotYetValid { .. } => "token not yet valid",

@@ -6,8 +6,9 @@
 //!   members refused, unknown `crit` refused, issuer and audience required unless waived with an
 //!   `insecure_*` method; an optional cache of verified tokens, keyed by a keyed fingerprint of each
 //!   token (never the token itself).
-//! - [`JwtIssuer`]: signs access and refresh tokens (HMAC derived with HKDF, or ES256/EdDSA key pairs with
-//!   rotation) and publishes the public JWKS.
+//! - [`JwtIssuer`]: signs access, refresh and OpenID Connect ID tokens (HMAC derived with HKDF, or
+//!   ES256/EdDSA/RS256 key pairs), rotates and removes keys at run time, publishes the public JWKS, and
+//!   checks its own access tokens at its own endpoints ([`JwtIssuer::verify_own_access_token`]).
 //!
 //! The crate has no optional features.
 //!
@@ -40,12 +41,14 @@ mod error;
 mod issuer;
 mod jwks;
 mod keys;
+mod shared;
 mod strict;
 mod verifier;
 
 pub use error::{JwtError, Part};
 pub use issuer::{
-    HKDF_INFO, HKDF_SALT, IssuedToken, JwtIssuer, JwtIssuerBuilder, SIGNING_KEY_ENV, SigningKey, TokenRequest,
+    HKDF_INFO, HKDF_SALT, IdTokenRequest, IssuedToken, JwtIssuer, JwtIssuerBuilder, SIGNING_KEY_ENV,
+    SigningKey, TokenRequest,
 };
 pub use verifier::{DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_SIZE, JwtVerifier, JwtVerifierBuilder};
 

@@ -153,7 +153,13 @@ fn issuer_builder_refuses_missing_or_clashing_settings() {
         .build()
         .unwrap_err();
     assert!(clash.to_string().contains("share the kid"), "{clash}");
-    let no_aud =
-        JwtIssuer::builder().issuer(ISSUER).signing_key(SigningKey::generate_es256("k").unwrap()).build();
-    assert!(matches!(no_aud, Err(JwtError::Config { setting: "audience", .. })));
+    // The default audience is optional; forgetting it is caught when the access verifier is built.
+    let no_aud = JwtIssuer::builder()
+        .issuer(ISSUER)
+        .signing_key(SigningKey::generate_es256("k").unwrap())
+        .build()
+        .unwrap();
+    assert!(matches!(no_aud.access_verifier().build(), Err(JwtError::Config { setting: "audience", .. })));
+    let no_iss = JwtIssuer::builder().signing_key(SigningKey::generate_es256("k").unwrap()).build();
+    assert!(matches!(no_iss, Err(JwtError::Config { setting: "issuer", .. })));
 }

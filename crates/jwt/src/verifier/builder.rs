@@ -16,6 +16,7 @@ use crate::cache::TokenCache;
 use crate::error::JwtError;
 use crate::jwks::{JwksPolicy, RemoteJwks};
 use crate::keys::{KeyKind, KeySet, VerifyingKey, jwks_from_value};
+use crate::shared::SharedKeys;
 
 /// Redirects for the default JWKS client: at most 3, and never from `https` down to plain `http`.
 fn jwks_redirect_policy() -> reqwest::redirect::Policy {
@@ -37,7 +38,7 @@ enum Source {
     Jwks(Value),
     Pem(Vec<u8>),
     Hmac(SecretSlice<u8>),
-    Prebuilt(Vec<VerifyingKey>),
+    Shared(Arc<SharedKeys>),
 }
 
 impl Source {
@@ -47,7 +48,7 @@ impl Source {
             Self::Jwks(_) => "jwks",
             Self::Pem(_) => "public_key_pem",
             Self::Hmac(_) => "hmac_secret",
-            Self::Prebuilt(_) => "issuer keys",
+            Self::Shared(_) => "issuer keys",
         }
     }
 }
@@ -315,9 +316,15 @@ impl JwtVerifierBuilder {
         self
     }
 
-    /// Uses an already-built key set (for [`JwtIssuer`](crate::JwtIssuer)).
-    pub(crate) fn prebuilt_keys(mut self, keys: Vec<VerifyingKey>) -> Self {
-        self.sources.push(Source::Prebuilt(keys));
+    /// The issuer's own access tokens, checked at its own endpoints: `token_use` must be `access`.
+    pub(crate) fn own_access_tokens(mut self) -> Self {
+        self.token_use = TokenUse::OwnAccess;
+        self
+    }
+
+    /// Follows the key set of a [`JwtIssuer`](crate::JwtIssuer), rotations and removals included.
+    pub(crate) fn shared_keys(mut self, keys: Arc<SharedKeys>) -> Self {
+        self.sources.push(Source::Shared(keys));
         self
     }
 
@@ -383,9 +390,12 @@ impl JwtVerifierBuilder {
                 }
                 Keys::Static(Arc::new(KeySet { keys: vec![key], generation: 0 }))
             }
-            Source::Prebuilt(keys) => {
-                self.check_algorithms(setting, Algorithm::ES256, |alg| keys.iter().any(|k| k.fits(alg)))?;
-                Keys::Static(Arc::new(KeySet { keys, generation: 0 }))
+            Source::Shared(shared) => {
+                // The allow-list follows the issuer's keys; an explicit one may only narrow it.
+                if self.algorithms.as_ref().is_some_and(Vec::is_empty) {
+                    return Err(JwtError::config("algorithms", "the allow-list is empty"));
+                }
+                Keys::Shared(shared)
             }
         };
         self.finish(keys)
@@ -433,8 +443,13 @@ impl JwtVerifierBuilder {
     }
 
     fn finish(self, keys: Keys) -> Result<JwtVerifier, JwtError> {
-        let algorithms = self.algorithms.unwrap_or_else(|| vec![Algorithm::RS256]);
-        if algorithms.is_empty() {
+        let algorithms = match (self.algorithms, &keys) {
+            (Some(algorithms), _) => algorithms,
+            // Empty: the algorithms of the issuer's current keys, see `Inner::allows`.
+            (None, Keys::Shared(_)) => Vec::new(),
+            (None, Keys::Static(_) | Keys::Remote(_)) => vec![Algorithm::RS256],
+        };
+        if algorithms.is_empty() && !matches!(keys, Keys::Shared(_)) {
             return Err(JwtError::config("algorithms", "the allow-list is empty"));
         }
         match (self.issuers.is_empty(), self.skip_issuer) {

@@ -69,8 +69,10 @@ impl Inner {
 
         let token_use = string_claim(&claims, "token_use")?;
         match (self.token_use, token_use.as_deref()) {
-            (TokenUse::Access, None | Some("access")) | (TokenUse::Refresh, Some("refresh")) => {}
-            (TokenUse::Access, found) => {
+            (TokenUse::Access, None | Some("access"))
+            | (TokenUse::OwnAccess, Some("access"))
+            | (TokenUse::Refresh, Some("refresh")) => {}
+            (TokenUse::Access | TokenUse::OwnAccess, found) => {
                 return Err(JwtError::WrongTokenUse { expected: "access", found: found.map(str::to_owned) });
             }
             (TokenUse::Refresh, found) => {

@@ -23,7 +23,7 @@ impl<'a> Header<'a> {
             return Err(JwtError::AlgNone);
         }
         let alg = match alg.parse::<Algorithm>() {
-            Ok(parsed) if inner.algorithms.contains(&parsed) => parsed,
+            Ok(parsed) if inner.allows(parsed) => parsed,
             _ => return Err(JwtError::AlgorithmNotAllowed { alg: alg.to_owned() }),
         };
         if let Some(crit) = header.get("crit") {

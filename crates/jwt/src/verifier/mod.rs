@@ -20,6 +20,7 @@ use crate::cache::TokenCache;
 use crate::error::{JwtError, Part};
 use crate::jwks::RemoteJwks;
 use crate::keys::{KeySet, VerifyingKey};
+use crate::shared::SharedKeys;
 use crate::strict;
 
 pub use self::builder::JwtVerifierBuilder;
@@ -37,12 +38,16 @@ pub(crate) enum TokenUse {
     Access,
     /// Refresh tokens of [`JwtIssuer`](crate::JwtIssuer): `token_use` must be `refresh`.
     Refresh,
+    /// The issuer's own access tokens, checked at its own endpoints: `token_use` must be `access`.
+    OwnAccess,
 }
 
 #[derive(Debug)]
 enum Keys {
     Static(Arc<KeySet>),
     Remote(Box<RemoteJwks>),
+    /// The keys of a [`JwtIssuer`](crate::JwtIssuer), replaced when it rotates or removes a key.
+    Shared(Arc<SharedKeys>),
 }
 
 impl Keys {
@@ -50,6 +55,7 @@ impl Keys {
         match self {
             Self::Static(keys) => Ok(Arc::clone(keys)),
             Self::Remote(remote) => remote.keys().await,
+            Self::Shared(shared) => Ok(shared.keys()),
         }
     }
 
@@ -59,12 +65,15 @@ impl Keys {
         match self {
             Self::Static(keys) => Some(keys.generation),
             Self::Remote(remote) => remote.fresh_generation(now),
+            Self::Shared(shared) => Some(shared.generation()),
         }
     }
 }
 
 struct Inner {
     keys: Keys,
+    /// The allow-list. For [`Keys::Shared`] the algorithms of the current keys are the allow-list, and
+    /// this one, when not empty, narrows it further.
     algorithms: Vec<Algorithm>,
     issuers: Vec<String>,
     audiences: Vec<String>,
@@ -76,6 +85,18 @@ struct Inner {
     token_use: TokenUse,
     cache: Option<TokenCache>,
     clock: SharedClock,
+}
+
+impl Inner {
+    /// Whether a token signed with `alg` may be checked at all.
+    fn allows(&self, alg: Algorithm) -> bool {
+        match &self.keys {
+            Keys::Shared(shared) => {
+                shared.allows(alg) && (self.algorithms.is_empty() || self.algorithms.contains(&alg))
+            }
+            Keys::Static(_) | Keys::Remote(_) => self.algorithms.contains(&alg),
+        }
+    }
 }
 
 /// Verifies JWT access tokens: signature (JWKS URL, static JWKS, PEM public key or HMAC secret), header
