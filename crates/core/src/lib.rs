@@ -8,7 +8,8 @@
 //!   [`MemoryStore`](store::MemoryStore) and a typed [`JsonCollection`](store::JsonCollection) view.
 //! - [`BearerAuthLayer`]: the tower middleware that protects any axum route, with RFC 6750 / RFC 9728
 //!   challenges, plus extractors for [`AccessToken`] and [`AuthUser`] and role/permission guards.
-//! - [`metadata`]: RFC 9728 and RFC 8414 discovery documents.
+//! - [`metadata`]: RFC 9728 and RFC 8414 discovery documents; [`resource`]: the canonical resource URL of
+//!   a protected MCP endpoint, which is also the audience of its tokens.
 //! - [`settings`]: `MCP_AUTH_*` variables from the environment and `.env` files.
 //! - [`clock`]: an injectable clock, so expiry is tested without sleeping.
 //! - [`fingerprint`]: keyed token fingerprints, the keys of token caches that never hold raw tokens.
@@ -50,6 +51,7 @@ mod extract;
 pub mod fingerprint;
 pub mod loopback;
 pub mod metadata;
+pub mod resource;
 pub mod scope;
 pub mod settings;
 pub mod store;

@@ -7,6 +7,20 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+/// The RFC 9728 well-known path of Protected Resource Metadata. For a resource with a path, the metadata
+/// URL inserts it between the origin and the path (RFC 9728 §3.1), as
+/// [`ResourceUrl::metadata_url`](crate::resource::ResourceUrl::metadata_url) does.
+///
+/// # Examples
+///
+/// ```
+/// use mcp_auth_core::metadata::WELL_KNOWN_PROTECTED_RESOURCE;
+///
+/// assert_eq!(format!("https://mcp.example.com{WELL_KNOWN_PROTECTED_RESOURCE}/mcp"),
+///            "https://mcp.example.com/.well-known/oauth-protected-resource/mcp");
+/// ```
+pub const WELL_KNOWN_PROTECTED_RESOURCE: &str = "/.well-known/oauth-protected-resource";
+
 /// RFC 9728 Protected Resource Metadata: what an MCP server publishes at
 /// `/.well-known/oauth-protected-resource` so clients find its authorization server.
 ///

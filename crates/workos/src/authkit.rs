@@ -288,7 +288,8 @@ impl AuthKitProviderBuilder {
             setting: "MCP_AUTH_BASE_URL",
             example: "https://mcp.example.com",
         })?;
-        let resource = ResourceUrl::new(&base_url, &self.mcp_path)?;
+        let resource =
+            ResourceUrl::new(&base_url, &self.mcp_path).map_err(mcp_auth_remote::RemoteAuthError::from)?;
         let client = match self.client {
             Some(client) => client,
             None => default_client()?,

@@ -1,11 +1,30 @@
-//! The canonical resource URL of a protected MCP endpoint.
+//! [`ResourceUrl`]: the canonical URL of a protected MCP endpoint, shared by the resource server
+//! (`mcp-auth-remote`, which re-exports it) and the authorization server that issues tokens for it.
 
 use std::fmt;
 
-use mcp_auth_core::loopback::is_loopback_url;
 use url::Url;
 
-use crate::RemoteAuthError;
+use crate::loopback::is_loopback_url;
+use crate::metadata::WELL_KNOWN_PROTECTED_RESOURCE;
+
+/// Why a base URL and MCP path do not make a [`ResourceUrl`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResourceUrlError {
+    /// The public base URL is unusable.
+    #[error("invalid base URL (MCP_AUTH_BASE_URL): {reason}")]
+    InvalidBaseUrl {
+        /// What is wrong.
+        reason: String,
+    },
+    /// The MCP path is unusable.
+    #[error("invalid MCP path (MCP_AUTH_MCP_PATH): {reason}")]
+    InvalidMcpPath {
+        /// What is wrong.
+        reason: String,
+    },
+}
 
 /// The canonical URL of a protected MCP endpoint: the public base URL joined with the MCP path, with no
 /// fragment, no query and no trailing slash (MCP authorization, "Canonical Server URI"; RFC 8707).
@@ -17,7 +36,7 @@ use crate::RemoteAuthError;
 /// # Examples
 ///
 /// ```
-/// use mcp_auth_remote::ResourceUrl;
+/// use mcp_auth_core::resource::ResourceUrl;
 ///
 /// let resource = ResourceUrl::new("https://api.example.com/tools/", "/mcp/").unwrap();
 /// assert_eq!(resource.as_str(), "https://api.example.com/tools/mcp");
@@ -42,11 +61,11 @@ impl ResourceUrl {
     ///
     /// # Errors
     ///
-    /// [`RemoteAuthError::InvalidBaseUrl`] when the base URL does not parse, is not `https` (or `http` on a
-    /// loopback host), or carries a query, fragment or credentials; [`RemoteAuthError::InvalidMcpPath`] when
-    /// the path is empty or carries `?`, `#` or `..`.
-    pub fn new(base_url: &str, mcp_path: &str) -> Result<Self, RemoteAuthError> {
-        let invalid_base = |reason: &str| RemoteAuthError::InvalidBaseUrl { reason: reason.to_owned() };
+    /// [`ResourceUrlError::InvalidBaseUrl`] when the base URL does not parse, is not `https` (or `http` on
+    /// a loopback host), or carries a query, fragment or credentials; [`ResourceUrlError::InvalidMcpPath`]
+    /// when the path is empty or carries `?`, `#` or `..`.
+    pub fn new(base_url: &str, mcp_path: &str) -> Result<Self, ResourceUrlError> {
+        let invalid_base = |reason: &str| ResourceUrlError::InvalidBaseUrl { reason: reason.to_owned() };
         let base = Url::parse(base_url.trim()).map_err(|err| invalid_base(&err.to_string()))?;
         match base.scheme() {
             "https" => {}
@@ -100,7 +119,7 @@ impl ResourceUrl {
     /// The RFC 9728 metadata URL: the well-known path inserted between the origin and the resource path.
     #[must_use]
     pub fn metadata_url(&self) -> String {
-        format!("{}{}{}", self.origin, crate::WELL_KNOWN_PROTECTED_RESOURCE, self.path)
+        format!("{}{WELL_KNOWN_PROTECTED_RESOURCE}{}", self.origin, self.path)
     }
 }
 
@@ -116,8 +135,8 @@ impl fmt::Debug for ResourceUrl {
     }
 }
 
-fn normalize_path(mcp_path: &str) -> Result<String, RemoteAuthError> {
-    let invalid = |reason: &str| RemoteAuthError::InvalidMcpPath { reason: reason.to_owned() };
+fn normalize_path(mcp_path: &str) -> Result<String, ResourceUrlError> {
+    let invalid = |reason: &str| ResourceUrlError::InvalidMcpPath { reason: reason.to_owned() };
     let trimmed = mcp_path.trim().trim_end_matches('/');
     if trimmed.is_empty() {
         return Err(invalid("it must name a path such as /mcp"));
@@ -163,6 +182,16 @@ mod tests {
         ] {
             assert!(ResourceUrl::new(base, path).is_err(), "{base} {path}");
         }
+    }
+
+    #[test]
+    fn errors_tell_the_base_url_from_the_path() {
+        let base = ResourceUrl::new("http://a.example.com", "/mcp").unwrap_err();
+        assert!(matches!(base, ResourceUrlError::InvalidBaseUrl { .. }), "{base:?}");
+        assert!(base.to_string().starts_with("invalid base URL (MCP_AUTH_BASE_URL)"), "{base}");
+        let path = ResourceUrl::new("https://a.example.com", "/mcp#x").unwrap_err();
+        assert!(matches!(path, ResourceUrlError::InvalidMcpPath { .. }), "{path:?}");
+        assert!(path.to_string().starts_with("invalid MCP path (MCP_AUTH_MCP_PATH)"), "{path}");
     }
 
     #[test]

@@ -1,0 +1,70 @@
+//! [`RemoteAuthError`]: why a remote-auth provider could not be built.
+
+use mcp_auth_core::resource::ResourceUrlError;
+use mcp_auth_core::settings::SettingsError;
+
+/// Why a remote-auth provider could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RemoteAuthError {
+    /// The public base URL is unusable.
+    #[error("invalid base URL (MCP_AUTH_BASE_URL): {reason}")]
+    InvalidBaseUrl {
+        /// What is wrong.
+        reason: String,
+    },
+    /// The MCP path is unusable.
+    #[error("invalid MCP path (MCP_AUTH_MCP_PATH): {reason}")]
+    InvalidMcpPath {
+        /// What is wrong.
+        reason: String,
+    },
+    /// An authorization server URL is unusable.
+    #[error("invalid authorization server URL: {reason}")]
+    InvalidAuthorizationServer {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A required setting was not given.
+    #[error("{setting} is required: {hint}")]
+    Missing {
+        /// The setting.
+        setting: &'static str,
+        /// How to give it.
+        hint: &'static str,
+    },
+    /// Reading settings from the environment failed.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    /// The resource URL is unusable for a reason other than the base URL or the MCP path (a kind of
+    /// [`ResourceUrlError`] added after this crate was written).
+    #[error(transparent)]
+    Resource(ResourceUrlError),
+}
+
+impl From<ResourceUrlError> for RemoteAuthError {
+    fn from(err: ResourceUrlError) -> Self {
+        match err {
+            ResourceUrlError::InvalidBaseUrl { reason } => Self::InvalidBaseUrl { reason },
+            ResourceUrlError::InvalidMcpPath { reason } => Self::InvalidMcpPath { reason },
+            other => Self::Resource(other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use mcp_auth_core::resource::ResourceUrl;
+
+    use super::*;
+
+    #[test]
+    fn resource_url_errors_keep_their_variant_and_message() {
+        let base = RemoteAuthError::from(ResourceUrl::new("ftp://a.example.com", "/mcp").unwrap_err());
+        assert!(matches!(base, RemoteAuthError::InvalidBaseUrl { .. }), "{base:?}");
+        assert!(base.to_string().starts_with("invalid base URL (MCP_AUTH_BASE_URL)"), "{base}");
+        let path = RemoteAuthError::from(ResourceUrl::new("https://a.example.com", "/../mcp").unwrap_err());
+        assert!(matches!(path, RemoteAuthError::InvalidMcpPath { .. }), "{path:?}");
+        assert!(path.to_string().starts_with("invalid MCP path (MCP_AUTH_MCP_PATH)"), "{path}");
+    }
+}

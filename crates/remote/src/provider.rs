@@ -1,0 +1,72 @@
+//! [`RemoteAuthProvider`]: the built provider and what it hands out (resource, metadata, verifier, bearer
+//! layer). Its routes are in `router`, its builder in `builder`.
+
+use std::fmt;
+use std::sync::Arc;
+
+use mcp_auth_core::metadata::ProtectedResourceMetadata;
+use mcp_auth_core::resource::ResourceUrl;
+use mcp_auth_core::{BearerAuthLayer, TokenVerifier};
+
+use crate::builder::RemoteAuthProviderBuilder;
+
+/// A resource server in front of an MCP endpoint, trusting an external authorization server.
+///
+/// Build it with [`RemoteAuthProvider::builder`]; then merge [`metadata_router`](Self::metadata_router)
+/// into the app and put [`bearer_layer`](Self::bearer_layer) on the MCP route.
+#[derive(Clone)]
+pub struct RemoteAuthProvider {
+    pub(crate) verifier: Arc<dyn TokenVerifier>,
+    pub(crate) resource: ResourceUrl,
+    pub(crate) metadata: Arc<ProtectedResourceMetadata>,
+    pub(crate) required_scopes: Vec<String>,
+}
+
+impl fmt::Debug for RemoteAuthProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteAuthProvider")
+            .field("resource", &self.resource)
+            .field("authorization_servers", &self.metadata.authorization_servers)
+            .field("required_scopes", &self.required_scopes)
+            .field("verifier", &self.verifier)
+            .finish()
+    }
+}
+
+impl RemoteAuthProvider {
+    /// Starts building a provider around `verifier`.
+    pub fn builder(verifier: Arc<dyn TokenVerifier>) -> RemoteAuthProviderBuilder {
+        RemoteAuthProviderBuilder::new(verifier)
+    }
+
+    /// The canonical resource URL.
+    #[must_use]
+    pub fn resource(&self) -> &ResourceUrl {
+        &self.resource
+    }
+
+    /// The Protected Resource Metadata document this provider serves.
+    #[must_use]
+    pub fn metadata(&self) -> &ProtectedResourceMetadata {
+        &self.metadata
+    }
+
+    /// The scopes every request needs.
+    #[must_use]
+    pub fn required_scopes(&self) -> &[String] {
+        &self.required_scopes
+    }
+
+    /// The verifier in use (wrapped with the audience check unless it was turned off).
+    #[must_use]
+    pub fn verifier(&self) -> Arc<dyn TokenVerifier> {
+        Arc::clone(&self.verifier)
+    }
+
+    /// The bearer layer for the MCP route: challenges name the metadata URL and the required scopes.
+    pub fn bearer_layer(&self) -> BearerAuthLayer {
+        BearerAuthLayer::new(Arc::clone(&self.verifier))
+            .resource_metadata_url(self.resource.metadata_url())
+            .required_scopes(self.required_scopes.iter().cloned())
+    }
+}
