@@ -14,13 +14,14 @@
 //! - [`clock`]: an injectable clock, so expiry is tested without sleeping.
 //! - [`fingerprint`]: keyed token fingerprints, the keys of token caches that never hold raw tokens.
 //! - [`loopback`] and [`cache_control`]: the one loopback-host check and the one `Cache-Control` reader the
-//!   workspace uses.
+//!   workspace uses; `body` (feature `http`): the one size-limited body reader.
 //!
 //! # Features
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `axum` | yes | [`BearerAuthLayer`], the extractors and the guards |
+//! | `axum` | yes | [`BearerAuthLayer`], the extractors and the guards (implies `http`) |
+//! | `http` | with `axum` | `body`: reading an HTTP body into memory with a size limit and a typed error |
 //! | `testkit` | no | [`testkit`]: the `KvStorage` conformance suite every backend runs |
 //!
 //! # Example
@@ -43,6 +44,8 @@
 
 #[cfg(feature = "axum")]
 mod bearer;
+#[cfg(feature = "http")]
+pub mod body;
 pub mod cache_control;
 pub mod challenge;
 pub mod clock;

@@ -5,6 +5,7 @@
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
+use mcp_auth_core::body::read_response_limited;
 use mcp_auth_core::clock::SharedClock;
 use reqwest::header::{ACCEPT, CACHE_CONTROL, HeaderMap, HeaderValue};
 use tracing::Instrument as _;
@@ -216,7 +217,7 @@ impl RemoteJwks {
         let url = self.url.to_string();
         let fetch_error =
             |source: reqwest::Error| JwtError::JwksFetch { url: url.clone(), source: source.into() };
-        let mut response = self
+        let response = self
             .client
             .get(self.url.clone())
             .header(ACCEPT, HeaderValue::from_static("application/json, application/jwk-set+json"))
@@ -228,16 +229,15 @@ impl RemoteJwks {
             return Err(JwtError::JwksStatus { url, status: response.status().as_u16() });
         }
         let ttl = self.ttl(response.headers());
-        if response.content_length().is_some_and(|len| len > self.policy.max_body as u64) {
-            return Err(JwtError::invalid_jwks("document too large"));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(fetch_error)? {
-            if body.len() + chunk.len() > self.policy.max_body {
-                return Err(JwtError::invalid_jwks("document too large"));
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = read_response_limited(http::Response::from(response), self.policy.max_body)
+            .await
+            .map_err(|err| {
+                if err.is_too_large() {
+                    JwtError::invalid_jwks("document too large")
+                } else {
+                    JwtError::JwksFetch { url: url.clone(), source: err.into() }
+                }
+            })?;
         Ok((parse_jwks(&body, false)?, ttl))
     }
 

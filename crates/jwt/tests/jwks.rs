@@ -180,6 +180,31 @@ async fn jwks_error_status_at_start_up_is_unavailable_and_retried_after_a_pause(
 }
 
 #[tokio::test]
+async fn an_oversized_jwks_document_is_refused_as_too_large() {
+    let mut doc = jwks(&[&rsa1()]);
+    doc["padding"] = json!("x".repeat(512 * 1024));
+    let server = JwksServer::start(doc).await;
+    let clock = clock();
+    let verifier = remote(&server.url(), &clock);
+    let t = token(&rsa1(), &claims());
+    match verifier.verify_jwt(&t).await {
+        Err(JwtError::KeySourceUnavailable(cause)) => assert!(
+            matches!(&*cause, JwtError::InvalidJwks { reason, .. } if reason == "document too large"),
+            "{cause:?}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    // Just under the limit is fine.
+    let mut doc = jwks(&[&rsa1()]);
+    let room = 512 * 1024 - doc.to_string().len() - r#","padding":"""#.len();
+    doc["padding"] = json!("x".repeat(room));
+    assert_eq!(doc.to_string().len(), 512 * 1024);
+    server.set_jwks(doc);
+    clock.advance(Duration::from_secs(6));
+    verifier.verify_jwt(&t).await.unwrap();
+}
+
+#[tokio::test]
 async fn jwks_down_after_a_good_fetch_keeps_serving_the_last_keys() {
     let server = JwksServer::start(jwks(&[&rsa1()])).await;
     let clock = clock();

@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use mcp_auth_core::body::{BodyError, read_response_limited};
 use mcp_auth_core::challenge::oauth_error_body;
 use mcp_auth_core::clock::SharedClock;
 use mcp_auth_core::metadata::AuthorizationServerMetadata;
@@ -47,6 +48,8 @@ pub(crate) enum FetchError {
     Status(StatusCode),
     #[error("metadata document larger than {MAX_METADATA_BYTES} bytes")]
     TooLarge,
+    #[error("reading the metadata document failed")]
+    Read(#[source] BodyError),
     #[error("metadata document is not valid authorization server metadata")]
     Invalid(#[from] serde_json::Error),
     #[error("metadata issuer {got:?} is not the AuthKit domain {expected:?}")]
@@ -114,19 +117,14 @@ impl MetadataForwarder {
     }
 
     async fn fetch(&self) -> Result<(Vec<u8>, Duration), FetchError> {
-        let mut response =
-            self.client.get(&self.url).header(header::ACCEPT, "application/json").send().await?;
+        let response = self.client.get(&self.url).header(header::ACCEPT, "application/json").send().await?;
         if !response.status().is_success() {
             return Err(FetchError::Status(response.status()));
         }
         let ttl = self.policy.ttl_from(response.headers());
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await? {
-            if body.len() + chunk.len() > MAX_METADATA_BYTES {
-                return Err(FetchError::TooLarge);
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = read_response_limited(http::Response::from(response), MAX_METADATA_BYTES)
+            .await
+            .map_err(|err| if err.is_too_large() { FetchError::TooLarge } else { FetchError::Read(err) })?;
         // Parse to validate (unknown fields are kept), then forward what was parsed.
         let metadata: AuthorizationServerMetadata = serde_json::from_slice(&body)?;
         if metadata.issuer.trim_end_matches('/') != self.expected_issuer {

@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
+use mcp_auth_core::body::read_response_limited;
 use mcp_auth_core::clock::{SharedClock, system_clock};
 use mcp_auth_core::fingerprint::{FingerprintMap, TokenFingerprint, TokenFingerprinter};
 use mcp_auth_core::settings::Settings;
@@ -160,7 +161,15 @@ impl WorkOSTokenVerifier {
                 format!("userinfo answered {status}"),
             ));
         }
-        let body = read_limited(response).await?;
+        let body = read_response_limited(http::Response::from(response), MAX_USERINFO_BYTES).await.map_err(
+            |err| {
+                if err.is_too_large() {
+                    VerifyError::unavailable("WorkOS userinfo answer too large", err)
+                } else {
+                    VerifyError::unavailable("WorkOS userinfo read failed", err)
+                }
+            },
+        )?;
         let claims: Map<String, Value> = serde_json::from_slice(&body)
             .map_err(|err| VerifyError::unavailable("WorkOS userinfo answered malformed JSON", err))?;
         match claims.get("sub").and_then(Value::as_str).filter(|sub| !sub.is_empty()) {
@@ -168,19 +177,6 @@ impl WorkOSTokenVerifier {
             None => Err(VerifyError::unavailable("WorkOS userinfo answered without a subject", "no sub")),
         }
     }
-}
-
-async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, VerifyError> {
-    let mut body = Vec::new();
-    while let Some(chunk) =
-        response.chunk().await.map_err(|err| VerifyError::unavailable("WorkOS userinfo read failed", err))?
-    {
-        if body.len() + chunk.len() > MAX_USERINFO_BYTES {
-            return Err(VerifyError::unavailable("WorkOS userinfo answer too large", "over 64 KiB"));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }
 
 #[async_trait]

@@ -75,7 +75,34 @@ async fn userinfo(State((counters, _)): State<(Arc<Counters>, String)>, headers:
         "garbage" => "not json".into_response(),
         "no-sub" => axum::Json(json!({"email": "x@example.com"})).into_response(),
         "huge" => axum::Json(json!({"sub": "u", "pad": "x".repeat(200_000)})).into_response(),
+        // The same size, streamed in chunks with no Content-Length.
+        "huge-streamed" => axum::body::Body::new(Chunks(200)).into_response(),
         _ => StatusCode::UNAUTHORIZED.into_response(),
+    }
+}
+
+/// A body of `n` chunks of 1 KiB (`{"sub":"u","pad":"xxx...`), with no declared length.
+struct Chunks(usize);
+
+impl http_body::Body for Chunks {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        let chunk = match self.0 {
+            0 => return std::task::Poll::Ready(None),
+            _ if self.0 == 200 => {
+                let mut first = br#"{"sub":"u","pad":""#.to_vec();
+                first.resize(1024, b'x');
+                first
+            }
+            _ => vec![b'x'; 1024],
+        };
+        self.0 -= 1;
+        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(chunk.into()))))
     }
 }
 
@@ -208,10 +235,13 @@ async fn workos_trouble_is_503_and_never_cached() {
     let fake = start().await;
     let clock = ManualClock::starting_now();
     let verifier = verifier(&fake.base, &clock);
-    for token in ["boom", "slow", "garbage", "no-sub", "huge"] {
+    for token in ["boom", "slow", "garbage", "no-sub", "huge", "huge-streamed"] {
         let err = verifier.verify(token).await.unwrap_err();
         assert!(err.is_unavailable(), "{token}: {err}");
         assert_eq!(err.status_code(), 503, "{token}");
+        if token.starts_with("huge") {
+            assert!(err.to_string().ends_with("WorkOS userinfo answer too large"), "{token}: {err}");
+        }
     }
     match verifier.verify("busy").await.unwrap_err() {
         mcp_auth_core::VerifyError::Unavailable { retry_after, .. } => {
@@ -298,6 +328,27 @@ async fn hostile_upstream_metadata_is_never_forwarded() {
         let (answer, json) = get_metadata(&provider).await;
         assert_eq!(answer, StatusCode::BAD_GATEWAY, "{status} {}", &body[..body.len().min(60)]);
         assert_eq!(json["error"], "temporarily_unavailable");
+        server.abort();
+    }
+}
+
+#[tokio::test]
+async fn oversized_upstream_metadata_is_refused_for_its_size_alone() {
+    for (padding, expected) in [(300 * 1024, StatusCode::BAD_GATEWAY), (1024, StatusCode::OK)] {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        // A valid document for this issuer: only its size can be held against it.
+        let body = json!({"issuer": base, "x_padding": "y".repeat(padding)}).to_string();
+        let app = Router::new().route(
+            "/.well-known/oauth-authorization-server",
+            get(move || {
+                let body = body.clone();
+                async move { ([(header::CONTENT_TYPE, "application/json")], body) }
+            }),
+        );
+        let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let (answer, _) = get_metadata(&provider(&base, &ManualClock::starting_now())).await;
+        assert_eq!(answer, expected, "{padding} bytes of padding");
         server.abort();
     }
 }
