@@ -13,6 +13,11 @@
 //! most of what a cache hit costs.
 //!
 //! Fingerprints from different fingerprinters do not match: each cache makes its own.
+//!
+//! [`FingerprintCache`] is the bounded, expiring cache built on them that every token cache of the
+//! workspace uses.
+
+mod cache;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -20,6 +25,8 @@ use std::hash::{BuildHasher, Hash, Hasher};
 
 use secrecy::{ExposeSecret, SecretBox};
 use siphasher::sip128::{Hasher128, SipHasher24};
+
+pub use self::cache::FingerprintCache;
 
 /// Computes [`TokenFingerprint`]s under a random key of its own.
 ///

@@ -1,33 +1,23 @@
 //! The verified-token cache: the keyed fingerprint of the token -> the verified claims, bounded,
 //! short-lived, and invalidated when the key set changes. The raw token is never stored.
+//!
+//! The table itself is [`FingerprintCache`]; this module adds what is particular to verified JWTs: an
+//! entry lives until the token's `exp` or the cache's maximum lifetime, whichever is first; its
+//! generation is the key set's; the raw token is blanked before storing and put back on a hit.
 
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mcp_auth_core::AccessToken;
-use mcp_auth_core::fingerprint::{
-    FingerprintBuildHasher, FingerprintMap, RandomnessUnavailable, TokenFingerprint, TokenFingerprinter,
-};
+use mcp_auth_core::fingerprint::{FingerprintCache, RandomnessUnavailable, TokenFingerprint};
 use secrecy::SecretString;
 
+/// Shards of the table, so concurrent requests rarely wait on one lock.
 const SHARDS: usize = 16;
-
-#[derive(Debug)]
-struct Entry {
-    /// The verified token, with its raw value blanked; shared so a hit clones it outside the lock.
-    access: Arc<AccessToken>,
-    /// Unix seconds after which the entry is not used.
-    valid_until: u64,
-    /// The key-set generation that verified it.
-    generation: u64,
-}
 
 /// A bounded, sharded map from token fingerprints to verified tokens.
 #[derive(Debug)]
 pub(crate) struct TokenCache {
-    fingerprinter: TokenFingerprinter,
-    shards: Vec<Mutex<FingerprintMap<Entry>>>,
-    per_shard: usize,
+    entries: FingerprintCache<AccessToken>,
     max_ttl: Duration,
 }
 
@@ -38,29 +28,12 @@ impl TokenCache {
     ///
     /// When the operating system gives no randomness for the key.
     pub(crate) fn new(max_entries: usize, max_ttl: Duration) -> Result<Self, RandomnessUnavailable> {
-        let per_shard = max_entries.div_ceil(SHARDS).max(1);
-        Ok(Self {
-            fingerprinter: TokenFingerprinter::new()?,
-            shards: (0..SHARDS)
-                .map(|_| {
-                    Mutex::new(FingerprintMap::with_capacity_and_hasher(
-                        per_shard.min(1024),
-                        FingerprintBuildHasher,
-                    ))
-                })
-                .collect(),
-            per_shard,
-            max_ttl,
-        })
+        Ok(Self { entries: FingerprintCache::new(max_entries, SHARDS)?, max_ttl })
     }
 
     /// The cache key of `token`.
     pub(crate) fn fingerprint(&self, token: &str) -> TokenFingerprint {
-        self.fingerprinter.fingerprint(token)
-    }
-
-    fn shard(&self, hash: &TokenFingerprint) -> &Mutex<FingerprintMap<Entry>> {
-        &self.shards[hash.shard(SHARDS)]
+        self.entries.fingerprint(token)
     }
 
     /// The cached token for `hash`, carrying `token` as its raw value, if it is still valid at `now`
@@ -69,17 +42,11 @@ impl TokenCache {
         &self,
         hash: &TokenFingerprint,
         token: &str,
-        now: u64,
+        now: SystemTime,
         generation: u64,
     ) -> Option<AccessToken> {
-        let mut shard = self.shard(hash).lock().unwrap_or_else(PoisonError::into_inner);
-        let entry = shard.get(hash)?;
-        if entry.generation != generation || now >= entry.valid_until {
-            shard.remove(hash);
-            return None;
-        }
-        let shared = Arc::clone(&entry.access);
-        drop(shard);
+        let shared = self.entries.get(hash, now, generation)?;
+        // Cloned outside the shard's lock.
         let mut access = AccessToken::clone(&shared);
         access.token = SecretString::from(token);
         Some(access)
@@ -91,34 +58,24 @@ impl TokenCache {
         hash: TokenFingerprint,
         access: &AccessToken,
         exp: Option<u64>,
-        now: u64,
+        now: SystemTime,
         generation: u64,
     ) {
-        let mut valid_until = now.saturating_add(self.max_ttl.as_secs());
+        let mut valid_until = now + self.max_ttl;
         if let Some(exp) = exp {
-            valid_until = valid_until.min(exp);
+            valid_until = valid_until.min(UNIX_EPOCH + Duration::from_secs(exp));
         }
         if valid_until <= now {
             return;
         }
         let mut stored = access.clone();
         stored.token = SecretString::from("");
-        let mut shard = self.shard(&hash).lock().unwrap_or_else(PoisonError::into_inner);
-        if shard.len() >= self.per_shard && !shard.contains_key(&hash) {
-            shard.retain(|_, e| e.valid_until > now && e.generation == generation);
-            if shard.len() >= self.per_shard {
-                // Still full of live entries: drop an arbitrary one.
-                if let Some(victim) = shard.keys().next().copied() {
-                    shard.remove(&victim);
-                }
-            }
-        }
-        shard.insert(hash, Entry { access: Arc::new(stored), valid_until, generation });
+        self.entries.insert(hash, stored, valid_until, generation);
     }
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).len()).sum()
+        self.entries.len()
     }
 }
 
@@ -128,41 +85,60 @@ mod tests {
 
     use super::*;
 
+    fn at(seconds: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(seconds)
+    }
+
     #[test]
     fn entries_expire_follow_generation_and_stay_bounded() {
         let cache = TokenCache::new(32, Duration::from_secs(300)).unwrap();
         let access = AccessToken::new("raw-token").with_subject("u");
         let hash = cache.fingerprint("raw-token");
-        cache.insert(hash, &access, Some(1_100), 1_000, 1);
-        let hit = cache.get(&hash, "raw-token", 1_050, 1).unwrap();
+        cache.insert(hash, &access, Some(1_100), at(1_000), 1);
+        let hit = cache.get(&hash, "raw-token", at(1_050), 1).unwrap();
         assert_eq!(hit.token.expose_secret(), "raw-token");
         assert_eq!(hit.subject.as_deref(), Some("u"));
-        assert!(cache.get(&hash, "raw-token", 1_100, 1).is_none(), "expired at exp");
-        cache.insert(hash, &access, None, 1_000, 1);
-        assert!(cache.get(&hash, "raw-token", 1_299, 1).is_some());
-        assert!(cache.get(&hash, "raw-token", 1_299, 2).is_none(), "key set changed");
-        assert!(cache.get(&hash, "raw-token", 1_299, 1).is_none(), "dropped");
+        assert!(cache.get(&hash, "raw-token", at(1_100), 1).is_none(), "expired at exp");
+        cache.insert(hash, &access, None, at(1_000), 1);
+        assert!(cache.get(&hash, "raw-token", at(1_299), 1).is_some());
+        assert!(cache.get(&hash, "raw-token", at(1_300), 1).is_none(), "the cache's own limit");
+        cache.insert(hash, &access, None, at(1_000), 1);
+        assert!(cache.get(&hash, "raw-token", at(1_299), 2).is_none(), "key set changed");
+        assert!(cache.get(&hash, "raw-token", at(1_299), 1).is_none(), "dropped");
         for i in 0..1_000 {
             let t = format!("token-{i}");
-            cache.insert(cache.fingerprint(&t), &AccessToken::new(t.clone()), None, 1_000, 1);
+            cache.insert(cache.fingerprint(&t), &AccessToken::new(t.clone()), None, at(1_000), 1);
         }
         assert!(cache.len() <= 32, "{}", cache.len());
     }
 
     #[test]
+    fn an_already_expired_token_is_not_stored() {
+        let cache = TokenCache::new(32, Duration::from_secs(300)).unwrap();
+        cache.insert(cache.fingerprint("t"), &AccessToken::new("t"), Some(1_000), at(1_000), 0);
+        cache.insert(cache.fingerprint("u"), &AccessToken::new("u"), Some(999), at(1_000), 0);
+        assert_eq!(cache.len(), 0);
+    }
+
+    #[test]
     fn another_token_misses() {
         let cache = TokenCache::new(32, Duration::from_secs(300)).unwrap();
-        cache.insert(cache.fingerprint("token-a"), &AccessToken::new("token-a"), None, 0, 0);
-        assert!(cache.get(&cache.fingerprint("token-a"), "token-a", 1, 0).is_some());
-        assert!(cache.get(&cache.fingerprint("token-b"), "token-b", 1, 0).is_none());
+        cache.insert(cache.fingerprint("token-a"), &AccessToken::new("token-a"), None, at(0), 0);
+        assert!(cache.get(&cache.fingerprint("token-a"), "token-a", at(1), 0).is_some());
+        assert!(cache.get(&cache.fingerprint("token-b"), "token-b", at(1), 0).is_none());
         let other = TokenCache::new(32, Duration::from_secs(300)).unwrap();
-        assert!(cache.get(&other.fingerprint("token-a"), "token-a", 1, 0).is_none(), "keys differ per cache");
+        assert!(
+            cache.get(&other.fingerprint("token-a"), "token-a", at(1), 0).is_none(),
+            "keys differ per cache"
+        );
     }
 
     #[test]
     fn the_raw_token_is_not_stored() {
         let cache = TokenCache::new(4, Duration::from_secs(300)).unwrap();
-        cache.insert(cache.fingerprint("secret-value"), &AccessToken::new("secret-value"), None, 0, 0);
+        cache.insert(cache.fingerprint("secret-value"), &AccessToken::new("secret-value"), None, at(0), 0);
         assert!(!format!("{cache:?}").contains("secret-value"));
+        let stored = cache.entries.get(&cache.fingerprint("secret-value"), at(1), 0).unwrap();
+        assert_eq!(stored.token.expose_secret(), "", "blanked before storing");
     }
 }

@@ -1,13 +1,12 @@
 //! [`WorkOSTokenVerifier`]: opaque AuthKit tokens verified through the userinfo endpoint.
 
-use std::collections::VecDeque;
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::Duration;
 
 use mcp_auth_core::body::read_response_limited;
 use mcp_auth_core::clock::{SharedClock, system_clock};
-use mcp_auth_core::fingerprint::{FingerprintMap, TokenFingerprint, TokenFingerprinter};
+use mcp_auth_core::fingerprint::{FingerprintCache, RandomnessUnavailable};
 use mcp_auth_core::settings::Settings;
 use mcp_auth_core::{AccessToken, TokenVerifier, VerifyError, async_trait};
 use serde_json::{Map, Value};
@@ -53,8 +52,7 @@ struct Inner {
     clock: SharedClock,
     positive_ttl: Duration,
     negative_ttl: Duration,
-    fingerprinter: TokenFingerprinter,
-    cache: Mutex<AnswerCache>,
+    cache: FingerprintCache<Answer>,
 }
 
 impl fmt::Debug for WorkOSTokenVerifier {
@@ -75,53 +73,13 @@ enum Answer {
     Refused,
 }
 
-/// A bounded table of answers keyed by token fingerprint, oldest evicted first.
-struct AnswerCache {
-    /// Answer, valid-until time and the insertion number that `order` refers to.
-    entries: FingerprintMap<(Answer, SystemTime, u64)>,
-    /// Insertion order. An entry replaced or dropped early leaves a stale pair here, recognised by its
-    /// insertion number, so it never evicts a newer answer for the same token.
-    order: VecDeque<(TokenFingerprint, u64)>,
-    inserted: u64,
-    max_entries: usize,
+/// The answer cache: one shard, so eviction is exactly oldest-first; answers never change generation.
+fn answer_cache(max_entries: usize) -> Result<FingerprintCache<Answer>, RandomnessUnavailable> {
+    FingerprintCache::new(max_entries, 1)
 }
 
-impl AnswerCache {
-    fn new(max_entries: usize) -> Self {
-        Self { entries: FingerprintMap::default(), order: VecDeque::new(), inserted: 0, max_entries }
-    }
-
-    fn get(&mut self, key: &TokenFingerprint, now: SystemTime) -> Option<Answer> {
-        match self.entries.get(key) {
-            Some((answer, until, _)) if *until > now => Some(answer.clone()),
-            Some(_) => {
-                self.entries.remove(key);
-                None
-            }
-            None => None,
-        }
-    }
-
-    fn insert(&mut self, key: TokenFingerprint, answer: Answer, until: SystemTime) {
-        if self.max_entries == 0 {
-            return;
-        }
-        self.inserted += 1;
-        self.entries.insert(key, (answer, until, self.inserted));
-        self.order.push_back((key, self.inserted));
-        while self.entries.len() > self.max_entries {
-            let Some((oldest, number)) = self.order.pop_front() else { break };
-            if self.entries.get(&oldest).is_some_and(|entry| entry.2 == number) {
-                self.entries.remove(&oldest);
-            }
-        }
-        // Keep the order queue from growing with stale pairs.
-        if self.order.len() > self.max_entries.saturating_mul(2) {
-            let entries = &self.entries;
-            self.order.retain(|(key, number)| entries.get(key).is_some_and(|entry| entry.2 == *number));
-        }
-    }
-}
+/// The generation every answer is cached under: a userinfo answer is not tied to a key set.
+const GENERATION: u64 = 0;
 
 impl WorkOSTokenVerifier {
     /// Starts building a verifier.
@@ -183,11 +141,10 @@ impl WorkOSTokenVerifier {
 impl TokenVerifier for WorkOSTokenVerifier {
     async fn verify(&self, token: &str) -> Result<AccessToken, VerifyError> {
         let inner = &self.inner;
-        let key = inner.fingerprinter.fingerprint(token);
+        let key = inner.cache.fingerprint(token);
         let now = inner.clock.now();
-        let cached = inner.cache.lock().unwrap_or_else(PoisonError::into_inner).get(&key, now);
-        let answer = match cached {
-            Some(answer) => answer,
+        let answer = match inner.cache.get(&key, now, GENERATION) {
+            Some(answer) => Answer::clone(&answer),
             None => {
                 let span = tracing::debug_span!("workos_userinfo");
                 let answer = tracing::Instrument::instrument(self.ask(token), span).await?;
@@ -195,11 +152,7 @@ impl TokenVerifier for WorkOSTokenVerifier {
                     Answer::Valid { .. } => inner.positive_ttl,
                     Answer::Refused => inner.negative_ttl,
                 };
-                inner.cache.lock().unwrap_or_else(PoisonError::into_inner).insert(
-                    key,
-                    answer.clone(),
-                    now + ttl,
-                );
+                inner.cache.insert(key, answer.clone(), now + ttl, GENERATION);
                 answer
             }
         };
@@ -355,8 +308,7 @@ impl WorkOSTokenVerifierBuilder {
                 clock: self.clock,
                 positive_ttl: self.positive_ttl,
                 negative_ttl: self.negative_ttl,
-                fingerprinter: TokenFingerprinter::new()?,
-                cache: Mutex::new(AnswerCache::new(self.max_entries)),
+                cache: answer_cache(self.max_entries)?,
             }),
         })
     }
@@ -364,6 +316,8 @@ impl WorkOSTokenVerifierBuilder {
 
 #[cfg(test)]
 mod tests {
+    use std::time::SystemTime;
+
     use super::*;
 
     fn at(seconds: u64) -> SystemTime {
@@ -371,33 +325,35 @@ mod tests {
     }
 
     #[test]
-    fn a_stale_order_entry_never_evicts_a_newer_answer() {
-        let fingerprinter = TokenFingerprinter::new().unwrap();
-        let [a, b, c] = ["token-a", "token-b", "token-c"].map(|token| fingerprinter.fingerprint(token));
-        let mut cache = AnswerCache::new(2);
-        cache.insert(a, Answer::Refused, at(10));
-        assert!(cache.get(&a, at(20)).is_none(), "expired, and dropped");
-        cache.insert(b, Answer::Refused, at(100));
-        cache.insert(a, Answer::Refused, at(100));
-        cache.insert(c, Answer::Refused, at(100));
-        // B is the oldest live answer; A's first, stale insertion must not take the fresh A with it.
-        assert!(cache.get(&a, at(30)).is_some());
-        assert!(cache.get(&b, at(30)).is_none());
-        assert!(cache.get(&c, at(30)).is_some());
+    fn answers_are_evicted_oldest_first_and_a_stale_place_never_evicts_a_newer_one() {
+        let cache = answer_cache(2).unwrap();
+        let [a, b, c] = ["token-a", "token-b", "token-c"].map(|token| cache.fingerprint(token));
+        cache.insert(a, Answer::Refused, at(10), GENERATION);
+        assert!(cache.get(&a, at(20), GENERATION).is_none(), "expired, and dropped");
+        cache.insert(b, Answer::Refused, at(100), GENERATION);
+        cache.insert(a, Answer::Refused, at(100), GENERATION);
+        cache.insert(c, Answer::Refused, at(100), GENERATION);
+        // One shard: B is the oldest live answer in the whole cache, and A's stale place spares the new A.
+        assert!(cache.get(&a, at(30), GENERATION).is_some());
+        assert!(cache.get(&b, at(30), GENERATION).is_none());
+        assert!(cache.get(&c, at(30), GENERATION).is_some());
     }
 
     #[test]
-    fn the_table_and_its_order_stay_bounded() {
-        let fingerprinter = TokenFingerprinter::new().unwrap();
-        let mut cache = AnswerCache::new(8);
+    fn the_cache_is_bounded_and_zero_turns_it_off() {
+        let cache = answer_cache(8).unwrap();
+        assert_eq!(cache.capacity(), 8);
         for i in 0..1_000 {
-            let key = fingerprinter.fingerprint(&format!("token-{}", i % 20));
-            cache.insert(key, Answer::Refused, at(100));
+            cache.insert(
+                cache.fingerprint(&format!("token-{}", i % 20)),
+                Answer::Refused,
+                at(100),
+                GENERATION,
+            );
         }
-        assert!(cache.entries.len() <= 8);
-        assert!(cache.order.len() <= 17, "{}", cache.order.len());
-        let mut off = AnswerCache::new(0);
-        off.insert(fingerprinter.fingerprint("t"), Answer::Refused, at(100));
-        assert!(off.entries.is_empty());
+        assert!(cache.len() <= 8);
+        let off = answer_cache(0).unwrap();
+        off.insert(off.fingerprint("t"), Answer::Refused, at(100), GENERATION);
+        assert!(off.is_empty());
     }
 }

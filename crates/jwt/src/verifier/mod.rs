@@ -166,15 +166,15 @@ impl JwtVerifier {
         }
         // One clock read serves the cache, the key freshness and the claims.
         let time = inner.clock.now();
-        let now = unix_seconds(time);
         let hash = inner.cache.as_ref().map(|cache| (cache, cache.fingerprint(token)));
         if let Some((cache, hash)) = &hash
             && let Some(generation) = inner.keys.fresh_generation(time)
-            && let Some(hit) = cache.get(hash, token, now, generation)
+            && let Some(hit) = cache.get(hash, token, time, generation)
         {
             return Ok(hit);
         }
 
+        let now = unix_seconds(time);
         let segments = strict::split(token)?;
         let header = Header::read(&segments.header, inner)?;
         let keys = inner.keys.current().await?;
@@ -195,7 +195,7 @@ impl JwtVerifier {
         let claims = strict::decode_object(segments.payload, Part::Payload)?;
         let (access, exp) = inner.check_claims(token, claims, now)?;
         if let Some((cache, hash)) = hash {
-            cache.insert(hash, &access, exp, now, keys.generation);
+            cache.insert(hash, &access, exp, time, keys.generation);
         }
         Ok(access)
     }
