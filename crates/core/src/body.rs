@@ -18,6 +18,24 @@ use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use crate::BoxError;
 
 /// Why a body could not be read within its limit.
+///
+/// # Examples
+///
+/// ```
+/// use bytes::Bytes;
+/// use http::HeaderMap;
+/// use http_body_util::Full;
+/// use mcp_auth_core::body::{BodyError, read_limited};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let status = match read_limited(&HeaderMap::new(), Full::new(Bytes::from(vec![0u8; 2048])), 1024).await {
+///     Ok(_) => 200,
+///     Err(BodyError::TooLarge { .. }) => 413,
+///     Err(_) => 400,
+/// };
+/// assert_eq!(status, 413);
+/// # });
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BodyError {

@@ -9,6 +9,20 @@ use crate::loopback::is_loopback_url;
 use crate::metadata::WELL_KNOWN_PROTECTED_RESOURCE;
 
 /// Why a base URL and MCP path do not make a [`ResourceUrl`].
+///
+/// # Examples
+///
+/// ```
+/// use mcp_auth_core::resource::{ResourceUrl, ResourceUrlError};
+///
+/// let err = ResourceUrl::new("http://mcp.example.com", "/mcp").unwrap_err();
+/// assert!(matches!(err, ResourceUrlError::InvalidBaseUrl { .. }));
+/// assert!(err.to_string().contains("MCP_AUTH_BASE_URL"));
+/// assert!(matches!(
+///     ResourceUrl::new("https://mcp.example.com", "/../admin"),
+///     Err(ResourceUrlError::InvalidMcpPath { .. })
+/// ));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ResourceUrlError {

@@ -60,6 +60,26 @@ impl TokenRequest {
     /// Sets `aud` for this token, overriding the issuer's default
     /// [`audience`](crate::JwtIssuerBuilder::audience): the resource (RFC 8707) the client asked for. A
     /// token with neither carries no `aud`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mcp_auth_jwt::{JwtError, JwtIssuer, SigningKey, TokenRequest};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let issuer = JwtIssuer::builder()
+    ///     .issuer("https://auth.example.com")
+    ///     .audience("https://a.example.com/mcp")
+    ///     .signing_key(SigningKey::generate_es256("k1")?)
+    ///     .build()?;
+    /// let for_b = issuer.sign_access(&TokenRequest::new("u").audience("https://b.example.com/mcp"))?;
+    /// let a = issuer.access_verifier().build()?;
+    /// assert!(matches!(a.verify_jwt(for_b.expose()).await, Err(JwtError::WrongAudience { .. })));
+    /// let b = issuer.access_verifier().audience("https://b.example.com/mcp").build()?;
+    /// assert!(b.verify_jwt(for_b.expose()).await.is_ok());
+    /// # Ok::<(), mcp_auth_jwt::JwtError>(())
+    /// # }).unwrap();
+    /// ```
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.audience = Some(audience.into());
         self
@@ -209,5 +229,26 @@ impl IssuedToken {
     #[must_use]
     pub fn expose(&self) -> &str {
         self.token.expose_secret()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_token_request_debug_hides_the_access_token() {
+        let secret = "eyJhbGciOiJSUzI1NiJ9.the-access-token-itself.sig";
+        let request = IdTokenRequest::new("user_1", "client_a", SystemTime::UNIX_EPOCH)
+            .nonce("n-1")
+            .access_token(secret)
+            .claim("email", "ada@example.com");
+        for debug in [format!("{request:?}"), format!("{request:#?}")] {
+            assert!(!debug.contains("the-access-token-itself"), "{debug}");
+            assert!(debug.contains("REDACTED") && debug.contains("client_a"), "{debug}");
+        }
+        assert_eq!(request.access_token_value(), Some(secret));
+        let without = IdTokenRequest::new("u", "c", SystemTime::UNIX_EPOCH);
+        assert!(format!("{without:?}").contains("access_token: None"));
     }
 }
