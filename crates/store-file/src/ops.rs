@@ -1,0 +1,289 @@
+//! The entry operations, run on the blocking pool: reads, writes, `take`/`delete`, listing.
+//!
+//! How they stay correct across processes:
+//! - Every write goes to a synced temporary file first and is renamed (or hard-linked) into place, so an
+//!   entry holds its old or its new value, never a torn one.
+//! - Creating or replacing an entry, and removing an expired one, happen under the collection lock
+//!   ([`lock_collection`]), so "absent or expired, then ours" is one step.
+//! - `take` renames the entry to a unique tombstone (of concurrent renames exactly one succeeds).
+
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use mcp_auth_core::store::StoreError;
+
+use crate::BACKEND;
+use crate::error::{FileStoreError, corrupt, io_error};
+use crate::files::{create_exclusive, lock_collection, read_with_inode, sync_dir};
+use crate::format;
+use crate::layout::{ENTRY_SUFFIX, TEMP_PREFIX, TOMB_PREFIX, collection_dir, entry_path, temp_name};
+use crate::store::Inner;
+
+fn millis_since_epoch(at: SystemTime) -> u64 {
+    at.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl Inner {
+    pub(crate) fn now_ms(&self) -> u64 {
+        millis_since_epoch(self.clock.now())
+    }
+
+    fn expiry(&self, ttl: Option<Duration>) -> Option<u64> {
+        // A TTL too large to represent is as good as none; a zero TTL is already expired.
+        let ttl = ttl?;
+        let ms = u64::try_from(ttl.as_millis()).ok()?;
+        self.now_ms().checked_add(ms.max(1)).filter(|at| *at < u64::MAX / 2)
+    }
+
+    /// Writes a complete, synced temporary file in `dir` (creating `dir` if a sweep removed it).
+    fn write_temp(&self, dir: &Path, bytes: &[u8]) -> Result<PathBuf, StoreError> {
+        for attempt in 0..3 {
+            let temp = temp_name(dir, TEMP_PREFIX);
+            match create_exclusive(&temp) {
+                Ok(mut file) => {
+                    let written = file.write_all(bytes).and_then(|()| file.sync_all());
+                    if let Err(err) = written {
+                        let _ = fs::remove_file(&temp);
+                        return Err(io_error("write", &temp, err));
+                    }
+                    return Ok(temp);
+                }
+                Err(err) if err.kind() == io::ErrorKind::NotFound && attempt < 2 => {
+                    // Not recursive: if the store directory itself is gone (unmounted, deleted), fail as
+                    // unavailable rather than quietly writing somewhere else.
+                    match fs::DirBuilder::new().mode(0o700).create(dir) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                        Err(e) => return Err(self.root_error("create", dir, e)),
+                    }
+                    sync_dir(&self.root).map_err(|e| self.root_error("sync", &self.root, e))?;
+                }
+                Err(err) => return Err(self.root_error("create", &temp, err)),
+            }
+        }
+        Err(io_error("create", dir, io::Error::from(io::ErrorKind::NotFound)))
+    }
+
+    /// A missing entry is only "missing" while the store directory exists; without it the store is
+    /// unavailable (unmounted or deleted).
+    fn check_root(&self) -> Result<(), StoreError> {
+        match fs::metadata(&self.root) {
+            Ok(meta) if meta.is_dir() => Ok(()),
+            Ok(_) => Err(self.root_error("open", &self.root, io::Error::from(io::ErrorKind::NotADirectory))),
+            Err(err) => Err(self.root_error("open", &self.root, err)),
+        }
+    }
+
+    /// Like [`io_error`], but a missing root directory means the store is unavailable.
+    fn root_error(&self, op: &'static str, path: &Path, err: io::Error) -> StoreError {
+        if err.kind() == io::ErrorKind::NotFound && !self.root.exists() {
+            return StoreError::Unavailable {
+                backend: BACKEND,
+                source: Box::new(FileStoreError::Missing { path: self.root.clone(), source: err }),
+            };
+        }
+        io_error(op, path, err)
+    }
+
+    /// Removes the entry at `path` only if it is still the file with `inode` (an expired entry someone
+    /// read). Under the collection lock nothing can create or replace an entry meanwhile, so a newer entry
+    /// is never removed; an unlocked `take` or `delete` racing with us only removes the same file first.
+    pub(crate) fn remove_if_same(dir: &Path, path: &Path, inode: u64) -> io::Result<()> {
+        let _lock = match lock_collection(dir) {
+            Ok(lock) => lock,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(err) => return Err(err),
+        };
+        match fs::symlink_metadata(path) {
+            Ok(meta) if meta.ino() == inode => match fs::remove_file(path) {
+                Err(err) if err.kind() != io::ErrorKind::NotFound => Err(err),
+                _ => Ok(()),
+            },
+            Ok(_) => Ok(()),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(err) => Err(err),
+        }
+    }
+
+    fn decode_for(path: &Path, key: &str, bytes: &[u8]) -> Result<format::Entry, FileStoreError> {
+        let entry = format::decode(bytes)
+            .map_err(|reason| FileStoreError::Corrupt { path: path.to_owned(), reason })?;
+        if entry.key != key {
+            return Err(FileStoreError::KeyMismatch { path: path.to_owned() });
+        }
+        Ok(entry)
+    }
+
+    pub(crate) fn get(&self, collection: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let dir = collection_dir(&self.root, collection);
+        let path = entry_path(&dir, key);
+        let Some((bytes, inode)) = read_with_inode(&path).map_err(|e| self.root_error("read", &path, e))?
+        else {
+            self.check_root()?;
+            return Ok(None);
+        };
+        let entry = Self::decode_for(&path, key, &bytes).map_err(|e| corrupt(collection, key, e))?;
+        if entry.is_live(self.now_ms()) {
+            return Ok(Some(entry.value));
+        }
+        if let Err(err) = Self::remove_if_same(&dir, &path, inode) {
+            tracing::warn!(path = %path.display(), error = %err, "cannot remove an expired entry");
+        }
+        Ok(None)
+    }
+
+    pub(crate) fn put(
+        &self,
+        collection: &str,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<(), StoreError> {
+        let dir = collection_dir(&self.root, collection);
+        let path = entry_path(&dir, key);
+        let temp = self.write_temp(&dir, &format::encode(key, value, self.expiry(ttl)))?;
+        let renamed = lock_collection(&dir)
+            .map_err(|e| self.root_error("lock", &dir, e))
+            .and_then(|_lock| fs::rename(&temp, &path).map_err(|e| self.root_error("rename into", &path, e)));
+        if let Err(err) = renamed {
+            let _ = fs::remove_file(&temp);
+            return Err(err);
+        }
+        sync_dir(&dir).map_err(|e| io_error("sync", &dir, e))
+    }
+
+    pub(crate) fn put_if_absent(
+        &self,
+        collection: &str,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        let dir = collection_dir(&self.root, collection);
+        let path = entry_path(&dir, key);
+        let temp = self.write_temp(&dir, &format::encode(key, value, self.expiry(ttl)))?;
+        let outcome = self.link_if_absent(collection, key, &dir, &path, &temp);
+        let _ = fs::remove_file(&temp);
+        if matches!(outcome, Ok(true)) {
+            sync_dir(&dir).map_err(|e| io_error("sync", &dir, e))?;
+        }
+        outcome
+    }
+
+    fn link_if_absent(
+        &self,
+        collection: &str,
+        key: &str,
+        dir: &Path,
+        path: &Path,
+        temp: &Path,
+    ) -> Result<bool, StoreError> {
+        // Under the collection lock no other writer creates or replaces an entry, so "absent or
+        // expired, then ours" is one step; only unlocked `take`/`delete` can remove the entry meanwhile.
+        let _lock = lock_collection(dir).map_err(|e| self.root_error("lock", dir, e))?;
+        for _ in 0..64 {
+            match fs::hard_link(temp, path) {
+                Ok(()) => return Ok(true),
+                Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(err) => return Err(io_error("link", path, err)),
+            }
+            let Some((bytes, _)) = read_with_inode(path).map_err(|e| io_error("read", path, e))? else {
+                continue; // Taken or deleted meanwhile: try again.
+            };
+            let entry = Self::decode_for(path, key, &bytes).map_err(|e| corrupt(collection, key, e))?;
+            if entry.is_live(self.now_ms()) {
+                return Ok(false);
+            }
+            // Expired: replace it atomically.
+            fs::rename(temp, path).map_err(|e| io_error("rename into", path, e))?;
+            return Ok(true);
+        }
+        Err(StoreError::Backend {
+            backend: BACKEND,
+            source: Box::new(FileStoreError::Contention { path: path.to_owned() }),
+        })
+    }
+
+    /// Atomically removes the entry and returns what it held (`None` when there was none).
+    fn take_entry(
+        &self,
+        collection: &str,
+        key: &str,
+    ) -> Result<Option<Result<format::Entry, FileStoreError>>, StoreError> {
+        let dir = collection_dir(&self.root, collection);
+        let path = entry_path(&dir, key);
+        let tomb = temp_name(&dir, TOMB_PREFIX);
+        match fs::rename(&path, &tomb) {
+            Ok(()) => {}
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                self.check_root()?;
+                return Ok(None);
+            }
+            Err(err) => return Err(self.root_error("rename", &path, err)),
+        }
+        // Make the removal durable before handing out the value: a taken code must not come back.
+        sync_dir(&dir).map_err(|e| io_error("sync", &dir, e))?;
+        let bytes = fs::read(&tomb).map_err(|e| io_error("read", &tomb, e));
+        let _ = fs::remove_file(&tomb);
+        Ok(Some(Self::decode_for(&path, key, &bytes?)))
+    }
+
+    pub(crate) fn take(&self, collection: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.take_entry(collection, key)? {
+            None => Ok(None),
+            Some(Ok(entry)) => Ok(entry.is_live(self.now_ms()).then_some(entry.value)),
+            Some(Err(err)) => Err(corrupt(collection, key, err)),
+        }
+    }
+
+    pub(crate) fn delete(&self, collection: &str, key: &str) -> Result<bool, StoreError> {
+        match self.take_entry(collection, key)? {
+            None => Ok(false),
+            Some(Ok(entry)) => Ok(entry.is_live(self.now_ms())),
+            // A corrupt file is gone now, which is what delete asked for.
+            Some(Err(err)) => {
+                tracing::warn!(error = %err, "deleted a corrupt entry");
+                Ok(true)
+            }
+        }
+    }
+
+    pub(crate) fn keys(&self, collection: &str) -> Result<Vec<String>, StoreError> {
+        let dir = collection_dir(&self.root, collection);
+        let listing = match fs::read_dir(&dir) {
+            Ok(listing) => listing,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                self.check_root()?;
+                return Ok(Vec::new());
+            }
+            Err(err) => return Err(self.root_error("list", &dir, err)),
+        };
+        let now = self.now_ms();
+        let mut keys = Vec::new();
+        for item in listing {
+            let item = item.map_err(|e| io_error("list", &dir, e))?;
+            let name = item.file_name();
+            let Some(name) = name.to_str().filter(|n| n.ends_with(ENTRY_SUFFIX)) else { continue };
+            let path = dir.join(name);
+            let Some((bytes, inode)) = read_with_inode(&path).map_err(|e| io_error("read", &path, e))? else {
+                continue;
+            };
+            match format::decode(&bytes) {
+                Ok(entry) if entry_path(&dir, &entry.key) != path => {
+                    tracing::warn!(path = %path.display(), "skipped an entry stored under another key's name");
+                }
+                Ok(entry) if entry.is_live(now) => keys.push(entry.key),
+                Ok(_) => {
+                    let _ = Self::remove_if_same(&dir, &path, inode);
+                }
+                Err(reason) => {
+                    tracing::warn!(path = %path.display(), %reason, "skipped a corrupt or foreign file");
+                }
+            }
+        }
+        Ok(keys)
+    }
+}
