@@ -29,7 +29,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::Barrier;
 
-use crate::store::{KvStorage, MAX_KEY_LEN, StoreError};
+use crate::store::{Expiry, KvStorage, MAX_KEY_LEN, StoreError};
 
 /// The TTL the expiry checks give entries that must expire.
 pub const SHORT_TTL: Duration = Duration::from_millis(1_000);
@@ -61,6 +61,7 @@ pub async fn run_all(store: Arc<dyn KvStorage>) {
     delete_return_values(&store).await;
     take_semantics(&store).await;
     put_if_absent_semantics(&store).await;
+    remaining_ttl_semantics(&store).await;
     keys_lists_live_keys(&store).await;
     empty_values(&store).await;
     binary_values(&store).await;
@@ -70,7 +71,7 @@ pub async fn run_all(store: Arc<dyn KvStorage>) {
     invalid_keys(&store).await;
     put_if_absent_is_atomic(&store).await;
     take_is_atomic(&store).await;
-    tokio::join!(ttl_expiry(&store), overwrite_replaces_ttl(&store));
+    tokio::join!(ttl_expiry(&store), overwrite_replaces_ttl(&store), remaining_ttl_counts_down(&store));
 }
 
 /// Values read back exactly as written; several keys coexist.
@@ -97,6 +98,7 @@ pub async fn missing_keys(store: &Arc<dyn KvStorage>) {
     assert_eq!(store.get(&never, "k").await.expect("get"), None);
     assert_eq!(store.take(&never, "k").await.expect("take"), None);
     assert!(!store.delete(&never, "k").await.expect("delete"), "delete of a missing key returns false");
+    assert_eq!(store.remaining_ttl(&never, "k").await.expect("remaining_ttl"), None);
     assert!(store.keys(&never).await.expect("keys").is_empty(), "a never-used collection has no keys");
 
     let used = unique_collection("missing");
@@ -104,6 +106,7 @@ pub async fn missing_keys(store: &Arc<dyn KvStorage>) {
     assert_eq!(store.get(&used, "absent").await.expect("get"), None);
     assert_eq!(store.take(&used, "absent").await.expect("take"), None);
     assert!(!store.delete(&used, "absent").await.expect("delete"));
+    assert_eq!(store.remaining_ttl(&used, "absent").await.expect("remaining_ttl"), None);
     assert_eq!(store.get(&used, "present").await.expect("get").as_deref(), Some(&b"1"[..]));
 }
 
@@ -306,6 +309,80 @@ pub async fn keys_lists_live_keys(store: &Arc<dyn KvStorage>) {
     assert_eq!(unique, expected, "keys lists the wrong set");
 }
 
+/// `remaining_ttl` reports `Never` for an entry without TTL, at most the TTL (and not much less) for an
+/// entry with one, `None` for a missing, deleted or taken entry, and follows every overwrite.
+///
+/// # Panics
+///
+/// When the store breaks the rule.
+pub async fn remaining_ttl_semantics(store: &Arc<dyn KvStorage>) {
+    let c = unique_collection("remaining-ttl");
+    let hour = Duration::from_secs(3600);
+    let in_hours = |expiry: Option<Expiry>, what: &str| -> Duration {
+        match expiry {
+            Some(Expiry::In(left)) => left,
+            other => panic!("{what}: expected Some(Expiry::In(..)), got {other:?}"),
+        }
+    };
+    store.put(&c, "forever", b"v", None).await.expect("put");
+    assert_eq!(
+        store.remaining_ttl(&c, "forever").await.expect("remaining_ttl"),
+        Some(Expiry::Never),
+        "an entry written without a TTL never expires"
+    );
+    store.put(&c, "hour", b"v", Some(hour)).await.expect("put");
+    let left = in_hours(store.remaining_ttl(&c, "hour").await.expect("remaining_ttl"), "a one-hour entry");
+    assert!(left <= hour, "remaining_ttl {left:?} is more than the TTL written");
+    // Loose on purpose: the point is that the TTL was kept, not how fast the machine is.
+    assert!(left > hour / 2, "remaining_ttl {left:?} is far below the one hour written");
+    assert_eq!(store.remaining_ttl(&c, "missing").await.expect("remaining_ttl"), None);
+
+    store.put(&c, "hour", b"v2", None).await.expect("put");
+    assert_eq!(
+        store.remaining_ttl(&c, "hour").await.expect("remaining_ttl"),
+        Some(Expiry::Never),
+        "put without a TTL removes the old TTL"
+    );
+    store.put(&c, "forever", b"v2", Some(2 * hour)).await.expect("put");
+    let left =
+        in_hours(store.remaining_ttl(&c, "forever").await.expect("remaining_ttl"), "after put with a TTL");
+    assert!(left > hour && left <= 2 * hour, "put with a two-hour TTL left {left:?}");
+    store.put(&c, "forever", b"v3", Some(hour)).await.expect("put");
+    let left =
+        in_hours(store.remaining_ttl(&c, "forever").await.expect("remaining_ttl"), "after a shorter TTL");
+    assert!(left <= hour, "a shorter TTL replaces a longer one, left {left:?}");
+
+    store.put(&c, "taken", b"v", Some(hour)).await.expect("put");
+    store.take(&c, "taken").await.expect("take");
+    assert_eq!(store.remaining_ttl(&c, "taken").await.expect("remaining_ttl"), None, "after take");
+    assert!(store.delete(&c, "hour").await.expect("delete"));
+    assert_eq!(store.remaining_ttl(&c, "hour").await.expect("remaining_ttl"), None, "after delete");
+    assert!(store.put_if_absent(&c, "pia", b"v", Some(hour)).await.expect("put_if_absent"));
+    let left = in_hours(store.remaining_ttl(&c, "pia").await.expect("remaining_ttl"), "put_if_absent");
+    assert!(left <= hour, "put_if_absent with one hour left {left:?}");
+}
+
+/// A [`SHORT_TTL`] entry reports at most [`SHORT_TTL`] left, and no live entry once it has expired. Waits
+/// [`EXPIRY_WAIT`].
+///
+/// # Panics
+///
+/// When the store breaks the rule.
+pub async fn remaining_ttl_counts_down(store: &Arc<dyn KvStorage>) {
+    let c = unique_collection("remaining-ttl-expiry");
+    store.put(&c, "short", b"v", Some(SHORT_TTL)).await.expect("put");
+    match store.remaining_ttl(&c, "short").await.expect("remaining_ttl") {
+        Some(Expiry::In(left)) => assert!(left <= SHORT_TTL, "{left:?} left of a {SHORT_TTL:?} TTL"),
+        other => panic!("a {SHORT_TTL:?} entry must report Expiry::In, got {other:?}"),
+    }
+    tokio::time::sleep(EXPIRY_WAIT).await;
+    assert_eq!(
+        store.remaining_ttl(&c, "short").await.expect("remaining_ttl"),
+        None,
+        "an expired entry must have no remaining TTL"
+    );
+}
+
 /// An empty value is a value: it is not `None`.
 ///
 /// # Panics
@@ -482,6 +559,7 @@ pub async fn invalid_keys(store: &Arc<dyn KvStorage>) {
         check("get", store.get(collection, key).await.map(drop));
         check("take", store.take(collection, key).await.map(drop));
         check("delete", store.delete(collection, key).await.map(drop));
+        check("remaining_ttl", store.remaining_ttl(collection, key).await.map(drop));
     }
     for (collection, what) in [("", "an empty"), (too_long_collection.as_str(), "an over-long")] {
         let result = store.keys(collection).await;

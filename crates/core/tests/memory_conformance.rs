@@ -41,7 +41,7 @@ mod broken {
     use std::time::Duration;
 
     use mcp_auth_core::async_trait;
-    use mcp_auth_core::store::{KvStorage, MemoryStore, StoreError};
+    use mcp_auth_core::store::{Expiry, KvStorage, MemoryStore, StoreError};
 
     #[derive(Debug, Clone, Copy)]
     pub(super) enum Bug {
@@ -51,6 +51,7 @@ mod broken {
         NaiveJoin,
         NoKeyValidation,
         TruncatesLargeValues,
+        TtlAlwaysNever,
     }
 
     #[derive(Debug)]
@@ -120,6 +121,14 @@ mod broken {
             }
             self.inner.take(&c, &k).await
         }
+        async fn remaining_ttl(&self, collection: &str, key: &str) -> Result<Option<Expiry>, StoreError> {
+            let (c, k) = self.place(collection, key);
+            let expiry = self.inner.remaining_ttl(&c, &k).await?;
+            Ok(match self.bug {
+                Bug::TtlAlwaysNever => expiry.map(|_| Expiry::Never),
+                _ => expiry,
+            })
+        }
         async fn keys(&self, collection: &str) -> Result<Vec<String>, StoreError> {
             match self.bug {
                 Bug::NaiveJoin => {
@@ -149,13 +158,16 @@ mod broken {
 async fn every_kind_of_broken_store_is_caught() {
     use broken::{Broken, Bug};
     type Check = fn(Arc<dyn KvStorage>) -> tokio::task::JoinHandle<()>;
-    let cases: [(Bug, Check); 6] = [
+    let cases: [(Bug, Check); 9] = [
         (Bug::EmptyIsMissing, |s| tokio::spawn(async move { testkit::empty_values(&s).await })),
         (Bug::IgnoresTtl, |s| tokio::spawn(async move { testkit::ttl_expiry(&s).await })),
         (Bug::NonAtomicTake, |s| tokio::spawn(async move { testkit::take_is_atomic(&s).await })),
         (Bug::NaiveJoin, |s| tokio::spawn(async move { testkit::collections_are_isolated(&s).await })),
         (Bug::NoKeyValidation, |s| tokio::spawn(async move { testkit::invalid_keys(&s).await })),
         (Bug::TruncatesLargeValues, |s| tokio::spawn(async move { testkit::large_values(&s).await })),
+        (Bug::TtlAlwaysNever, |s| tokio::spawn(async move { testkit::remaining_ttl_semantics(&s).await })),
+        (Bug::TtlAlwaysNever, |s| tokio::spawn(async move { testkit::remaining_ttl_counts_down(&s).await })),
+        (Bug::IgnoresTtl, |s| tokio::spawn(async move { testkit::remaining_ttl_counts_down(&s).await })),
     ];
     for (bug, check) in cases {
         let store: Arc<dyn KvStorage> = Arc::new(Broken { inner: MemoryStore::new(), bug });

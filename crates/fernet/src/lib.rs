@@ -57,7 +57,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use fernet::{Fernet, MultiFernet};
 use mcp_auth_core::settings::{Settings, SettingsError};
-use mcp_auth_core::store::{KvStorage, StoreError};
+use mcp_auth_core::store::{Expiry, KvStorage, StoreError};
 use secrecy::{ExposeSecret, SecretString};
 
 /// The backend name in [`StoreError`]s raised by this wrapper.
@@ -477,6 +477,10 @@ impl<S: KvStorage> KvStorage for FernetStore<S> {
     async fn take(&self, collection: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let stored = self.inner.take(collection, key).await?;
         self.decrypt(collection, key, stored)
+    }
+
+    async fn remaining_ttl(&self, collection: &str, key: &str) -> Result<Option<Expiry>, StoreError> {
+        self.inner.remaining_ttl(collection, key).await
     }
 
     async fn keys(&self, collection: &str) -> Result<Vec<String>, StoreError> {

@@ -13,7 +13,7 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use mcp_auth_core::store::StoreError;
+use mcp_auth_core::store::{Expiry, StoreError};
 
 use crate::BACKEND;
 use crate::error::{FileStoreError, corrupt, io_error};
@@ -117,7 +117,8 @@ impl Inner {
         Ok(entry)
     }
 
-    pub(crate) fn get(&self, collection: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    /// The live entry under `key`, or `None`; an expired entry met on the way is removed.
+    fn read_live(&self, collection: &str, key: &str) -> Result<Option<format::Entry>, StoreError> {
         let dir = collection_dir(&self.root, collection);
         let path = entry_path(&dir, key);
         let Some((bytes, inode)) = read_with_inode(&path).map_err(|e| self.root_error("read", &path, e))?
@@ -127,12 +128,25 @@ impl Inner {
         };
         let entry = Self::decode_for(&path, key, &bytes).map_err(|e| corrupt(collection, key, e))?;
         if entry.is_live(self.now_ms()) {
-            return Ok(Some(entry.value));
+            return Ok(Some(entry));
         }
         if let Err(err) = Self::remove_if_same(&dir, &path, inode) {
             tracing::warn!(path = %path.display(), error = %err, "cannot remove an expired entry");
         }
         Ok(None)
+    }
+
+    pub(crate) fn get(&self, collection: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.read_live(collection, key)?.map(|entry| entry.value))
+    }
+
+    /// The time left from the entry's header (milliseconds since the epoch, this process's clock).
+    pub(crate) fn remaining_ttl(&self, collection: &str, key: &str) -> Result<Option<Expiry>, StoreError> {
+        let now = self.now_ms();
+        Ok(self.read_live(collection, key)?.map(|entry| match entry.expires_at_ms {
+            None => Expiry::Never,
+            Some(at) => Expiry::In(Duration::from_millis(at.saturating_sub(now))),
+        }))
     }
 
     pub(crate) fn put(

@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use mcp_auth_core::clock::SharedClock;
 use mcp_auth_core::settings::{Settings, SettingsError};
-use mcp_auth_core::store::{KvStorage, StoreError, validate_key};
+use mcp_auth_core::store::{Expiry, KvStorage, StoreError, validate_key};
 
 use crate::builder::FileStoreBuilder;
 use crate::files::blocking;
@@ -126,6 +126,10 @@ impl KvStorage for FileStore {
 
     async fn take(&self, collection: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.run(collection, key, Inner::take).await
+    }
+
+    async fn remaining_ttl(&self, collection: &str, key: &str) -> Result<Option<Expiry>, StoreError> {
+        self.run(collection, key, Inner::remaining_ttl).await
     }
 
     async fn keys(&self, collection: &str) -> Result<Vec<String>, StoreError> {

@@ -49,7 +49,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use mcp_auth_core::settings::{Settings, SettingsError};
-use mcp_auth_core::store::{KvStorage, StoreError, validate_key};
+use mcp_auth_core::store::{Expiry, KvStorage, StoreError, validate_key};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Cmd, ErrorKind, FromRedisValue, RedisError, ServerErrorKind};
 
@@ -89,6 +89,18 @@ pub enum RedisConfigError {
 #[derive(Debug, thiserror::Error)]
 #[error("Redis did not answer within {0:?}")]
 pub struct OperationTimedOut(pub Duration);
+
+/// Redis answered with something this store does not expect (a changed protocol, or a foreign key
+/// under the prefix).
+#[derive(Debug, thiserror::Error)]
+#[error("Redis answered {command} with {reply}, which this store does not expect")]
+#[non_exhaustive]
+pub struct UnexpectedReply {
+    /// The command sent.
+    pub command: &'static str,
+    /// What came back.
+    pub reply: String,
+}
 
 fn config_error(err: RedisConfigError) -> StoreError {
     StoreError::Backend { backend: BACKEND, source: Box::new(err) }
@@ -560,6 +572,22 @@ impl KvStorage for RedisStore {
     async fn take(&self, collection: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         validate_key(collection, key)?;
         self.query(redis::cmd("GETDEL").arg(self.layout.key(collection, key))).await
+    }
+
+    async fn remaining_ttl(&self, collection: &str, key: &str) -> Result<Option<Expiry>, StoreError> {
+        validate_key(collection, key)?;
+        let ms: i64 = self.query(redis::cmd("PTTL").arg(self.layout.key(collection, key))).await?;
+        match ms {
+            -2 => Ok(None),
+            -1 => Ok(Some(Expiry::Never)),
+            ms => match u64::try_from(ms) {
+                Ok(ms) => Ok(Some(Expiry::In(Duration::from_millis(ms)))),
+                Err(_) => Err(StoreError::Backend {
+                    backend: BACKEND,
+                    source: Box::new(UnexpectedReply { command: "PTTL", reply: ms.to_string() }),
+                }),
+            },
+        }
     }
 
     async fn keys(&self, collection: &str) -> Result<Vec<String>, StoreError> {

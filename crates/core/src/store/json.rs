@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{KvStorage, StoreError};
+use super::{Expiry, KvStorage, StoreError};
 
 /// A typed view of one collection of a [`KvStorage`], storing values as JSON.
 ///
@@ -102,6 +102,15 @@ impl<T: Serialize + DeserializeOwned> JsonCollection<T> {
     /// The backend's [`StoreError`], or [`StoreError::Serialization`].
     pub async fn take(&self, key: &str) -> Result<Option<T>, StoreError> {
         self.store.take(&self.collection, key).await?.map(|bytes| decode(&bytes)).transpose()
+    }
+
+    /// How long the value under `key` has left, as [`KvStorage::remaining_ttl`].
+    ///
+    /// # Errors
+    ///
+    /// The backend's [`StoreError`].
+    pub async fn remaining_ttl(&self, key: &str) -> Result<Option<Expiry>, StoreError> {
+        self.store.remaining_ttl(&self.collection, key).await
     }
 
     /// Removes the value under `key`; returns whether one was there.

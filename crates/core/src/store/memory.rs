@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 
-use super::{KvStorage, StoreError, validate_key};
+use super::{Expiry, KvStorage, StoreError, validate_key};
 use crate::clock::{SharedClock, system_clock};
 
 const BACKEND: &str = "memory";
@@ -335,6 +335,18 @@ impl KvStorage for MemoryStore {
             .remove(collection, key)
             .filter(|entry| entry.is_live(now))
             .map(|entry| entry.value))
+    }
+
+    async fn remaining_ttl(&self, collection: &str, key: &str) -> Result<Option<Expiry>, StoreError> {
+        validate_key(collection, key)?;
+        let now = self.inner.clock.now();
+        let state = self.inner.lock();
+        Ok(state.get(collection, key).filter(|entry| entry.is_live(now)).map(|entry| {
+            match entry.expires_at {
+                None => Expiry::Never,
+                Some(at) => Expiry::In(at.duration_since(now).unwrap_or_default()),
+            }
+        }))
     }
 
     async fn keys(&self, collection: &str) -> Result<Vec<String>, StoreError> {

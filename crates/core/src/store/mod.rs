@@ -28,6 +28,8 @@ use crate::verifier::BoxError;
 ///   the backend has physically removed it yet. `None` means the entry lives until deleted.
 /// - `put` overwrites, replacing value and TTL. `put_if_absent` and `take` are atomic: of any number of
 ///   concurrent callers, across every process sharing the backend, exactly one wins.
+/// - `remaining_ttl` reports the TTL the last write set, counting down: [`Expiry::In`] never more than that
+///   TTL, [`Expiry::Never`] for an entry written without one, `None` once there is no live entry.
 /// - Reads return `Ok(None)` for a missing entry; `Err` always means the backend failed.
 #[async_trait]
 pub trait KvStorage: Debug + Send + Sync + 'static {
@@ -79,6 +81,16 @@ pub trait KvStorage: Debug + Send + Sync + 'static {
     /// A [`StoreError`] when the backend fails.
     async fn take(&self, collection: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
 
+    /// How long the live entry under `key` has left: [`Expiry::Never`] when it was written without a TTL,
+    /// [`Expiry::In`] with the time left otherwise (rounded down to the backend's precision, milliseconds
+    /// for the file and Redis stores, so it may read zero just before the entry expires), `None` when
+    /// there is no live entry.
+    ///
+    /// # Errors
+    ///
+    /// A [`StoreError`] when the backend fails or the key is invalid.
+    async fn remaining_ttl(&self, collection: &str, key: &str) -> Result<Option<Expiry>, StoreError>;
+
     /// The keys of the live entries of `collection`, in no particular order. Not a snapshot: entries
     /// written or removed meanwhile may or may not appear. Meant for maintenance (re-encryption, export),
     /// not for request paths.
@@ -118,8 +130,51 @@ impl<T: KvStorage + ?Sized> KvStorage for Arc<T> {
     async fn take(&self, collection: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         (**self).take(collection, key).await
     }
+    async fn remaining_ttl(&self, collection: &str, key: &str) -> Result<Option<Expiry>, StoreError> {
+        (**self).remaining_ttl(collection, key).await
+    }
     async fn keys(&self, collection: &str) -> Result<Vec<String>, StoreError> {
         (**self).keys(collection).await
+    }
+}
+
+/// How long a live entry has left, as [`KvStorage::remaining_ttl`] reports it.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use mcp_auth_core::store::{Expiry, KvStorage, MemoryStore};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let store = MemoryStore::new();
+/// store.put("c", "forever", b"v", None).await.unwrap();
+/// store.put("c", "hour", b"v", Some(Duration::from_secs(3600))).await.unwrap();
+/// assert_eq!(store.remaining_ttl("c", "forever").await.unwrap(), Some(Expiry::Never));
+/// let Some(Expiry::In(left)) = store.remaining_ttl("c", "hour").await.unwrap() else { panic!() };
+/// assert!(left <= Duration::from_secs(3600));
+/// assert_eq!(store.remaining_ttl("c", "missing").await.unwrap(), None);
+/// // Rewriting an entry so it expires when the old one would have:
+/// let ttl = store.remaining_ttl("c", "hour").await.unwrap().and_then(Expiry::as_ttl);
+/// store.put("c", "hour", b"new value", ttl).await.unwrap();
+/// # });
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Expiry {
+    /// The entry has no TTL: it lives until it is deleted or overwritten.
+    Never,
+    /// The entry expires after this long.
+    In(Duration),
+}
+
+impl Expiry {
+    /// The `ttl` argument that makes a write expire when this entry does: `None` for [`Expiry::Never`].
+    #[must_use]
+    pub fn as_ttl(self) -> Option<Duration> {
+        match self {
+            Self::Never => None,
+            Self::In(left) => Some(left),
+        }
     }
 }
 
