@@ -47,8 +47,70 @@ pub fn unique_collection(what: &str) -> String {
     format!("ck-{what}-{}-{nanos}-{n}", std::process::id())
 }
 
+/// Every key [`KvStorage::list_keys`] lists in `collection`, walking all pages of at most `limit`
+/// keys: in listing order, with whatever repeats the backend produced.
+///
+/// # Errors
+///
+/// The first [`StoreError`] of a page.
+///
+/// # Panics
+///
+/// When the backend hands back the very cursor it was given (the walk would never end), or the walk
+/// goes past a million pages.
+///
+/// # Examples
+///
+/// ```
+/// use mcp_auth_core::store::{KvStorage, MemoryStore};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let store = MemoryStore::new();
+/// store.put("c", "a", b"1", None).await.unwrap();
+/// store.put("c", "b", b"2", None).await.unwrap();
+/// let keys = mcp_auth_core::testkit::list_all_keys(&store, "c", 1).await.unwrap();
+/// assert_eq!(keys, ["a", "b"]);
+/// # });
+/// ```
+pub async fn list_all_keys(
+    store: &dyn KvStorage,
+    collection: &str,
+    limit: usize,
+) -> Result<Vec<String>, StoreError> {
+    const MAX_PAGES: usize = 1_000_000;
+    let mut keys = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let page = store.list_keys(collection, cursor.as_deref(), limit).await?;
+        keys.extend(page.keys);
+        match page.next {
+            None => return Ok(keys),
+            Some(next) => {
+                assert!(
+                    cursor.as_deref() != Some(next.as_str()),
+                    "list_keys of {collection:?} handed back the cursor it was given: the walk would never end"
+                );
+                cursor = Some(next);
+            }
+        }
+    }
+    panic!("list_keys of {collection:?} went past {MAX_PAGES} pages")
+}
+
+/// The set of keys a walk in pages of `limit` lists; panics on a store error.
+async fn listed_with(store: &Arc<dyn KvStorage>, collection: &str, limit: usize) -> BTreeSet<String> {
+    list_all_keys(store.as_ref(), collection, limit).await.expect("list_keys").into_iter().collect()
+}
+
+/// The set of keys of `collection`, in pages of 100.
+async fn listed(store: &Arc<dyn KvStorage>, collection: &str) -> BTreeSet<String> {
+    listed_with(store, collection, 100).await
+}
+
 /// Runs every check of the suite against `store`: the quick ones one after another, then the ones that
-/// wait for TTLs concurrently.
+/// wait for TTLs concurrently. Not included: the cross-instance checks (`*_across`,
+/// [`instances_share_state`]), which need several instances, and [`list_keys_pages_respect_limit`],
+/// which holds only for backends whose `limit` is strict (not Redis).
 ///
 /// # Panics
 ///
@@ -62,7 +124,8 @@ pub async fn run_all(store: Arc<dyn KvStorage>) {
     take_semantics(&store).await;
     put_if_absent_semantics(&store).await;
     remaining_ttl_semantics(&store).await;
-    keys_lists_live_keys(&store).await;
+    list_keys_walks_every_live_key(&store).await;
+    list_keys_refuses_foreign_cursors(&store).await;
     empty_values(&store).await;
     binary_values(&store).await;
     large_values(&store).await;
@@ -99,7 +162,9 @@ pub async fn missing_keys(store: &Arc<dyn KvStorage>) {
     assert_eq!(store.take(&never, "k").await.expect("take"), None);
     assert!(!store.delete(&never, "k").await.expect("delete"), "delete of a missing key returns false");
     assert_eq!(store.remaining_ttl(&never, "k").await.expect("remaining_ttl"), None);
-    assert!(store.keys(&never).await.expect("keys").is_empty(), "a never-used collection has no keys");
+    for limit in [1, 1000] {
+        assert!(listed_with(store, &never, limit).await.is_empty(), "a never-used collection has no keys");
+    }
 
     let used = unique_collection("missing");
     store.put(&used, "present", b"1", None).await.expect("put");
@@ -126,7 +191,7 @@ pub async fn overwrite_replaces_value(store: &Arc<dyn KvStorage>) {
         Some(&b"third value, longer than the second"[..]),
         "longer overwrite"
     );
-    assert_eq!(store.keys(&c).await.expect("keys"), vec!["k".to_owned()], "an overwrite adds no key");
+    assert_eq!(listed(store, &c).await, BTreeSet::from(["k".to_owned()]), "an overwrite adds no key");
 }
 
 /// `put` replaces the TTL too: a TTL'd entry overwritten without TTL lives on, and an entry without TTL
@@ -161,7 +226,7 @@ pub async fn overwrite_replaces_ttl(store: &Arc<dyn KvStorage>) {
     );
 }
 
-/// Entries expire after their TTL for every operation: `get`, `take`, `delete`, `keys` and
+/// Entries expire after their TTL for every operation: `get`, `take`, `delete`, `list_keys` and
 /// `put_if_absent` all treat them as absent; entries with long or no TTL stay. Waits [`EXPIRY_WAIT`].
 ///
 /// # Panics
@@ -183,12 +248,13 @@ pub async fn ttl_expiry(store: &Arc<dyn KvStorage>) {
     assert_eq!(store.get(&c, "get").await.expect("get"), None, "get returns an expired entry");
     assert_eq!(store.take(&c, "take").await.expect("take"), None, "take returns an expired entry");
     assert!(!store.delete(&c, "delete").await.expect("delete"), "delete reports an expired entry as live");
-    let keys: BTreeSet<String> = store.keys(&c).await.expect("keys").into_iter().collect();
-    assert_eq!(
-        keys,
-        BTreeSet::from(["long".to_owned(), "forever".to_owned()]),
-        "keys lists expired entries or misses live ones"
-    );
+    for limit in [1, 1000] {
+        assert_eq!(
+            listed_with(store, &c, limit).await,
+            BTreeSet::from(["long".to_owned(), "forever".to_owned()]),
+            "list_keys (limit {limit}) lists expired entries or misses live ones"
+        );
+    }
     assert!(
         store.put_if_absent(&c, "pia", b"new", None).await.expect("put_if_absent"),
         "put_if_absent must replace an expired entry"
@@ -213,8 +279,8 @@ pub async fn collections_are_isolated(store: &Arc<dyn KvStorage>) {
     assert_eq!(store.get(&b, "k").await.expect("get").as_deref(), Some(&b"in b"[..]));
     assert!(store.delete(&a, "k").await.expect("delete"));
     assert_eq!(store.get(&b, "k").await.expect("get").as_deref(), Some(&b"in b"[..]), "delete leaked");
-    assert!(store.keys(&a).await.expect("keys").is_empty());
-    assert_eq!(store.keys(&b).await.expect("keys"), vec!["k".to_owned()]);
+    assert!(listed(store, &a).await.is_empty());
+    assert_eq!(listed(store, &b).await, BTreeSet::from(["k".to_owned()]));
 
     // ("x:y", "z") and ("x", "y:z") must not be the same entry; likewise with '/'.
     let base = unique_collection("iso-join");
@@ -227,13 +293,16 @@ pub async fn collections_are_isolated(store: &Arc<dyn KvStorage>) {
             Some(&b"left"[..]),
             "collection/key joined with {sep:?} collide"
         );
-        assert_eq!(store.keys(&left).await.expect("keys"), vec!["z".to_owned()], "keys of {left:?}");
+        assert_eq!(listed(store, &left).await, BTreeSet::from(["z".to_owned()]), "keys of {left:?}");
     }
-    let keys: BTreeSet<String> = store.keys(&base).await.expect("keys").into_iter().collect();
-    assert_eq!(keys, BTreeSet::from(["y:z".to_owned(), "y/z".to_owned()]), "keys of the base collection");
+    assert_eq!(
+        listed(store, &base).await,
+        BTreeSet::from(["y:z".to_owned(), "y/z".to_owned()]),
+        "keys of the base collection"
+    );
     // A collection whose name extends another's is separate as well.
     let longer = format!("{base}x");
-    assert!(store.keys(&longer).await.expect("keys").is_empty(), "a prefix collection leaked its keys");
+    assert!(listed(store, &longer).await.is_empty(), "a prefix collection leaked its keys");
 }
 
 /// `delete` returns whether a live entry was there, and removes it.
@@ -267,7 +336,7 @@ pub async fn take_semantics(store: &Arc<dyn KvStorage>) {
     assert_eq!(store.take(&c, "code").await.expect("take").as_deref(), Some(&b"payload"[..]));
     assert_eq!(store.take(&c, "code").await.expect("take"), None, "a second take must find nothing");
     assert_eq!(store.get(&c, "code").await.expect("get"), None, "take did not remove the entry");
-    assert!(store.keys(&c).await.expect("keys").is_empty(), "a taken key is still listed");
+    assert!(listed(store, &c).await.is_empty(), "a taken key is still listed");
 }
 
 /// `put_if_absent` stores only into a free key and never changes an existing entry.
@@ -285,13 +354,14 @@ pub async fn put_if_absent_semantics(store: &Arc<dyn KvStorage>) {
     assert_eq!(store.get(&c, "k").await.expect("get").as_deref(), Some(&b"third"[..]));
 }
 
-/// `keys` lists exactly the live keys, each once.
+/// `list_keys` walked in pages of 1, 2, 7 and 1000 keys lists exactly the live keys (repeats allowed),
+/// after overwrites, a `delete` and a `take`.
 ///
 /// # Panics
 ///
 /// When the store breaks the rule.
-pub async fn keys_lists_live_keys(store: &Arc<dyn KvStorage>) {
-    let c = unique_collection("keys");
+pub async fn list_keys_walks_every_live_key(store: &Arc<dyn KvStorage>) {
+    let c = unique_collection("list-keys");
     let mut expected = BTreeSet::new();
     for i in 0..25 {
         let key = format!("key-{i}");
@@ -303,10 +373,84 @@ pub async fn keys_lists_live_keys(store: &Arc<dyn KvStorage>) {
     expected.remove("key-7");
     assert!(store.take(&c, "key-8").await.expect("take").is_some());
     expected.remove("key-8");
-    let listed = store.keys(&c).await.expect("keys");
-    let unique: BTreeSet<String> = listed.iter().cloned().collect();
-    assert_eq!(unique.len(), listed.len(), "keys lists a key twice: {listed:?}");
-    assert_eq!(unique, expected, "keys lists the wrong set");
+    for limit in [1, 2, 7, 1000] {
+        let walked = list_all_keys(store.as_ref(), &c, limit).await.expect("list_keys");
+        let unique: BTreeSet<String> = walked.iter().cloned().collect();
+        assert_eq!(unique, expected, "a walk in pages of {limit} lists the wrong set");
+    }
+}
+
+/// `list_keys` pages hold at most `limit` keys (0 counts as 1). Only for backends whose limit is strict
+/// (memory, file, and wrappers over them); for Redis the limit is a `SCAN COUNT` hint, so [`run_all`]
+/// does not run this check.
+///
+/// # Panics
+///
+/// When the store breaks the rule.
+pub async fn list_keys_pages_respect_limit(store: &Arc<dyn KvStorage>) {
+    let c = unique_collection("list-limit");
+    for i in 0..10 {
+        store.put(&c, &format!("key-{i}"), b"v", None).await.expect("put");
+    }
+    for limit in [0, 1, 3, 10, 11] {
+        let mut cursor: Option<String> = None;
+        let mut seen = BTreeSet::new();
+        for _ in 0..=10 {
+            let page = store.list_keys(&c, cursor.as_deref(), limit).await.expect("list_keys");
+            assert!(
+                page.keys.len() <= limit.max(1),
+                "a page of limit {limit} holds {} keys: {:?}",
+                page.keys.len(),
+                page.keys
+            );
+            seen.extend(page.keys);
+            cursor = page.next;
+            if cursor.is_none() {
+                break;
+            }
+        }
+        assert!(cursor.is_none(), "a walk in pages of {limit} over 10 keys did not end within 11 pages");
+        assert_eq!(seen.len(), 10, "a walk in pages of {limit} missed keys");
+    }
+}
+
+/// Cursors no backend hands out are refused with [`StoreError::InvalidCursor`], not a panic, and not
+/// read as "start again".
+///
+/// # Panics
+///
+/// When the store breaks the rule.
+pub async fn list_keys_refuses_foreign_cursors(store: &Arc<dyn KvStorage>) {
+    let c = unique_collection("list-cursor");
+    store.put(&c, "k", b"v", None).await.expect("put");
+    let long = "x".repeat(10 * MAX_KEY_LEN);
+    let bad = [
+        "",
+        "not a cursor",
+        "0",
+        "-1",
+        "\0",
+        "18446744073709551616",
+        long.as_str(),
+        "m1:",
+        "f1:not-hex",
+        "f1:zz",
+        "r1:abc",
+        "r1:-5",
+        "r1:",
+    ];
+    for cursor in bad {
+        let store = Arc::clone(store);
+        let c = c.clone();
+        let cursor_owned = cursor.to_owned();
+        let outcome = tokio::spawn(async move { store.list_keys(&c, Some(&cursor_owned), 10).await }).await;
+        let shown: String = cursor.chars().take(40).collect();
+        match outcome {
+            Err(panic) => panic!("list_keys panicked on the cursor {shown:?}: {panic}"),
+            Ok(Err(StoreError::InvalidCursor { .. })) => {}
+            Ok(other) => panic!("the cursor {shown:?} must be StoreError::InvalidCursor, got {other:?}"),
+        }
+    }
 }
 
 /// `remaining_ttl` reports `Never` for an entry without TTL, at most the TTL (and not much less) for an
@@ -471,7 +615,7 @@ pub fn odd_key_names() -> Vec<String> {
 }
 
 /// Keys with path separators, dots, glob characters, colons, unicode and control characters are
-/// ordinary keys: each round-trips, none collides with another, and `keys` lists them exactly.
+/// ordinary keys: each round-trips, none collides with another, and `list_keys` lists them exactly.
 /// The collection names are odd too.
 ///
 /// # Panics
@@ -490,12 +634,17 @@ pub async fn odd_keys(store: &Arc<dyn KvStorage>) {
                 "key {key:?} in collection {collection:?}"
             );
         }
-        let listed: BTreeSet<String> = store.keys(&collection).await.expect("keys").into_iter().collect();
         let expected: BTreeSet<String> = keys.iter().cloned().collect();
-        assert_eq!(listed, expected, "keys of collection {collection:?}");
+        for limit in [1, 7, 1000] {
+            assert_eq!(
+                listed_with(store, &collection, limit).await,
+                expected,
+                "keys of collection {collection:?} in pages of {limit}"
+            );
+        }
         // A glob-looking key must be removed alone.
         assert!(store.delete(&collection, "*").await.expect("delete *"));
-        assert_eq!(store.keys(&collection).await.expect("keys").len(), keys.len() - 1, "delete of \"*\"");
+        assert_eq!(listed(store, &collection).await.len(), keys.len() - 1, "delete of \"*\"");
         assert!(store.take(&collection, "a/b").await.expect("take").is_some());
         assert_eq!(store.get(&collection, "a/b").await.expect("get"), None);
     }
@@ -516,8 +665,9 @@ pub async fn max_length_keys(store: &Arc<dyn KvStorage>) {
         store.put(&c, key, b"max", None).await.expect("put of a MAX_KEY_LEN key must succeed");
         assert_eq!(store.get(&c, key).await.expect("get").as_deref(), Some(&b"max"[..]));
     }
-    let listed: BTreeSet<String> = store.keys(&c).await.expect("keys").into_iter().collect();
-    assert_eq!(listed, BTreeSet::from([ascii.clone(), multibyte.clone()]));
+    for limit in [1, 1000] {
+        assert_eq!(listed_with(store, &c, limit).await, BTreeSet::from([ascii.clone(), multibyte.clone()]));
+    }
     assert!(store.delete(&c, &ascii).await.expect("delete"));
     assert_eq!(store.take(&c, &multibyte).await.expect("take").as_deref(), Some(&b"max"[..]));
 
@@ -527,12 +677,12 @@ pub async fn max_length_keys(store: &Arc<dyn KvStorage>) {
     assert_eq!(long_collection.len(), MAX_KEY_LEN);
     store.put(&long_collection, &ascii, b"both max", None).await.expect("max collection and key");
     assert_eq!(store.get(&long_collection, &ascii).await.expect("get").as_deref(), Some(&b"both max"[..]));
-    assert_eq!(store.keys(&long_collection).await.expect("keys"), vec![ascii.clone()]);
+    assert_eq!(listed(store, &long_collection).await, BTreeSet::from([ascii.clone()]));
     assert!(store.delete(&long_collection, &ascii).await.expect("delete"));
 }
 
 /// Empty and over-long keys and collection names are refused with [`StoreError::InvalidKey`] by every
-/// operation that takes a key (and `keys` for bad collection names), and nothing is stored.
+/// operation that takes a key (and `list_keys` for bad collection names), and nothing is stored.
 ///
 /// # Panics
 ///
@@ -562,13 +712,13 @@ pub async fn invalid_keys(store: &Arc<dyn KvStorage>) {
         check("remaining_ttl", store.remaining_ttl(collection, key).await.map(drop));
     }
     for (collection, what) in [("", "an empty"), (too_long_collection.as_str(), "an over-long")] {
-        let result = store.keys(collection).await;
+        let result = store.list_keys(collection, None, 10).await;
         assert!(
             matches!(result, Err(StoreError::InvalidKey { .. })),
-            "keys of {what} collection must fail with StoreError::InvalidKey, got {result:?}"
+            "list_keys of {what} collection must fail with StoreError::InvalidKey, got {result:?}"
         );
     }
-    assert!(store.keys(&c).await.expect("keys").is_empty(), "an invalid key was stored");
+    assert!(listed(store, &c).await.is_empty(), "an invalid key was stored");
 }
 
 /// Of [`CONCURRENT_CALLERS`] concurrent `put_if_absent` calls on one key, exactly one wins and its value
@@ -668,7 +818,7 @@ pub async fn instances_share_state(a: &Arc<dyn KvStorage>, b: &Arc<dyn KvStorage
     b.put(&c, "k", b"from b", None).await.expect("put through b");
     assert_eq!(a.get(&c, "k").await.expect("get through a").as_deref(), Some(&b"from b"[..]));
     assert!(!a.put_if_absent(&c, "k", b"x", None).await.expect("pia through a"));
-    assert_eq!(b.keys(&c).await.expect("keys through b"), vec!["k".to_owned()]);
+    assert_eq!(listed(b, &c).await, BTreeSet::from(["k".to_owned()]), "list_keys through b");
     assert_eq!(a.take(&c, "k").await.expect("take through a").as_deref(), Some(&b"from b"[..]));
     assert_eq!(b.get(&c, "k").await.expect("get through b"), None, "b still sees a taken entry");
 }

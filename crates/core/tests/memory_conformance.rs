@@ -14,7 +14,9 @@ fn store() -> Arc<dyn KvStorage> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn memory_store_passes_the_whole_suite() {
-    testkit::run_all(store()).await;
+    let store = store();
+    testkit::run_all(Arc::clone(&store)).await;
+    testkit::list_keys_pages_respect_limit(&store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -41,7 +43,7 @@ mod broken {
     use std::time::Duration;
 
     use mcp_auth_core::async_trait;
-    use mcp_auth_core::store::{Expiry, KvStorage, MemoryStore, StoreError};
+    use mcp_auth_core::store::{Expiry, KeyPage, KvStorage, MemoryStore, StoreError};
 
     #[derive(Debug, Clone, Copy)]
     pub(super) enum Bug {
@@ -52,6 +54,10 @@ mod broken {
         NoKeyValidation,
         TruncatesLargeValues,
         TtlAlwaysNever,
+        ListDropsLastOfPage,
+        ListIgnoresCursor,
+        ListIgnoresLimit,
+        ListPanicsOnBadCursor,
     }
 
     #[derive(Debug)]
@@ -129,26 +135,48 @@ mod broken {
                 _ => expiry,
             })
         }
-        async fn keys(&self, collection: &str) -> Result<Vec<String>, StoreError> {
+        async fn list_keys(
+            &self,
+            collection: &str,
+            cursor: Option<&str>,
+            limit: usize,
+        ) -> Result<KeyPage, StoreError> {
             match self.bug {
                 Bug::NaiveJoin => {
                     let prefix = format!("{collection}:");
-                    Ok(self
-                        .inner
-                        .keys("flat")
-                        .await?
+                    let page = self.inner.list_keys("flat", cursor, limit).await?;
+                    let keys = page
+                        .keys
                         .into_iter()
                         .filter_map(|k| k.strip_prefix(&prefix).map(str::to_owned))
-                        .collect())
+                        .collect();
+                    Ok(KeyPage { keys, next: page.next })
                 }
-                Bug::NoKeyValidation => Ok(self
-                    .inner
-                    .keys(&format!("c{collection}"))
-                    .await?
-                    .into_iter()
-                    .map(|k| k[1..].to_owned())
-                    .collect()),
-                _ => self.inner.keys(collection).await,
+                Bug::NoKeyValidation => {
+                    let page = self.inner.list_keys(&format!("c{collection}"), cursor, limit).await?;
+                    Ok(KeyPage {
+                        keys: page.keys.into_iter().map(|k| k[1..].to_owned()).collect(),
+                        next: page.next,
+                    })
+                }
+                Bug::ListDropsLastOfPage => {
+                    let mut page = self.inner.list_keys(collection, cursor, limit).await?;
+                    if page.next.is_some() {
+                        page.keys.pop();
+                    }
+                    Ok(page)
+                }
+                Bug::ListIgnoresCursor => self.inner.list_keys(collection, None, limit).await,
+                Bug::ListIgnoresLimit => self.inner.list_keys(collection, cursor, usize::MAX).await,
+                Bug::ListPanicsOnBadCursor => {
+                    if let Some(cursor) = cursor {
+                        assert!(cursor.starts_with("m1:"), "unparseable cursor");
+                        let key = &cursor[3..];
+                        assert!(!key.is_empty(), "empty cursor key");
+                    }
+                    self.inner.list_keys(collection, cursor, limit).await
+                }
+                _ => self.inner.list_keys(collection, cursor, limit).await,
             }
         }
     }
@@ -158,7 +186,7 @@ mod broken {
 async fn every_kind_of_broken_store_is_caught() {
     use broken::{Broken, Bug};
     type Check = fn(Arc<dyn KvStorage>) -> tokio::task::JoinHandle<()>;
-    let cases: [(Bug, Check); 9] = [
+    let cases: [(Bug, Check); 13] = [
         (Bug::EmptyIsMissing, |s| tokio::spawn(async move { testkit::empty_values(&s).await })),
         (Bug::IgnoresTtl, |s| tokio::spawn(async move { testkit::ttl_expiry(&s).await })),
         (Bug::NonAtomicTake, |s| tokio::spawn(async move { testkit::take_is_atomic(&s).await })),
@@ -168,6 +196,18 @@ async fn every_kind_of_broken_store_is_caught() {
         (Bug::TtlAlwaysNever, |s| tokio::spawn(async move { testkit::remaining_ttl_semantics(&s).await })),
         (Bug::TtlAlwaysNever, |s| tokio::spawn(async move { testkit::remaining_ttl_counts_down(&s).await })),
         (Bug::IgnoresTtl, |s| tokio::spawn(async move { testkit::remaining_ttl_counts_down(&s).await })),
+        (Bug::ListDropsLastOfPage, |s| {
+            tokio::spawn(async move { testkit::list_keys_walks_every_live_key(&s).await })
+        }),
+        (Bug::ListIgnoresCursor, |s| {
+            tokio::spawn(async move { testkit::list_keys_walks_every_live_key(&s).await })
+        }),
+        (Bug::ListIgnoresLimit, |s| {
+            tokio::spawn(async move { testkit::list_keys_pages_respect_limit(&s).await })
+        }),
+        (Bug::ListPanicsOnBadCursor, |s| {
+            tokio::spawn(async move { testkit::list_keys_refuses_foreign_cursors(&s).await })
+        }),
     ];
     for (bug, check) in cases {
         let store: Arc<dyn KvStorage> = Arc::new(Broken { inner: MemoryStore::new(), bug });

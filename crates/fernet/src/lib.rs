@@ -57,7 +57,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use fernet::{Fernet, MultiFernet};
 use mcp_auth_core::settings::{Settings, SettingsError};
-use mcp_auth_core::store::{Expiry, KvStorage, StoreError};
+use mcp_auth_core::store::{Expiry, KeyPage, KvStorage, StoreError};
 use secrecy::{ExposeSecret, SecretString};
 
 /// The backend name in [`StoreError`]s raised by this wrapper.
@@ -287,6 +287,9 @@ impl<S: KvStorage> FernetStoreBuilder<S> {
     }
 }
 
+/// How many keys `reencrypt_collection` asks the inner store for at a time.
+const REENCRYPT_PAGE: usize = 500;
+
 /// What [`FernetStore::reencrypt_collection`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -388,46 +391,65 @@ impl<S: KvStorage> FernetStore<S> {
         written_ttl: Option<Duration>,
     ) -> Result<Reencryption, StoreError> {
         let mut report = Reencryption::default();
-        for key in self.inner.keys(collection).await? {
-            report.examined += 1;
-            let Some(stored) = self.inner.get(collection, &key).await? else {
-                report.skipped += 1;
-                continue;
-            };
-            let Ok(token) = std::str::from_utf8(&stored) else {
-                report.undecryptable += 1;
-                tracing::warn!(collection, key, "rotation skipped a value that is not a Fernet token");
-                continue;
-            };
-            if self.newest.decrypt(token).is_ok() {
-                report.already_current += 1;
-                continue;
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self.inner.list_keys(collection, cursor.as_deref(), REENCRYPT_PAGE).await?;
+            for key in page.keys {
+                self.reencrypt_entry(collection, &key, written_ttl, &mut report).await?;
             }
-            let Ok(plain) = self.multi.decrypt(token) else {
-                report.undecryptable += 1;
-                tracing::warn!(collection, key, "rotation skipped a value no configured key decrypts");
-                continue;
-            };
-            let written = token_timestamp(token).unwrap_or_else(unix_now);
-            let ttl = match written_ttl {
-                None => None,
-                Some(ttl) => {
-                    let age = unix_now().saturating_sub(written);
-                    match ttl.checked_sub(Duration::from_secs(age)) {
-                        Some(left) if !left.is_zero() => Some(left),
-                        _ => {
-                            report.skipped += 1;
-                            continue;
-                        }
-                    }
-                }
-            };
-            let fresh = self.newest.encrypt_at_time(&plain, written);
-            self.inner.put(collection, &key, fresh.as_bytes(), ttl).await?;
-            report.reencrypted += 1;
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
         }
         tracing::info!(collection, ?report, "Fernet re-encryption finished");
         Ok(report)
+    }
+
+    async fn reencrypt_entry(
+        &self,
+        collection: &str,
+        key: &str,
+        written_ttl: Option<Duration>,
+        report: &mut Reencryption,
+    ) -> Result<(), StoreError> {
+        report.examined += 1;
+        let Some(stored) = self.inner.get(collection, key).await? else {
+            report.skipped += 1;
+            return Ok(());
+        };
+        let Ok(token) = std::str::from_utf8(&stored) else {
+            report.undecryptable += 1;
+            tracing::warn!(collection, key, "rotation skipped a value that is not a Fernet token");
+            return Ok(());
+        };
+        if self.newest.decrypt(token).is_ok() {
+            report.already_current += 1;
+            return Ok(());
+        }
+        let Ok(plain) = self.multi.decrypt(token) else {
+            report.undecryptable += 1;
+            tracing::warn!(collection, key, "rotation skipped a value no configured key decrypts");
+            return Ok(());
+        };
+        let written = token_timestamp(token).unwrap_or_else(unix_now);
+        let ttl = match written_ttl {
+            None => None,
+            Some(ttl) => {
+                let age = unix_now().saturating_sub(written);
+                match ttl.checked_sub(Duration::from_secs(age)) {
+                    Some(left) if !left.is_zero() => Some(left),
+                    _ => {
+                        report.skipped += 1;
+                        return Ok(());
+                    }
+                }
+            }
+        };
+        let fresh = self.newest.encrypt_at_time(&plain, written);
+        self.inner.put(collection, key, fresh.as_bytes(), ttl).await?;
+        report.reencrypted += 1;
+        Ok(())
     }
 }
 
@@ -483,8 +505,13 @@ impl<S: KvStorage> KvStorage for FernetStore<S> {
         self.inner.remaining_ttl(collection, key).await
     }
 
-    async fn keys(&self, collection: &str) -> Result<Vec<String>, StoreError> {
-        self.inner.keys(collection).await
+    async fn list_keys(
+        &self,
+        collection: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<KeyPage, StoreError> {
+        self.inner.list_keys(collection, cursor, limit).await
     }
 }
 

@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
+use mcp_auth_core::store::StoreError;
 use sha2::{Digest, Sha256};
 
 /// The suffix of entry files.
@@ -44,6 +45,26 @@ pub(crate) fn temp_name(dir: &Path, prefix: &str) -> PathBuf {
     dir.join(format!("{prefix}{}-{:016x}", std::process::id(), rand::random::<u64>()))
 }
 
+/// File-store cursors are this prefix and the hashed name (64 hex digits) of the last entry a page read.
+const CURSOR_PREFIX: &str = "f1:";
+
+/// The cursor that resumes a listing after the entry file `stem` (its name without the suffix).
+pub(crate) fn encode_cursor(stem: &str) -> String {
+    format!("{CURSOR_PREFIX}{stem}")
+}
+
+/// The entry file name a cursor resumes after.
+pub(crate) fn decode_cursor(cursor: &str) -> Result<&str, StoreError> {
+    match cursor.strip_prefix(CURSOR_PREFIX) {
+        Some(stem) if stem.len() == 64 && stem.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) => {
+            Ok(stem)
+        }
+        _ => Err(StoreError::InvalidCursor {
+            reason: "not a cursor of the file store (start a listing with no cursor)".to_owned(),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -57,5 +78,16 @@ mod tests {
         assert_eq!(path.parent(), Some(dir.as_path()));
         assert_eq!(path.file_name().unwrap().len(), 64 + 3);
         assert_ne!(collection_dir(root, "a"), collection_dir(root, "b"));
+    }
+
+    #[test]
+    fn cursors_name_an_entry_file_and_nothing_else() {
+        let path = entry_path(Path::new("/r/c-1"), "k");
+        let stem = path.file_stem().unwrap().to_str().unwrap();
+        assert_eq!(decode_cursor(&encode_cursor(stem)).unwrap(), stem);
+        let upper = encode_cursor(&stem.to_uppercase());
+        for bad in ["", "f1:", "f1:abc", "m1:key", "r1:12", upper.as_str(), &format!("f1:{stem}0")] {
+            assert!(matches!(decode_cursor(bad), Err(StoreError::InvalidCursor { .. })), "{bad:?}");
+        }
     }
 }

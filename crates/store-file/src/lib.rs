@@ -3,8 +3,8 @@
 //!
 //! - **Layout.** `<root>/c-<hash of collection>/<hash of key>.kv` (SHA-256, hex), so any key or
 //!   collection name is a safe file name (`..`, `/`, NUL-free oddities, 1 KiB names). Each file holds a
-//!   small versioned header (format version, expiry), the original key (so [`KvStorage::keys`] works), the
-//!   value, and a checksum.
+//!   small versioned header (format version, expiry), the original key (so [`KvStorage::list_keys`]
+//!   works), the value, and a checksum.
 //! - **Atomic, durable writes.** A write goes to a temporary file in the same directory, is `fsync`ed,
 //!   renamed over the entry, and the directory is `fsync`ed. A crash at any moment leaves the old or the
 //!   new value, never a torn one.
@@ -15,9 +15,12 @@
 //! - **Bounded growth.** Expired entries are removed when read and by a background sweep that examines
 //!   at most [`FileStoreBuilder::sweep_batch`] files per run; leftover temporary files and tombstones
 //!   from crashed processes are reaped once older than [`FileStoreBuilder::stale_temp_after`].
+//! - **Listing.** `list_keys` sorts the hashed names of a collection's entry files and reads the entries
+//!   after the cursor (the name of the last entry a page read) until it has `limit` live keys, so pages
+//!   are strictly bounded and a walk needs no state on disk.
 //! - **Clear failures.** Permission problems, a full disk and corrupt or foreign files are distinct
-//!   [`FileStoreError`]s inside [`StoreError`]; a corrupt file is reported and skipped by `keys` and the
-//!   sweep, never a panic. All file I/O runs in `tokio::task::spawn_blocking`.
+//!   [`FileStoreError`]s inside [`StoreError`]; a corrupt file is reported and skipped by `list_keys`
+//!   and the sweep, never a panic. All file I/O runs in `tokio::task::spawn_blocking`.
 //!
 //! Directories are created `0700` and files `0600`: values are often secrets, so wrap the store in
 //! `mcp_auth_fernet::FernetStore` when the disk is not trusted. Unix only (it relies on `rename`,
@@ -32,7 +35,7 @@
 //! handle, and `error.rs` the errors.
 //!
 //! [`KvStorage`]: mcp_auth_core::store::KvStorage
-//! [`KvStorage::keys`]: mcp_auth_core::store::KvStorage::keys
+//! [`KvStorage::list_keys`]: mcp_auth_core::store::KvStorage::list_keys
 //! [`StoreError`]: mcp_auth_core::store::StoreError
 //!
 //! # Examples

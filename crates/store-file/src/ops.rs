@@ -13,13 +13,16 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use mcp_auth_core::store::{Expiry, StoreError};
+use mcp_auth_core::store::{Expiry, KeyPage, StoreError};
 
 use crate::BACKEND;
 use crate::error::{FileStoreError, corrupt, io_error};
 use crate::files::{create_exclusive, lock_collection, read_with_inode, sync_dir};
 use crate::format;
-use crate::layout::{ENTRY_SUFFIX, TEMP_PREFIX, TOMB_PREFIX, collection_dir, entry_path, temp_name};
+use crate::layout::{
+    ENTRY_SUFFIX, TEMP_PREFIX, TOMB_PREFIX, collection_dir, decode_cursor, encode_cursor, entry_path,
+    temp_name,
+};
 use crate::store::Inner;
 
 fn millis_since_epoch(at: SystemTime) -> u64 {
@@ -265,25 +268,45 @@ impl Inner {
         }
     }
 
-    pub(crate) fn keys(&self, collection: &str) -> Result<Vec<String>, StoreError> {
+    /// A page of live keys, in the order of their hashed file names, after the cursor's name.
+    ///
+    /// Each page reads the directory's names (not the files) and sorts them, then reads entries in order
+    /// until `limit` live ones are found, so a page is full unless the walk is over. An entry removed
+    /// meanwhile is skipped; one created meanwhile is listed if its name sorts after the cursor.
+    pub(crate) fn list_keys(
+        &self,
+        collection: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<KeyPage, StoreError> {
+        let after = cursor.map(decode_cursor).transpose()?;
+        let limit = limit.max(1);
         let dir = collection_dir(&self.root, collection);
         let listing = match fs::read_dir(&dir) {
             Ok(listing) => listing,
             Err(err) if err.kind() == io::ErrorKind::NotFound => {
                 self.check_root()?;
-                return Ok(Vec::new());
+                return Ok(KeyPage::default());
             }
             Err(err) => return Err(self.root_error("list", &dir, err)),
         };
-        let now = self.now_ms();
-        let mut keys = Vec::new();
+        let mut stems = Vec::new();
         for item in listing {
             let item = item.map_err(|e| io_error("list", &dir, e))?;
             let name = item.file_name();
-            let Some(name) = name.to_str().filter(|n| n.ends_with(ENTRY_SUFFIX)) else { continue };
-            let path = dir.join(name);
+            let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(ENTRY_SUFFIX)) else { continue };
+            if after.is_none_or(|after| stem > after) {
+                stems.push(stem.to_owned());
+            }
+        }
+        stems.sort_unstable();
+        let now = self.now_ms();
+        let mut keys = Vec::new();
+        let mut stems = stems.iter().peekable();
+        while let Some(stem) = stems.next() {
+            let path = dir.join(format!("{stem}{ENTRY_SUFFIX}"));
             let Some((bytes, inode)) = read_with_inode(&path).map_err(|e| io_error("read", &path, e))? else {
-                continue;
+                continue; // Taken or deleted since the directory was read.
             };
             match format::decode(&bytes) {
                 Ok(entry) if entry_path(&dir, &entry.key) != path => {
@@ -297,7 +320,11 @@ impl Inner {
                     tracing::warn!(path = %path.display(), %reason, "skipped a corrupt or foreign file");
                 }
             }
+            if keys.len() == limit && stems.peek().is_some() {
+                // More names follow: the next page resumes after the last one read.
+                return Ok(KeyPage { keys, next: Some(encode_cursor(stem)) });
+            }
         }
-        Ok(keys)
+        Ok(KeyPage { keys, next: None })
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use mcp_auth_core::clock::SharedClock;
 use mcp_auth_core::settings::{Settings, SettingsError};
-use mcp_auth_core::store::{Expiry, KvStorage, StoreError, validate_key};
+use mcp_auth_core::store::{Expiry, KeyPage, KvStorage, StoreError, validate_key};
 
 use crate::builder::FileStoreBuilder;
 use crate::files::blocking;
@@ -132,7 +132,13 @@ impl KvStorage for FileStore {
         self.run(collection, key, Inner::remaining_ttl).await
     }
 
-    async fn keys(&self, collection: &str) -> Result<Vec<String>, StoreError> {
-        self.run(collection, "-", |inner, c, _| inner.keys(c)).await
+    async fn list_keys(
+        &self,
+        collection: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<KeyPage, StoreError> {
+        let cursor = cursor.map(str::to_owned);
+        self.run(collection, "-", move |inner, c, _| inner.list_keys(c, cursor.as_deref(), limit)).await
     }
 }

@@ -13,15 +13,19 @@ use mcp_auth_store_file::{FileStore, FileStoreError, FormatError};
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn file_store_passes_the_conformance_suite() {
     let dir = tempfile::tempdir().unwrap();
-    testkit::run_all(Arc::new(FileStore::open(dir.path()).await.unwrap())).await;
+    let store: Arc<dyn KvStorage> = Arc::new(FileStore::open(dir.path()).await.unwrap());
+    testkit::run_all(Arc::clone(&store)).await;
+    testkit::list_keys_pages_respect_limit(&store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fernet_over_file_passes_the_conformance_suite() {
     let dir = tempfile::tempdir().unwrap();
-    let store =
-        FernetStore::new(FileStore::open(dir.path()).await.unwrap(), vec![FernetKey::generate()]).unwrap();
-    testkit::run_all(Arc::new(store)).await;
+    let store: Arc<dyn KvStorage> = Arc::new(
+        FernetStore::new(FileStore::open(dir.path()).await.unwrap(), vec![FernetKey::generate()]).unwrap(),
+    );
+    testkit::run_all(Arc::clone(&store)).await;
+    testkit::list_keys_pages_respect_limit(&store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -110,7 +114,11 @@ async fn corrupt_and_foreign_files_are_reported_and_skipped() {
             other => panic!("{key}: {other:?}"),
         }
     }
-    assert_eq!(store.keys("c").await.unwrap(), vec!["good".to_owned()], "corrupt files are skipped");
+    assert_eq!(
+        testkit::list_all_keys(&store, "c", 1).await.unwrap(),
+        vec!["good".to_owned()],
+        "corrupt files are skipped"
+    );
     assert_eq!(store.get("c", "good").await.unwrap().as_deref(), Some(&b"fine"[..]));
     let report = store.sweep_now().await.unwrap();
     assert_eq!(report.corrupt, 3);
@@ -120,7 +128,7 @@ async fn corrupt_and_foreign_files_are_reported_and_skipped() {
     assert_eq!(store.get("c", "flipped").await.unwrap().as_deref(), Some(&b"repaired"[..]));
     // A stray non-entry file in the root or a collection directory is ignored.
     std::fs::write(dir.path().join("README"), "hello").unwrap();
-    assert_eq!(store.keys("c").await.unwrap().len(), 2);
+    assert_eq!(testkit::list_all_keys(&store, "c", 10).await.unwrap().len(), 2);
 }
 
 #[tokio::test]
@@ -167,7 +175,7 @@ async fn sweep_removes_expired_entries_and_stale_temp_files_in_bounded_batches()
         .collect();
     assert_eq!(left.len(), 2, "{left:?}");
     assert!(left.contains(&".tmp-3-00000000000000dd".to_owned()));
-    assert_eq!(store.keys("c").await.unwrap(), vec!["forever".to_owned()]);
+    assert_eq!(testkit::list_all_keys(&store, "c", 10).await.unwrap(), vec!["forever".to_owned()]);
 }
 
 fn clock_now(clock: &ManualClock) -> std::time::SystemTime {
@@ -246,7 +254,7 @@ async fn a_vanished_store_directory_is_unavailable_not_empty() {
     unavailable(store.put_if_absent("c", "k2", b"v", None).await.map(drop));
     unavailable(store.take("c", "k").await.map(drop));
     unavailable(store.delete("c", "k").await.map(drop));
-    unavailable(store.keys("c").await.map(drop));
+    unavailable(store.list_keys("c", None, 10).await.map(drop));
     assert!(!root.exists(), "the store must not recreate its vanished directory");
     // Once the directory is back, the same store works again.
     std::fs::create_dir(&root).unwrap();

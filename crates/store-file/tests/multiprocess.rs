@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use mcp_auth_core::store::KvStorage;
+use mcp_auth_core::store::{KeyPage, KvStorage};
 use mcp_auth_store_file::FileStore;
 
 const CHILD_VAR: &str = "MCP_AUTH_FILE_RACE_CHILD";
@@ -112,7 +112,7 @@ async fn processes_sharing_a_directory_take_and_claim_each_entry_exactly_once() 
             "slot-{i} holds the winner's value"
         );
     }
-    assert!(store.keys("codes").await.unwrap().is_empty());
+    assert_eq!(store.list_keys("codes", None, 10).await.unwrap(), KeyPage::default(), "every code was taken");
     let winners: std::collections::BTreeSet<usize> = claimed.iter().map(|c| c[0]).collect();
     eprintln!(
         "slots won per process: {:?}",

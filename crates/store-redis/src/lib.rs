@@ -7,7 +7,9 @@
 //! - TTLs are Redis expirations (`SET .. PX`), so Redis removes expired entries itself.
 //! - `put_if_absent` is `SET .. NX`, `take` is `GETDEL` (Redis 6.2 or later): atomic across every
 //!   process, which is what one-time authorization codes need.
-//! - `keys` walks `SCAN MATCH` with the prefix and collection glob-escaped.
+//! - `list_keys` is one `SCAN MATCH` per page, with the prefix and collection glob-escaped and the `SCAN`
+//!   cursor in the page's cursor; `limit` is the `SCAN COUNT` hint, so a page may hold a few more keys
+//!   (or none) and a key may come twice in a walk.
 //! - Every call is bounded: connect and response timeouts in the connection, plus an overall operation
 //!   timeout. While Redis is unreachable every call fails fast with [`StoreError::Unavailable`]
 //!   (`backend: "redis"`, which HTTP layers answer with 503), and the store reconnects by itself once
@@ -49,7 +51,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use mcp_auth_core::settings::{Settings, SettingsError};
-use mcp_auth_core::store::{Expiry, KvStorage, StoreError, validate_key};
+use mcp_auth_core::store::{Expiry, KeyPage, KvStorage, StoreError, validate_key};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Cmd, ErrorKind, FromRedisValue, RedisError, ServerErrorKind};
 
@@ -63,6 +65,11 @@ pub const DEFAULT_PREFIX: &str = "mcp-auth";
 /// A TTL beyond this many milliseconds (about 31,000 years) is stored without expiry, like the memory
 /// store does with TTLs it cannot represent.
 const MAX_TTL_MS: u128 = 1_000_000_000_000_000;
+
+/// The largest `SCAN COUNT` one `list_keys` page asks for, so a huge `limit` cannot stall Redis.
+const MAX_SCAN_COUNT: usize = 10_000;
+/// Redis cursors are this prefix and the `SCAN` cursor.
+const CURSOR_PREFIX: &str = "r1:";
 
 /// A configuration the store refuses to start with.
 #[derive(Debug, thiserror::Error)]
@@ -306,8 +313,8 @@ impl RedisStoreBuilder {
     }
 
     /// Connects to a Redis Cluster through these seed nodes instead of the single URL. Each collection is
-    /// a hash tag (`<prefix>:{<collection>}:<key>`), so a collection's keys live on one node and `keys`
-    /// scans just that node; the prefix must then contain no `{` or `}`.
+    /// a hash tag (`<prefix>:{<collection>}:<key>`), so a collection's keys live on one node and
+    /// `list_keys` scans just that node; the prefix must then contain no `{` or `}`.
     #[cfg(feature = "cluster")]
     pub fn cluster(mut self, nodes: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.cluster_nodes = Some(nodes.into_iter().map(Into::into).collect());
@@ -492,9 +499,10 @@ impl RedisStore {
         collection: &str,
         pattern: &str,
         cursor: u64,
+        count: usize,
     ) -> Result<(u64, Vec<Vec<u8>>), StoreError> {
         let mut cmd = redis::cmd("SCAN");
-        cmd.arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(1000);
+        cmd.arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(count);
         #[cfg(feature = "cluster")]
         if let Connection::Cluster(cluster) = &self.connection {
             use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
@@ -590,37 +598,60 @@ impl KvStorage for RedisStore {
         }
     }
 
-    async fn keys(&self, collection: &str) -> Result<Vec<String>, StoreError> {
+    async fn list_keys(
+        &self,
+        collection: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<KeyPage, StoreError> {
         validate_key(collection, "-")?;
+        let scan_cursor = cursor.map_or(Ok(0), decode_cursor)?;
         let prefix = self.layout.collection_prefix(collection);
         let pattern = self.layout.scan_pattern(collection);
-        let mut seen = HashSet::new();
-        let mut cursor = 0;
-        loop {
-            let (next, page) = self.scan_page(collection, &pattern, cursor).await?;
-            for raw in page {
-                // Every key this store writes is UTF-8; anything else under the prefix is foreign.
-                match String::from_utf8(raw) {
-                    Ok(full) => {
-                        if let Some(key) = full.strip_prefix(&prefix) {
-                            seen.insert(key.to_owned());
-                        }
+        let count = limit.clamp(1, MAX_SCAN_COUNT);
+        let (next, page) = self.scan_page(collection, &pattern, scan_cursor, count).await?;
+        let mut keys: Vec<String> = Vec::with_capacity(page.len());
+        // One reply can repeat a key while Redis rehashes; repeats across pages are left to the caller.
+        let mut seen = HashSet::with_capacity(page.len());
+        for raw in page {
+            // Every key this store writes is UTF-8; anything else under the prefix is foreign.
+            match String::from_utf8(raw) {
+                Ok(full) => {
+                    if let Some(key) = full.strip_prefix(&prefix)
+                        && seen.insert(key.to_owned())
+                    {
+                        keys.push(key.to_owned());
                     }
-                    Err(_) => tracing::warn!(collection, "skipped a non-UTF-8 Redis key under the prefix"),
                 }
+                Err(_) => tracing::warn!(collection, "skipped a non-UTF-8 Redis key under the prefix"),
             }
-            if next == 0 {
-                break;
-            }
-            cursor = next;
         }
-        Ok(seen.into_iter().collect())
+        Ok(KeyPage { keys, next: (next != 0).then(|| format!("{CURSOR_PREFIX}{next}")) })
+    }
+}
+
+/// The `SCAN` cursor a `list_keys` cursor continues from. `SCAN` cursor 0 starts a walk, so it is never
+/// handed out and refused here.
+fn decode_cursor(cursor: &str) -> Result<u64, StoreError> {
+    match cursor.strip_prefix(CURSOR_PREFIX).and_then(|n| n.parse::<u64>().ok()) {
+        Some(n) if n != 0 => Ok(n),
+        _ => Err(StoreError::InvalidCursor {
+            reason: "not a cursor of the Redis store (start a listing with no cursor)".to_owned(),
+        }),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cursors_carry_a_scan_cursor_and_nothing_else() {
+        assert_eq!(decode_cursor("r1:1234").unwrap(), 1234);
+        for bad in ["", "1234", "r1:", "r1:0", "r1:-1", "r1:1x", "m1:key", "r1:18446744073709551616"] {
+            assert!(matches!(decode_cursor(bad), Err(StoreError::InvalidCursor { .. })), "{bad:?}");
+        }
+    }
 
     #[test]
     fn layout_escapes_collections_and_globs() {

@@ -84,8 +84,9 @@ async fn cluster_store_passes_the_suite_with_collections_as_hash_tags() {
         let collection = format!("spread-{i}");
         store.put(&collection, "a", b"1", None).await.unwrap();
         store.put(&collection, "b", b"2", None).await.unwrap();
-        let mut keys = store.keys(&collection).await.unwrap();
+        let mut keys = testkit::list_all_keys(&store, &collection, 1).await.unwrap();
         keys.sort();
+        keys.dedup();
         assert_eq!(keys, ["a", "b"], "{collection}");
     }
     let refused =

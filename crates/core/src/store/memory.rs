@@ -1,14 +1,17 @@
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 
-use super::{Expiry, KvStorage, StoreError, validate_key};
+use super::{Expiry, KeyPage, KvStorage, MAX_KEY_LEN, StoreError, validate_key};
 use crate::clock::{SharedClock, system_clock};
 
 const BACKEND: &str = "memory";
+/// Memory cursors are this prefix and the last key listed: the next page starts after it.
+const CURSOR_PREFIX: &str = "m1:";
 
 /// An in-process [`KvStorage`]: fast, bounded, and gone when the process ends.
 ///
@@ -45,7 +48,8 @@ struct Inner {
 
 #[derive(Default)]
 struct State {
-    collections: HashMap<String, HashMap<String, Entry>>,
+    /// Each collection is ordered by key, so `list_keys` resumes after its cursor's key in `O(log n)`.
+    collections: HashMap<String, BTreeMap<String, Entry>>,
     entries: usize,
     bytes: usize,
 }
@@ -349,16 +353,43 @@ impl KvStorage for MemoryStore {
         }))
     }
 
-    async fn keys(&self, collection: &str) -> Result<Vec<String>, StoreError> {
+    async fn list_keys(
+        &self,
+        collection: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<KeyPage, StoreError> {
         // Any valid key stands in: only the collection name is checked here.
         validate_key(collection, "-")?;
+        let after = cursor.map(decode_cursor).transpose()?;
+        let limit = limit.max(1);
         let now = self.inner.clock.now();
         let state = self.inner.lock();
-        Ok(state
-            .collections
-            .get(collection)
-            .map(|entries| entries.iter().filter(|(_, e)| e.is_live(now)).map(|(k, _)| k.clone()).collect())
-            .unwrap_or_default())
+        let Some(entries) = state.collections.get(collection) else { return Ok(KeyPage::default()) };
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut live = entries
+            .range::<str, _>((start, Bound::Unbounded))
+            .filter(|(_, e)| e.is_live(now))
+            .map(|(k, _)| k);
+        let keys: Vec<String> = live.by_ref().take(limit).cloned().collect();
+        // Only hand out a cursor when a live key follows, so a walk ends without an empty last page.
+        let next = match keys.last() {
+            Some(last) if keys.len() == limit && live.next().is_some() => {
+                Some(format!("{CURSOR_PREFIX}{last}"))
+            }
+            _ => None,
+        };
+        Ok(KeyPage { keys, next })
+    }
+}
+
+/// The key a cursor resumes after.
+fn decode_cursor(cursor: &str) -> Result<&str, StoreError> {
+    match cursor.strip_prefix(CURSOR_PREFIX) {
+        Some(key) if !key.is_empty() && key.len() <= MAX_KEY_LEN => Ok(key),
+        _ => Err(StoreError::InvalidCursor {
+            reason: "not a cursor of the memory store (start a listing with no cursor)".to_owned(),
+        }),
     }
 }
 

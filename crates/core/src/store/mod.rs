@@ -28,6 +28,11 @@ use crate::verifier::BoxError;
 ///   the backend has physically removed it yet. `None` means the entry lives until deleted.
 /// - `put` overwrites, replacing value and TTL. `put_if_absent` and `take` are atomic: of any number of
 ///   concurrent callers, across every process sharing the backend, exactly one wins.
+/// - `list_keys` walks a collection page by page with an opaque cursor. It is not a snapshot: every key
+///   whose entry is live for the whole walk is listed at least once, keys written or removed meanwhile
+///   may or may not be, and a key may be listed more than once (Redis `SCAN`). `limit` bounds each page
+///   (for Redis it is a hint, see [`KvStorage::list_keys`]); a cursor the backend did not hand out is
+///   [`StoreError::InvalidCursor`].
 /// - `remaining_ttl` reports the TTL the last write set, counting down: [`Expiry::In`] never more than that
 ///   TTL, [`Expiry::Never`] for an entry written without one, `None` once there is no live entry.
 /// - Reads return `Ok(None)` for a missing entry; `Err` always means the backend failed.
@@ -91,14 +96,55 @@ pub trait KvStorage: Debug + Send + Sync + 'static {
     /// A [`StoreError`] when the backend fails or the key is invalid.
     async fn remaining_ttl(&self, collection: &str, key: &str) -> Result<Option<Expiry>, StoreError>;
 
-    /// The keys of the live entries of `collection`, in no particular order. Not a snapshot: entries
-    /// written or removed meanwhile may or may not appear. Meant for maintenance (re-encryption, export),
-    /// not for request paths.
+    /// One page of the keys of the live entries of `collection`: start with `cursor: None`, then pass each
+    /// page's [`next`](KeyPage::next) back until it is `None`. Keys come in no particular order.
+    ///
+    /// - **Not a snapshot.** Every key whose entry is live for the whole walk is listed at least once.
+    ///   Keys written or removed during the walk may or may not be listed, and a key may be listed more
+    ///   than once (Redis `SCAN` repeats keys when its table grows), so deduplicate when counting.
+    ///   Expired entries are never listed.
+    /// - **`limit`** bounds the keys of each page (0 is read as 1). For Redis it is a hint passed to
+    ///   `SCAN COUNT`: a page may hold a few more keys, and may be empty while `next` is still `Some`.
+    /// - **Cursors** are opaque strings made by the backend; a cursor it did not make (garbage, or one
+    ///   from another backend) is [`StoreError::InvalidCursor`], never a panic.
+    /// - Meant for maintenance (re-encryption, export, clean-up), not for request paths: the file store
+    ///   reads the collection's directory for each page and Redis scans its keyspace.
     ///
     /// # Errors
     ///
-    /// A [`StoreError`] when the backend fails.
-    async fn keys(&self, collection: &str) -> Result<Vec<String>, StoreError>;
+    /// [`StoreError::InvalidKey`] for a bad collection name, [`StoreError::InvalidCursor`], or a
+    /// [`StoreError`] when the backend fails.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mcp_auth_core::store::{KvStorage, MemoryStore};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let store = MemoryStore::new();
+    /// for i in 0..5 {
+    ///     store.put("clients", &format!("client-{i}"), b"{}", None).await.unwrap();
+    /// }
+    /// let mut seen = std::collections::BTreeSet::new();
+    /// let mut cursor: Option<String> = None;
+    /// loop {
+    ///     let page = store.list_keys("clients", cursor.as_deref(), 2).await.unwrap();
+    ///     assert!(page.keys.len() <= 2);
+    ///     seen.extend(page.keys);
+    ///     match page.next {
+    ///         Some(next) => cursor = Some(next),
+    ///         None => break,
+    ///     }
+    /// }
+    /// assert_eq!(seen.len(), 5);
+    /// # });
+    /// ```
+    async fn list_keys(
+        &self,
+        collection: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<KeyPage, StoreError>;
 }
 
 #[async_trait]
@@ -133,9 +179,23 @@ impl<T: KvStorage + ?Sized> KvStorage for Arc<T> {
     async fn remaining_ttl(&self, collection: &str, key: &str) -> Result<Option<Expiry>, StoreError> {
         (**self).remaining_ttl(collection, key).await
     }
-    async fn keys(&self, collection: &str) -> Result<Vec<String>, StoreError> {
-        (**self).keys(collection).await
+    async fn list_keys(
+        &self,
+        collection: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<KeyPage, StoreError> {
+        (**self).list_keys(collection, cursor, limit).await
     }
+}
+
+/// One page of [`KvStorage::list_keys`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyPage {
+    /// Keys of live entries, in no particular order.
+    pub keys: Vec<String>,
+    /// The cursor of the next page; `None` when the walk is done.
+    pub next: Option<String>,
 }
 
 /// How long a live entry has left, as [`KvStorage::remaining_ttl`] reports it.
@@ -238,6 +298,13 @@ pub enum StoreError {
     /// The key or collection name breaks the contract (empty, too long).
     #[error("invalid store key: {reason}")]
     InvalidKey {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A [`KvStorage::list_keys`] cursor that this backend did not hand out (garbage, or another
+    /// backend's).
+    #[error("invalid key-listing cursor: {reason}")]
+    InvalidCursor {
         /// What is wrong.
         reason: String,
     },
