@@ -8,10 +8,12 @@
 //! - **Atomic, durable writes.** A write goes to a temporary file in the same directory, is `fsync`ed,
 //!   renamed over the entry, and the directory is `fsync`ed. A crash at any moment leaves the old or the
 //!   new value, never a torn one.
-//! - **Cross-process atomicity.** `take` renames the entry to a unique tombstone name (of concurrent
-//!   renames exactly one succeeds), then reads and deletes it. `put_if_absent` hard-links its fully
-//!   written temporary file to the entry name, which fails if the name exists; an expired entry in the way
-//!   is first moved aside by the same rename, checked by inode so a fresh entry is never removed.
+//! - **Cross-process atomicity.** Every change to an entry (create, replace, remove) happens under the
+//!   collection's advisory `flock`, which every process takes, so changes to one entry are ordered.
+//!   `take` renames the entry to a unique tombstone name (of concurrent renames exactly one succeeds),
+//!   then reads and deletes it. `put_if_absent` hard-links its fully written temporary file to the entry
+//!   name, which fails if the name exists; an expired entry in the way is replaced under the lock, checked
+//!   by inode so a fresh entry is never removed. Reads take no lock.
 //! - **Bounded growth.** Expired entries are removed when read and by a background sweep that examines
 //!   at most [`FileStoreBuilder::sweep_batch`] files per run; leftover temporary files and tombstones
 //!   from crashed processes are reaped once older than [`FileStoreBuilder::stale_temp_after`].

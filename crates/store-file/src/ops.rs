@@ -3,8 +3,10 @@
 //! How they stay correct across processes:
 //! - Every write goes to a synced temporary file first and is renamed (or hard-linked) into place, so an
 //!   entry holds its old or its new value, never a torn one.
-//! - Creating or replacing an entry, and removing an expired one, happen under the collection lock
-//!   ([`lock_collection`]), so "absent or expired, then ours" is one step.
+//! - Creating, replacing and removing an entry (`put`, `put_if_absent`, `take`, `delete`, clearing an
+//!   expired one) happen under the collection lock ([`lock_collection`]), so "absent or expired, then
+//!   ours" is one step and every change to an entry is ordered with every other. Reads do not lock: a
+//!   file is replaced by `rename`, so a read sees a whole old or a whole new entry.
 //! - `take` renames the entry to a unique tombstone (of concurrent renames exactly one succeeds).
 
 use std::fs;
@@ -92,8 +94,8 @@ impl Inner {
     }
 
     /// Removes the entry at `path` only if it is still the file with `inode` (an expired entry someone
-    /// read). Under the collection lock nothing can create or replace an entry meanwhile, so a newer entry
-    /// is never removed; an unlocked `take` or `delete` racing with us only removes the same file first.
+    /// read). Under the collection lock nothing can create, replace or remove an entry meanwhile, so a
+    /// newer entry is never removed.
     pub(crate) fn remove_if_same(dir: &Path, path: &Path, inode: u64) -> io::Result<()> {
         let _lock = match lock_collection(dir) {
             Ok(lock) => lock,
@@ -198,8 +200,8 @@ impl Inner {
         path: &Path,
         temp: &Path,
     ) -> Result<bool, StoreError> {
-        // Under the collection lock no other writer creates or replaces an entry, so "absent or
-        // expired, then ours" is one step; only unlocked `take`/`delete` can remove the entry meanwhile.
+        // Under the collection lock nobody else creates, replaces or removes an entry, so "absent or
+        // expired, then ours" is one step.
         let _lock = lock_collection(dir).map_err(|e| self.root_error("lock", dir, e))?;
         for _ in 0..64 {
             match fs::hard_link(temp, path) {
@@ -233,7 +235,18 @@ impl Inner {
         let dir = collection_dir(&self.root, collection);
         let path = entry_path(&dir, key);
         let tomb = temp_name(&dir, TOMB_PREFIX);
-        match fs::rename(&path, &tomb) {
+        // The rename happens under the collection lock, like every write. A compare_and_swap checks the
+        // entry and renames its value into place under this lock; if take did not wait for it, a swap
+        // could check value `v`, this take could then remove and return `v`, and the swap would still
+        // install its value over the taken entry: a lost update (`v` used once by the taker and once more
+        // as the swap's basis). Under the lock a take comes wholly before or wholly after each swap.
+        // Renaming to a tombstone (of concurrent renames exactly one succeeds) keeps take atomic even
+        // against processes that do not lock.
+        let renamed = match lock_collection(&dir) {
+            Ok(_lock) => fs::rename(&path, &tomb),
+            Err(err) => Err(err),
+        };
+        match renamed {
             Ok(()) => {}
             Err(err) if err.kind() == io::ErrorKind::NotFound => {
                 self.check_root()?;

@@ -261,3 +261,47 @@ async fn a_vanished_store_directory_is_unavailable_not_empty() {
     store.put("c", "k", b"back", None).await.unwrap();
     assert_eq!(store.get("c", "k").await.unwrap().as_deref(), Some(&b"back"[..]));
 }
+
+/// `take` and `delete` wait for the collection lock, as a `compare_and_swap` holds it between checking an
+/// entry and renaming its new value into place. The test holds the lock itself, swaps the entry's file
+/// as a `compare_and_swap` would, and only then lets go: the take must return the swapped-in value (had it
+/// not waited, it would have returned the old value and the swap would have landed on a taken entry).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn take_and_delete_wait_for_the_collection_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::builder(dir.path()).sweep_interval(None).open().await.unwrap();
+    for op in ["take", "delete"] {
+        // The bytes of the entry holding "swapped", to rename into place while holding the lock.
+        store.put("c", "k", b"swapped", None).await.unwrap();
+        let files = entry_files(dir.path());
+        assert_eq!(files.len(), 1);
+        let entry = files[0].clone();
+        let swapped = std::fs::read(&entry).unwrap();
+        store.put("c", "k", b"original", None).await.unwrap();
+
+        let lock = std::fs::File::options().write(true).open(entry.parent().unwrap().join(".lock")).unwrap();
+        lock.lock().unwrap();
+        let racing = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                match op {
+                    "take" => store.take("c", "k").await.unwrap(),
+                    _ => store.delete("c", "k").await.unwrap().then(|| b"deleted".to_vec()),
+                }
+            })
+        };
+        // Not a speed check: with the lock held the call cannot finish however long this waits.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!racing.is_finished(), "{op} did not wait for the collection lock");
+        let temp = entry.with_extension("swap");
+        std::fs::write(&temp, &swapped).unwrap();
+        std::fs::rename(&temp, &entry).unwrap();
+        drop(lock);
+        let got = racing.await.unwrap();
+        match op {
+            "take" => assert_eq!(got.as_deref(), Some(&b"swapped"[..]), "take must see the swapped value"),
+            _ => assert!(got.is_some(), "delete removes the swapped entry"),
+        }
+        assert_eq!(store.get("c", "k").await.unwrap(), None, "{op} left the entry behind");
+    }
+}
