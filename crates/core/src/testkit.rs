@@ -123,6 +123,7 @@ pub async fn run_all(store: Arc<dyn KvStorage>) {
     delete_return_values(&store).await;
     take_semantics(&store).await;
     put_if_absent_semantics(&store).await;
+    compare_and_swap_semantics(&store).await;
     remaining_ttl_semantics(&store).await;
     list_keys_walks_every_live_key(&store).await;
     list_keys_refuses_foreign_cursors(&store).await;
@@ -134,7 +135,14 @@ pub async fn run_all(store: Arc<dyn KvStorage>) {
     invalid_keys(&store).await;
     put_if_absent_is_atomic(&store).await;
     take_is_atomic(&store).await;
-    tokio::join!(ttl_expiry(&store), overwrite_replaces_ttl(&store), remaining_ttl_counts_down(&store));
+    compare_and_swap_is_atomic(&store).await;
+    take_and_compare_and_swap_are_linearizable(&store).await;
+    tokio::join!(
+        ttl_expiry(&store),
+        overwrite_replaces_ttl(&store),
+        remaining_ttl_counts_down(&store),
+        compare_and_swap_ttl(&store),
+    );
 }
 
 /// Values read back exactly as written; several keys coexist.
@@ -453,6 +461,138 @@ pub async fn list_keys_refuses_foreign_cursors(store: &Arc<dyn KvStorage>) {
     }
 }
 
+/// `compare_and_swap` writes exactly when the live value equals `expected`: `None` wins only on a free
+/// key, a matching `Some` wins and replaces value and TTL, anything else loses and changes nothing. Empty
+/// values are values; a key freed by `delete` or `take` is free again.
+///
+/// # Panics
+///
+/// When the store breaks the rule.
+pub async fn compare_and_swap_semantics(store: &Arc<dyn KvStorage>) {
+    let c = unique_collection("cas");
+    let hour = Duration::from_secs(3600);
+    assert!(
+        store.compare_and_swap(&c, "k", None, b"first", None).await.expect("cas"),
+        "expected None on a missing key must win"
+    );
+    assert_eq!(store.get(&c, "k").await.expect("get").as_deref(), Some(&b"first"[..]));
+    assert!(
+        !store.compare_and_swap(&c, "k", None, b"other", None).await.expect("cas"),
+        "expected None on a present key must lose"
+    );
+    assert!(
+        store.compare_and_swap(&c, "k", Some(b"first"), b"second", None).await.expect("cas"),
+        "a matching expected value must win"
+    );
+    assert_eq!(
+        store.get(&c, "k").await.expect("get").as_deref(),
+        Some(&b"second"[..]),
+        "the winner's value is stored"
+    );
+    for wrong in [&b"first"[..], b"secon", b"second!", b"SECOND", b""] {
+        assert!(
+            !store.compare_and_swap(&c, "k", Some(wrong), b"third", None).await.expect("cas"),
+            "expected {:?} must lose against \"second\"",
+            String::from_utf8_lossy(wrong)
+        );
+    }
+    assert_eq!(
+        store.get(&c, "k").await.expect("get").as_deref(),
+        Some(&b"second"[..]),
+        "a losing compare_and_swap changed the value"
+    );
+    assert!(
+        !store.compare_and_swap(&c, "missing", Some(b"x"), b"y", None).await.expect("cas"),
+        "an expected value on a missing key must lose"
+    );
+    assert_eq!(store.get(&c, "missing").await.expect("get"), None, "a losing swap created the key");
+
+    // Empty values are values, not absence.
+    store.put(&c, "empty", b"", None).await.expect("put");
+    assert!(!store.compare_and_swap(&c, "empty", None, b"x", None).await.expect("cas"), "empty is present");
+    assert!(store.compare_and_swap(&c, "empty", Some(b""), b"full", None).await.expect("cas"));
+    assert!(store.compare_and_swap(&c, "empty", Some(b"full"), b"", None).await.expect("cas"));
+    assert_eq!(store.get(&c, "empty").await.expect("get"), Some(Vec::new()), "swapped to empty");
+    assert!(
+        !store.compare_and_swap(&c, "none", Some(b""), b"x", None).await.expect("cas"),
+        "missing is not empty"
+    );
+
+    // Every byte value compares exactly, NULs and high bytes included.
+    let all: Vec<u8> = (0..=255u8).collect();
+    let mut almost = all.clone();
+    almost[128] ^= 1;
+    store.put(&c, "binary", &all, None).await.expect("put");
+    assert!(!store.compare_and_swap(&c, "binary", Some(&almost), b"x", None).await.expect("cas"));
+    assert!(!store.compare_and_swap(&c, "binary", Some(&all[..255]), b"x", None).await.expect("cas"));
+    assert!(store.compare_and_swap(&c, "binary", Some(&all), &almost, None).await.expect("cas"));
+    assert_eq!(store.get(&c, "binary").await.expect("get"), Some(almost), "a binary swap changed the value");
+
+    // The swap replaces the TTL as put does.
+    store.put(&c, "ttl", b"a", Some(hour)).await.expect("put");
+    assert!(store.compare_and_swap(&c, "ttl", Some(b"a"), b"b", None).await.expect("cas"));
+    assert_eq!(
+        store.remaining_ttl(&c, "ttl").await.expect("remaining_ttl"),
+        Some(Expiry::Never),
+        "a swap without a TTL removes the old TTL"
+    );
+    assert!(store.compare_and_swap(&c, "ttl", Some(b"b"), b"c", Some(2 * hour)).await.expect("cas"));
+    match store.remaining_ttl(&c, "ttl").await.expect("remaining_ttl") {
+        Some(Expiry::In(left)) => assert!(left > hour && left <= 2 * hour, "a two-hour swap left {left:?}"),
+        other => panic!("a swap with a TTL must set it, got {other:?}"),
+    }
+
+    // Keys freed by delete or take are free again; the old value no longer matches.
+    assert!(store.delete(&c, "k").await.expect("delete"));
+    assert!(!store.compare_and_swap(&c, "k", Some(b"second"), b"x", None).await.expect("cas"));
+    assert!(store.compare_and_swap(&c, "k", None, b"after delete", None).await.expect("cas"));
+    assert!(store.take(&c, "k").await.expect("take").is_some());
+    assert!(!store.compare_and_swap(&c, "k", Some(b"after delete"), b"x", None).await.expect("cas"));
+    assert!(store.compare_and_swap(&c, "k", None, b"after take", None).await.expect("cas"));
+    assert_eq!(store.get(&c, "k").await.expect("get").as_deref(), Some(&b"after take"[..]));
+    assert_eq!(
+        listed(store, &c).await,
+        BTreeSet::from(["k".to_owned(), "empty".to_owned(), "ttl".to_owned(), "binary".to_owned()]),
+        "keys written by compare_and_swap are listed; losing swaps add none"
+    );
+}
+
+/// `compare_and_swap` and TTLs: an expired entry counts as absent (`None` wins over it, its old value no
+/// longer matches), and the TTL a swap sets is the one that applies, shorter or longer. Waits
+/// [`EXPIRY_WAIT`].
+///
+/// # Panics
+///
+/// When the store breaks the rule.
+pub async fn compare_and_swap_ttl(store: &Arc<dyn KvStorage>) {
+    let c = unique_collection("cas-ttl");
+    store.put(&c, "expires", b"old", Some(SHORT_TTL)).await.expect("put");
+    store.put(&c, "expires-too", b"old", Some(SHORT_TTL)).await.expect("put");
+    store.put(&c, "shortened", b"v", None).await.expect("put");
+    store.put(&c, "lengthened", b"v", Some(SHORT_TTL)).await.expect("put");
+    assert!(store.compare_and_swap(&c, "shortened", Some(b"v"), b"w", Some(SHORT_TTL)).await.expect("cas"));
+    assert!(store.compare_and_swap(&c, "lengthened", Some(b"v"), b"w", None).await.expect("cas"));
+    assert!(store.compare_and_swap(&c, "created", None, b"w", Some(SHORT_TTL)).await.expect("cas"));
+    tokio::time::sleep(EXPIRY_WAIT).await;
+    assert!(
+        !store.compare_and_swap(&c, "expires", Some(b"old"), b"x", None).await.expect("cas"),
+        "an expired value must not match"
+    );
+    assert!(
+        store.compare_and_swap(&c, "expires-too", None, b"new", None).await.expect("cas"),
+        "an expired entry counts as absent"
+    );
+    assert_eq!(store.get(&c, "expires-too").await.expect("get").as_deref(), Some(&b"new"[..]));
+    assert_eq!(store.get(&c, "expires").await.expect("get"), None, "a losing swap revived an entry");
+    assert_eq!(store.get(&c, "shortened").await.expect("get"), None, "the TTL set by a swap must apply");
+    assert_eq!(store.get(&c, "created").await.expect("get"), None, "the TTL set by a swap must apply");
+    assert_eq!(
+        store.get(&c, "lengthened").await.expect("get").as_deref(),
+        Some(&b"w"[..]),
+        "a swap without a TTL must remove the old one"
+    );
+}
+
 /// `remaining_ttl` reports `Never` for an entry without TTL, at most the TTL (and not much less) for an
 /// entry with one, `None` for a missing, deleted or taken entry, and follows every overwrite.
 ///
@@ -710,6 +850,11 @@ pub async fn invalid_keys(store: &Arc<dyn KvStorage>) {
         check("take", store.take(collection, key).await.map(drop));
         check("delete", store.delete(collection, key).await.map(drop));
         check("remaining_ttl", store.remaining_ttl(collection, key).await.map(drop));
+        check("compare_and_swap", store.compare_and_swap(collection, key, None, b"v", None).await.map(drop));
+        check(
+            "compare_and_swap",
+            store.compare_and_swap(collection, key, Some(b"v"), b"w", None).await.map(drop),
+        );
     }
     for (collection, what) in [("", "an empty"), (too_long_collection.as_str(), "an over-long")] {
         let result = store.list_keys(collection, None, 10).await;
@@ -803,6 +948,141 @@ pub async fn take_is_atomic_across(stores: &[Arc<dyn KvStorage>]) {
     assert_eq!(got[0], b"one-time".to_vec(), "take returned a changed value");
     for store in stores {
         assert_eq!(store.get(&c, "code").await.expect("get"), None, "the taken entry is still readable");
+    }
+}
+
+/// Of [`CONCURRENT_CALLERS`] concurrent `compare_and_swap` calls with the same `expected`, exactly one
+/// wins and its value is the one stored: once on a free key (`expected: None`) and once on a present one.
+///
+/// # Panics
+///
+/// When the store breaks the rule.
+pub async fn compare_and_swap_is_atomic(store: &Arc<dyn KvStorage>) {
+    compare_and_swap_is_atomic_across(std::slice::from_ref(store)).await;
+}
+
+/// [`compare_and_swap_is_atomic`] with the callers spread over several store instances sharing one
+/// backend.
+///
+/// # Panics
+///
+/// When the stores break the rule, or `stores` is empty.
+pub async fn compare_and_swap_is_atomic_across(stores: &[Arc<dyn KvStorage>]) {
+    assert!(!stores.is_empty(), "compare_and_swap_is_atomic_across needs at least one store");
+    for expected in [None, Some(&b"start"[..])] {
+        let c = unique_collection("cas-race");
+        if let Some(start) = expected {
+            stores[0].put(&c, "race", start, None).await.expect("put");
+        }
+        let barrier = Arc::new(Barrier::new(CONCURRENT_CALLERS));
+        let mut tasks = Vec::with_capacity(CONCURRENT_CALLERS);
+        for i in 0..CONCURRENT_CALLERS {
+            let store = Arc::clone(&stores[i % stores.len()]);
+            let barrier = Arc::clone(&barrier);
+            let c = c.clone();
+            tasks.push(tokio::spawn(async move {
+                barrier.wait().await;
+                let won = store
+                    .compare_and_swap(&c, "race", expected, format!("caller {i}").as_bytes(), None)
+                    .await;
+                (i, won.expect("compare_and_swap failed during the race"))
+            }));
+        }
+        let mut winners = Vec::new();
+        for task in tasks {
+            let (i, won) = task.await.expect("a racing task panicked");
+            if won {
+                winners.push(i);
+            }
+        }
+        let what = if expected.is_some() { "on a present key" } else { "on a free key" };
+        assert_eq!(winners.len(), 1, "exactly one compare_and_swap {what} must win, winners: {winners:?}");
+        for store in stores {
+            let stored = store.get(&c, "race").await.expect("get");
+            assert_eq!(
+                stored,
+                Some(format!("caller {}", winners[0]).into_bytes()),
+                "the winner's value is stored ({what})"
+            );
+        }
+    }
+}
+
+/// `take` and `compare_and_swap` racing on one entry are linearizable: in each of 20 rounds one `take`
+/// and [`CONCURRENT_CALLERS`]` - 1` swaps expecting the original value start together (yielding to the
+/// scheduler a varying number of times, so the take runs first in some rounds and later in others). Either the take
+/// gets the original value and no swap wins, or exactly one swap wins and the take gets the winner's
+/// value; never does a swap install a value over an entry that was already taken (a lost update).
+///
+/// # Panics
+///
+/// When the store breaks the rule.
+pub async fn take_and_compare_and_swap_are_linearizable(store: &Arc<dyn KvStorage>) {
+    take_and_compare_and_swap_are_linearizable_across(std::slice::from_ref(store)).await;
+}
+
+/// [`take_and_compare_and_swap_are_linearizable`] with the callers spread over several store instances
+/// sharing one backend.
+///
+/// # Panics
+///
+/// When the stores break the rule, or `stores` is empty.
+pub async fn take_and_compare_and_swap_are_linearizable_across(stores: &[Arc<dyn KvStorage>]) {
+    assert!(!stores.is_empty(), "take_and_compare_and_swap_are_linearizable_across needs at least one store");
+    let c = unique_collection("take-cas");
+    for round in 0..20 {
+        let key = format!("round-{round}");
+        stores[0].put(&c, &key, b"original", None).await.expect("put");
+        let barrier = Arc::new(Barrier::new(CONCURRENT_CALLERS));
+        let mut swaps = Vec::with_capacity(CONCURRENT_CALLERS - 1);
+        // The take starts in the middle of the swaps so it is not always first or last to run.
+        let taker = CONCURRENT_CALLERS / 2;
+        let mut take = None;
+        for i in 0..CONCURRENT_CALLERS {
+            let store = Arc::clone(&stores[i % stores.len()]);
+            let barrier = Arc::clone(&barrier);
+            let (c, key) = (c.clone(), key.clone());
+            if i == taker {
+                take = Some(tokio::spawn(async move {
+                    barrier.wait().await;
+                    yield_times(round % 3).await;
+                    store.take(&c, &key).await.expect("take failed during the race")
+                }));
+                continue;
+            }
+            swaps.push(tokio::spawn(async move {
+                barrier.wait().await;
+                yield_times((round + 1) % 3 + i % 2).await;
+                let new = format!("caller {i}");
+                let won = store.compare_and_swap(&c, &key, Some(b"original"), new.as_bytes(), None).await;
+                won.expect("compare_and_swap failed during the race").then_some(new.into_bytes())
+            }));
+        }
+        let taken = take.expect("the take was spawned").await.expect("the take panicked");
+        let mut winners = Vec::new();
+        for task in swaps {
+            winners.extend(task.await.expect("a racing task panicked"));
+        }
+        let left = stores[0].get(&c, &key).await.expect("get");
+        match (taken.as_deref(), winners.as_slice()) {
+            (Some(b"original"), []) => {}
+            (Some(got), [winner]) if got == winner.as_slice() => {}
+            _ => panic!(
+                "round {round}: take got {:?} while {} swaps won ({:?}); a swap installed its value over a \
+                 taken entry, or the take missed the winner's value",
+                taken.as_deref().map(String::from_utf8_lossy),
+                winners.len(),
+                winners.iter().map(|w| String::from_utf8_lossy(w).into_owned()).collect::<Vec<_>>()
+            ),
+        }
+        assert_eq!(left, None, "round {round}: an entry is left after the take: a swap won after the take");
+    }
+}
+
+/// Yields to the scheduler `times` times: varies which racing task runs first, without sleeping.
+async fn yield_times(times: usize) {
+    for _ in 0..times {
+        tokio::task::yield_now().await;
     }
 }
 

@@ -26,6 +26,8 @@ async fn clones_share_state_and_race_correctly() {
     let b: Arc<dyn KvStorage> = Arc::new(store);
     testkit::instances_share_state(&a, &b).await;
     testkit::take_is_atomic_across(&[a.clone(), b.clone()]).await;
+    testkit::compare_and_swap_is_atomic_across(&[a.clone(), b.clone()]).await;
+    testkit::take_and_compare_and_swap_are_linearizable_across(&[a.clone(), b.clone()]).await;
     testkit::put_if_absent_is_atomic_across(&[a, b]).await;
 }
 
@@ -58,15 +60,27 @@ mod broken {
         ListIgnoresCursor,
         ListIgnoresLimit,
         ListPanicsOnBadCursor,
+        /// get, a pause, then put: two swaps can both see the expected value.
+        NonAtomicCas,
+        CasIgnoresExpected,
+        CasDropsTtl,
+        /// Swaps are serialized among themselves (as the file store's lock serializes writers) but `take`
+        /// does not wait for them, so a take can slip between a swap's check and its write.
+        CasNotAtomicWithTake,
     }
 
     #[derive(Debug)]
     pub(super) struct Broken {
-        pub(super) inner: MemoryStore,
-        pub(super) bug: Bug,
+        inner: MemoryStore,
+        bug: Bug,
+        cas_lock: tokio::sync::Mutex<()>,
     }
 
     impl Broken {
+        pub(super) fn new(bug: Bug) -> Self {
+            Self { inner: MemoryStore::new(), bug, cas_lock: tokio::sync::Mutex::new(()) }
+        }
+
         fn place<'a>(&self, collection: &'a str, key: &'a str) -> (String, String) {
             match self.bug {
                 // Joins collection and key with ':' into one flat namespace.
@@ -111,6 +125,38 @@ mod broken {
         ) -> Result<bool, StoreError> {
             let (c, k) = self.place(collection, key);
             self.inner.put_if_absent(&c, &k, value, ttl).await
+        }
+        async fn compare_and_swap(
+            &self,
+            collection: &str,
+            key: &str,
+            expected: Option<&[u8]>,
+            new: &[u8],
+            ttl: Option<Duration>,
+        ) -> Result<bool, StoreError> {
+            let (c, k) = self.place(collection, key);
+            match self.bug {
+                Bug::NonAtomicCas | Bug::CasNotAtomicWithTake => {
+                    let _serialized = match self.bug {
+                        Bug::CasNotAtomicWithTake => Some(self.cas_lock.lock().await),
+                        _ => None,
+                    };
+                    let current = self.inner.get(&c, &k).await?;
+                    tokio::task::yield_now().await;
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    if current.as_deref() != expected {
+                        return Ok(false);
+                    }
+                    self.inner.put(&c, &k, new, ttl).await?;
+                    Ok(true)
+                }
+                Bug::CasIgnoresExpected => {
+                    self.inner.put(&c, &k, new, ttl).await?;
+                    Ok(true)
+                }
+                Bug::CasDropsTtl => self.inner.compare_and_swap(&c, &k, expected, new, None).await,
+                _ => self.inner.compare_and_swap(&c, &k, expected, new, ttl).await,
+            }
         }
         async fn delete(&self, collection: &str, key: &str) -> Result<bool, StoreError> {
             let (c, k) = self.place(collection, key);
@@ -186,7 +232,7 @@ mod broken {
 async fn every_kind_of_broken_store_is_caught() {
     use broken::{Broken, Bug};
     type Check = fn(Arc<dyn KvStorage>) -> tokio::task::JoinHandle<()>;
-    let cases: [(Bug, Check); 13] = [
+    let cases: [(Bug, Check); 20] = [
         (Bug::EmptyIsMissing, |s| tokio::spawn(async move { testkit::empty_values(&s).await })),
         (Bug::IgnoresTtl, |s| tokio::spawn(async move { testkit::ttl_expiry(&s).await })),
         (Bug::NonAtomicTake, |s| tokio::spawn(async move { testkit::take_is_atomic(&s).await })),
@@ -208,9 +254,24 @@ async fn every_kind_of_broken_store_is_caught() {
         (Bug::ListPanicsOnBadCursor, |s| {
             tokio::spawn(async move { testkit::list_keys_refuses_foreign_cursors(&s).await })
         }),
+        (Bug::NonAtomicCas, |s| tokio::spawn(async move { testkit::compare_and_swap_is_atomic(&s).await })),
+        (Bug::CasIgnoresExpected, |s| {
+            tokio::spawn(async move { testkit::compare_and_swap_semantics(&s).await })
+        }),
+        (Bug::CasIgnoresExpected, |s| {
+            tokio::spawn(async move { testkit::compare_and_swap_is_atomic(&s).await })
+        }),
+        (Bug::CasDropsTtl, |s| tokio::spawn(async move { testkit::compare_and_swap_semantics(&s).await })),
+        (Bug::CasDropsTtl, |s| tokio::spawn(async move { testkit::compare_and_swap_ttl(&s).await })),
+        (Bug::CasNotAtomicWithTake, |s| {
+            tokio::spawn(async move { testkit::take_and_compare_and_swap_are_linearizable(&s).await })
+        }),
+        (Bug::NonAtomicTake, |s| {
+            tokio::spawn(async move { testkit::take_and_compare_and_swap_are_linearizable(&s).await })
+        }),
     ];
     for (bug, check) in cases {
-        let store: Arc<dyn KvStorage> = Arc::new(Broken { inner: MemoryStore::new(), bug });
+        let store: Arc<dyn KvStorage> = Arc::new(Broken::new(bug));
         assert!(check(store).await.is_err(), "the suite did not catch {bug:?}");
         // The same check passes on the correct store, so the failure is the bug's.
         assert!(check(self::store()).await.is_ok(), "the check for {bug:?} fails on MemoryStore");

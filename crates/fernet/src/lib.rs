@@ -59,6 +59,7 @@ use fernet::{Fernet, MultiFernet};
 use mcp_auth_core::settings::{Settings, SettingsError};
 use mcp_auth_core::store::{Expiry, KeyPage, KvStorage, StoreError};
 use secrecy::{ExposeSecret, SecretString};
+use subtle::ConstantTimeEq;
 
 /// The backend name in [`StoreError`]s raised by this wrapper.
 pub const BACKEND: &str = "fernet";
@@ -490,6 +491,32 @@ impl<S: KvStorage> KvStorage for FernetStore<S> {
         ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
         self.inner.put_if_absent(collection, key, &self.encrypt(value), ttl).await
+    }
+
+    /// Compares *plaintexts*: the stored value is decrypted and compared with `expected` (in constant
+    /// time for equal lengths), exactly as [`get`](KvStorage::get) would return it. The swap then goes
+    /// through the inner store's `compare_and_swap` against the exact ciphertext that was read, so a
+    /// writer that changed the entry in between (even to the same plaintext: ciphertexts always differ)
+    /// makes this call lose rather than be overwritten.
+    async fn compare_and_swap(
+        &self,
+        collection: &str,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        let stored = self.inner.get(collection, key).await?;
+        let current = self.decrypt(collection, key, stored.clone())?;
+        let matches = match (current.as_deref(), expected) {
+            (None, None) => true,
+            (Some(current), Some(expected)) => bool::from(current.ct_eq(expected)),
+            _ => false,
+        };
+        if !matches {
+            return Ok(false);
+        }
+        self.inner.compare_and_swap(collection, key, stored.as_deref(), &self.encrypt(new), ttl).await
     }
 
     async fn delete(&self, collection: &str, key: &str) -> Result<bool, StoreError> {

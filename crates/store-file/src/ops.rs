@@ -226,6 +226,61 @@ impl Inner {
         })
     }
 
+    /// The live value under `key` as it is now, without removing an expired entry: `None` for no live
+    /// entry.
+    fn current_value(&self, collection: &str, key: &str, path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some((bytes, _)) = read_with_inode(path).map_err(|e| self.root_error("read", path, e))? else {
+            self.check_root()?;
+            return Ok(None);
+        };
+        let entry = Self::decode_for(path, key, &bytes).map_err(|e| corrupt(collection, key, e))?;
+        Ok(entry.is_live(self.now_ms()).then_some(entry.value))
+    }
+
+    pub(crate) fn compare_and_swap(
+        &self,
+        collection: &str,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        let dir = collection_dir(&self.root, collection);
+        let path = entry_path(&dir, key);
+        // A swap that fails is only a read, so an unlocked look settles the losers of a race without
+        // writing a temporary file or waiting for the lock.
+        if self.current_value(collection, key, &path)?.as_deref() != expected {
+            return Ok(false);
+        }
+        let temp = self.write_temp(&dir, &format::encode(key, new, self.expiry(ttl)))?;
+        let outcome = self.swap_if_current(collection, key, &dir, &path, &temp, expected);
+        if matches!(outcome, Ok(true)) {
+            sync_dir(&dir).map_err(|e| io_error("sync", &dir, e))?;
+        } else {
+            let _ = fs::remove_file(&temp);
+        }
+        outcome
+    }
+
+    /// Under the collection lock, checks the live value again and renames `temp` over the entry if it is
+    /// still `expected`: no other writer can change the entry between the check and the rename.
+    fn swap_if_current(
+        &self,
+        collection: &str,
+        key: &str,
+        dir: &Path,
+        path: &Path,
+        temp: &Path,
+        expected: Option<&[u8]>,
+    ) -> Result<bool, StoreError> {
+        let _lock = lock_collection(dir).map_err(|e| self.root_error("lock", dir, e))?;
+        if self.current_value(collection, key, path)?.as_deref() != expected {
+            return Ok(false);
+        }
+        fs::rename(temp, path).map_err(|e| self.root_error("rename into", path, e))?;
+        Ok(true)
+    }
+
     /// Atomically removes the entry and returns what it held (`None` when there was none).
     fn take_entry(
         &self,

@@ -120,6 +120,21 @@ impl KvStorage for FileStore {
         self.run(collection, key, move |inner, c, k| inner.put_if_absent(c, k, &value, ttl)).await
     }
 
+    async fn compare_and_swap(
+        &self,
+        collection: &str,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        let (expected, new) = (expected.map(<[u8]>::to_vec), new.to_vec());
+        self.run(collection, key, move |inner, c, k| {
+            inner.compare_and_swap(c, k, expected.as_deref(), &new, ttl)
+        })
+        .await
+    }
+
     async fn delete(&self, collection: &str, key: &str) -> Result<bool, StoreError> {
         self.run(collection, key, Inner::delete).await
     }

@@ -35,6 +35,8 @@ async fn two_instances_over_one_directory_share_state_and_race_atomically() {
     let b: Arc<dyn KvStorage> = Arc::new(FileStore::open(dir.path()).await.unwrap());
     testkit::instances_share_state(&a, &b).await;
     testkit::take_is_atomic_across(&[Arc::clone(&a), Arc::clone(&b)]).await;
+    testkit::compare_and_swap_is_atomic_across(&[Arc::clone(&a), Arc::clone(&b)]).await;
+    testkit::take_and_compare_and_swap_are_linearizable_across(&[Arc::clone(&a), Arc::clone(&b)]).await;
     testkit::put_if_absent_is_atomic_across(&[a, b]).await;
 }
 

@@ -7,6 +7,9 @@
 //! - TTLs are Redis expirations (`SET .. PX`), so Redis removes expired entries itself.
 //! - `put_if_absent` is `SET .. NX`, `take` is `GETDEL` (Redis 6.2 or later): atomic across every
 //!   process, which is what one-time authorization codes need.
+//! - `compare_and_swap` is one Lua script (`GET`, compare, `SET .. PX`) run with `EVALSHA`, falling back
+//!   to loading it on `NOSCRIPT`: atomic on the server, on one key (so one slot in a cluster).
+//! - `remaining_ttl` is `PTTL` (`-2`: no entry, `-1`: no TTL).
 //! - `list_keys` is one `SCAN MATCH` per page, with the prefix and collection glob-escaped and the `SCAN`
 //!   cursor in the page's cursor; `limit` is the `SCAN COUNT` hint, so a page may hold a few more keys
 //!   (or none) and a key may come twice in a walk.
@@ -47,13 +50,14 @@
 
 use std::collections::HashSet;
 use std::fmt;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use mcp_auth_core::settings::{Settings, SettingsError};
 use mcp_auth_core::store::{Expiry, KeyPage, KvStorage, StoreError, validate_key};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Cmd, ErrorKind, FromRedisValue, RedisError, ServerErrorKind};
+use redis::{Cmd, ErrorKind, FromRedisValue, RedisError, Script, ScriptInvocation, ServerErrorKind};
 
 /// The backend name in this crate's [`StoreError`]s.
 pub const BACKEND: &str = "redis";
@@ -527,19 +531,61 @@ impl RedisStore {
     fn set_cmd(&self, collection: &str, key: &str, value: &[u8], ttl: Option<Duration>, nx: bool) -> Cmd {
         let mut cmd = redis::cmd("SET");
         cmd.arg(self.layout.key(collection, key)).arg(value);
-        if let Some(ttl) = ttl {
-            let ms = ttl.as_millis();
-            if ms <= MAX_TTL_MS {
-                // A sub-millisecond TTL still expires: Redis refuses PX 0.
-                cmd.arg("PX").arg(u64::try_from(ms.max(1)).unwrap_or(u64::MAX));
-            }
+        if let Some(ms) = px_millis(ttl) {
+            cmd.arg("PX").arg(ms);
         }
         if nx {
             cmd.arg("NX");
         }
         cmd
     }
+
+    async fn invoke<T: FromRedisValue>(&self, invocation: &ScriptInvocation<'_>) -> Result<T, StoreError> {
+        let mut connection = self.connection.clone();
+        let call = async move {
+            match &mut connection {
+                Connection::Single(manager) => invocation.invoke_async::<T>(manager).await,
+                #[cfg(feature = "cluster")]
+                Connection::Cluster(cluster) => invocation.invoke_async::<T>(cluster).await,
+            }
+        };
+        match tokio::time::timeout(self.operation_timeout, call).await {
+            Ok(result) => result.map_err(map_error),
+            Err(_) => Err(unavailable_timeout(self.operation_timeout)),
+        }
+    }
 }
+
+/// The `PX` argument for `ttl`: `None` for no TTL or one too large to matter ([`MAX_TTL_MS`]); a
+/// sub-millisecond TTL still expires, as 1 ms, since Redis refuses `PX 0`.
+fn px_millis(ttl: Option<Duration>) -> Option<u64> {
+    let ms = ttl?.as_millis();
+    (ms <= MAX_TTL_MS).then(|| u64::try_from(ms.max(1)).unwrap_or(u64::MAX))
+}
+
+/// `compare_and_swap` in one step on the server. `KEYS[1]`: the entry. `ARGV`: `1` when a value is
+/// expected (then `ARGV[2]` is it) or `0` for "no entry", the new value, and the `PX` milliseconds or an
+/// empty string for no TTL. Redis runs a script atomically and, inside it, treats an expired key as
+/// missing; the one key keeps it on one slot in a cluster. `SET` without `PX` clears an old TTL, as
+/// `put` does.
+const CAS_LUA: &str = r"
+local current = redis.call('GET', KEYS[1])
+if ARGV[1] == '1' then
+  if current ~= ARGV[2] then return 0 end
+elseif current then
+  return 0
+end
+if ARGV[4] == '' then
+  redis.call('SET', KEYS[1], ARGV[3])
+else
+  redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+end
+return 1
+";
+
+/// The script, hashed once; `redis::Script` sends `EVALSHA` and loads the script when Redis answers
+/// `NOSCRIPT` (a restarted or new node).
+static CAS_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(CAS_LUA));
 
 #[async_trait]
 impl KvStorage for RedisStore {
@@ -569,6 +615,26 @@ impl KvStorage for RedisStore {
         validate_key(collection, key)?;
         let reply: Option<String> = self.query(&self.set_cmd(collection, key, value, ttl, true)).await?;
         Ok(reply.is_some())
+    }
+
+    async fn compare_and_swap(
+        &self,
+        collection: &str,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        validate_key(collection, key)?;
+        let px = px_millis(ttl).map(|ms| ms.to_string()).unwrap_or_default();
+        let mut invocation = CAS_SCRIPT.key(self.layout.key(collection, key));
+        invocation
+            .arg(if expected.is_some() { "1" } else { "0" })
+            .arg(expected.unwrap_or_default())
+            .arg(new)
+            .arg(px);
+        let swapped: i64 = self.invoke(&invocation).await?;
+        Ok(swapped == 1)
     }
 
     async fn delete(&self, collection: &str, key: &str) -> Result<bool, StoreError> {

@@ -139,6 +139,16 @@ impl Default for MemoryStore {
     }
 }
 
+/// When [`Inner::write`] writes.
+#[derive(Clone, Copy)]
+enum Condition<'a> {
+    /// Always (`put`).
+    Always,
+    /// Only when the live value is this one; `None` for no live entry (`put_if_absent`,
+    /// `compare_and_swap`).
+    IfCurrent(Option<&'a [u8]>),
+}
+
 impl Inner {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave `State` half-updated in a way that matters more
@@ -146,21 +156,28 @@ impl Inner {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Every write: the condition is checked, the bounds enforced and the entry replaced under one lock.
     fn write(
         &self,
         collection: &str,
         key: &str,
         value: &[u8],
         ttl: Option<Duration>,
-        only_if_absent: bool,
+        condition: Condition<'_>,
     ) -> Result<bool, StoreError> {
         validate_key(collection, key)?;
         let now = self.clock.now();
         // A TTL too large to represent is as good as none.
         let expires_at = ttl.and_then(|ttl| now.checked_add(ttl));
         let mut state = self.lock();
-        if only_if_absent && state.get(collection, key).is_some_and(|entry| entry.is_live(now)) {
-            return Ok(false);
+        if let Condition::IfCurrent(expected) = condition {
+            let current = state
+                .get(collection, key)
+                .filter(|entry| entry.is_live(now))
+                .map(|entry| entry.value.as_slice());
+            if current != expected {
+                return Ok(false);
+            }
         }
         if !state.has_room(collection, key, value, self.max_entries, self.max_bytes) {
             state.sweep(now);
@@ -311,7 +328,7 @@ impl KvStorage for MemoryStore {
         value: &[u8],
         ttl: Option<Duration>,
     ) -> Result<(), StoreError> {
-        self.inner.write(collection, key, value, ttl, false).map(drop)
+        self.inner.write(collection, key, value, ttl, Condition::Always).map(drop)
     }
 
     async fn put_if_absent(
@@ -321,7 +338,18 @@ impl KvStorage for MemoryStore {
         value: &[u8],
         ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
-        self.inner.write(collection, key, value, ttl, true)
+        self.inner.write(collection, key, value, ttl, Condition::IfCurrent(None))
+    }
+
+    async fn compare_and_swap(
+        &self,
+        collection: &str,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        self.inner.write(collection, key, new, ttl, Condition::IfCurrent(expected))
     }
 
     async fn delete(&self, collection: &str, key: &str) -> Result<bool, StoreError> {
@@ -408,6 +436,18 @@ mod tests {
         store.put("c", "a", b"11", None).await.unwrap();
         assert!(matches!(store.put("c", "a", &[0; 100], None).await, Err(StoreError::Full { .. })));
         assert_eq!(store.get("c", "a").await.unwrap().as_deref(), Some(&b"11"[..]));
+        // compare_and_swap is bounded the same way, and a refused write changes nothing.
+        assert!(matches!(
+            store.compare_and_swap("c", "x", None, b"3", None).await,
+            Err(StoreError::Full { .. })
+        ));
+        assert!(matches!(
+            store.compare_and_swap("c", "a", Some(b"11"), &[0; 100], None).await,
+            Err(StoreError::Full { .. })
+        ));
+        assert!(store.compare_and_swap("c", "a", Some(b"11"), b"12", None).await.unwrap());
+        assert_eq!(store.get("c", "a").await.unwrap().as_deref(), Some(&b"12"[..]));
+        assert_eq!(store.len(), 2);
     }
 
     #[tokio::test]

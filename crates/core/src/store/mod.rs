@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-pub use self::json::JsonCollection;
+pub use self::json::{JsonCollection, Versioned};
 pub use self::memory::{MemoryStore, MemoryStoreBuilder};
 use crate::verifier::BoxError;
 
@@ -26,8 +26,12 @@ use crate::verifier::BoxError;
 ///   are any bytes, empty included.
 /// - An entry written with a `ttl` is gone once `ttl` has passed: reads never return it, whether or not
 ///   the backend has physically removed it yet. `None` means the entry lives until deleted.
-/// - `put` overwrites, replacing value and TTL. `put_if_absent` and `take` are atomic: of any number of
-///   concurrent callers, across every process sharing the backend, exactly one wins.
+/// - `put` overwrites, replacing value and TTL. `put_if_absent`, `compare_and_swap` and `take` are
+///   atomic: of any number of concurrent callers (with the same `expected`, for `compare_and_swap`),
+///   across every process sharing the backend, exactly one wins.
+/// - `compare_and_swap` writes only when the live value equals `expected` (`None`: no live entry; an
+///   expired entry is absent) and is linearizable with every other operation: it never installs its
+///   value over one that was taken, deleted or replaced after it looked.
 /// - `list_keys` walks a collection page by page with an opaque cursor. It is not a snapshot: every key
 ///   whose entry is live for the whole walk is listed at least once, keys written or removed meanwhile
 ///   may or may not be, and a key may be listed more than once (Redis `SCAN`). `limit` bounds each page
@@ -68,6 +72,45 @@ pub trait KvStorage: Debug + Send + Sync + 'static {
         collection: &str,
         key: &str,
         value: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError>;
+
+    /// Writes `new` under `key` only if the live value there equals `expected`, replacing value and TTL as
+    /// [`put`](KvStorage::put) does; returns whether it wrote. `expected: None` means "no live entry"
+    /// (an expired entry counts as absent), and `Some(b"")` expects an empty value, which is not the same.
+    ///
+    /// Atomic: of any number of concurrent callers with the same `expected`, across every process sharing
+    /// the backend, exactly one wins. It is the building block of read-modify-write: read with
+    /// [`get`](KvStorage::get), compute, then swap against what was read, and retry or give up when it
+    /// returns `false`.
+    ///
+    /// # Errors
+    ///
+    /// A [`StoreError`] when the backend fails or the key is invalid.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mcp_auth_core::store::{KvStorage, MemoryStore};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let store = MemoryStore::new();
+    /// assert!(store.compare_and_swap("counters", "hits", None, b"1", None).await.unwrap());
+    /// // Increment: read, compute, swap against what was read.
+    /// let read = store.get("counters", "hits").await.unwrap().unwrap();
+    /// let next = (std::str::from_utf8(&read).unwrap().parse::<u64>().unwrap() + 1).to_string();
+    /// assert!(store.compare_and_swap("counters", "hits", Some(&read), next.as_bytes(), None).await.unwrap());
+    /// // A writer that read the old value too loses, and changes nothing.
+    /// assert!(!store.compare_and_swap("counters", "hits", Some(&read), b"99", None).await.unwrap());
+    /// assert_eq!(store.get("counters", "hits").await.unwrap().as_deref(), Some(&b"2"[..]));
+    /// # });
+    /// ```
+    async fn compare_and_swap(
+        &self,
+        collection: &str,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
         ttl: Option<Duration>,
     ) -> Result<bool, StoreError>;
 
@@ -169,6 +212,16 @@ impl<T: KvStorage + ?Sized> KvStorage for Arc<T> {
         ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
         (**self).put_if_absent(collection, key, value, ttl).await
+    }
+    async fn compare_and_swap(
+        &self,
+        collection: &str,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        (**self).compare_and_swap(collection, key, expected, new, ttl).await
     }
     async fn delete(&self, collection: &str, key: &str) -> Result<bool, StoreError> {
         (**self).delete(collection, key).await
