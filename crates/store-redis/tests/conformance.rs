@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mcp_auth_core::store::{Expiry, KvStorage};
+use mcp_auth_core::store::{Expiry, KvStorage, StoreError};
 use mcp_auth_core::testkit;
 use mcp_auth_fernet::{FernetKey, FernetStore};
 
@@ -120,4 +120,45 @@ async fn compare_and_swap_reloads_a_flushed_script_and_sets_ttls_as_put_does() {
     );
     let pttl: i64 = redis::cmd("PTTL").arg(&key).query_async(&mut raw).await.unwrap();
     assert!(matches!(pttl, -2 | 0 | 1), "PTTL {pttl} after a swap with a 10 µs TTL");
+}
+
+#[tokio::test]
+async fn fernet_over_redis_refuses_values_moved_or_written_back_with_raw_commands() {
+    if common::skipped() {
+        return;
+    }
+    let store = common::shared_store("fernet-binding").await;
+    let clock = mcp_auth_core::clock::ManualClock::starting_now();
+    let encrypted = FernetStore::builder(store.clone(), vec![FernetKey::generate()])
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
+    encrypted.put("codes", "alice", b"one-time", Some(Duration::from_secs(60))).await.unwrap();
+    let client = redis::Client::open(common::shared_url()).unwrap();
+    let mut raw = client.get_multiplexed_async_connection().await.unwrap();
+    let ciphertext: Vec<u8> =
+        redis::cmd("GET").arg(store.redis_key("codes", "alice")).query_async(&mut raw).await.unwrap();
+    // Copied under another key with a plain SET.
+    let _: () = redis::cmd("SET")
+        .arg(store.redis_key("codes", "mallory"))
+        .arg(&ciphertext)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    // Three minutes later (two past the deadline, more than the 60 s allowance), written back without
+    // its TTL.
+    clock.advance(Duration::from_secs(180));
+    let _: () = redis::cmd("SET")
+        .arg(store.redis_key("codes", "alice"))
+        .arg(&ciphertext)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    for key in ["mallory", "alice"] {
+        let err = encrypted.get("codes", key).await.unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { backend: "fernet", .. }), "{key}: {err:?}");
+        let source = std::error::Error::source(&err).unwrap();
+        assert!(source.downcast_ref::<mcp_auth_fernet::BindingError>().is_some(), "{key}: {source}");
+    }
+    common::cleanup(&store).await;
 }
