@@ -14,7 +14,9 @@ fn store() -> Arc<dyn KvStorage> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn memory_store_passes_the_whole_suite() {
-    testkit::run_all(store()).await;
+    let store = store();
+    testkit::run_all(Arc::clone(&store)).await;
+    testkit::list_keys_pages_respect_limit(&store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -24,6 +26,8 @@ async fn clones_share_state_and_race_correctly() {
     let b: Arc<dyn KvStorage> = Arc::new(store);
     testkit::instances_share_state(&a, &b).await;
     testkit::take_is_atomic_across(&[a.clone(), b.clone()]).await;
+    testkit::compare_and_swap_is_atomic_across(&[a.clone(), b.clone()]).await;
+    testkit::take_and_compare_and_swap_are_linearizable_across(&[a.clone(), b.clone()]).await;
     testkit::put_if_absent_is_atomic_across(&[a, b]).await;
 }
 
@@ -41,7 +45,7 @@ mod broken {
     use std::time::Duration;
 
     use mcp_auth_core::async_trait;
-    use mcp_auth_core::store::{KvStorage, MemoryStore, StoreError};
+    use mcp_auth_core::store::{Expiry, KeyPage, KvStorage, MemoryStore, StoreError};
 
     #[derive(Debug, Clone, Copy)]
     pub(super) enum Bug {
@@ -51,15 +55,32 @@ mod broken {
         NaiveJoin,
         NoKeyValidation,
         TruncatesLargeValues,
+        TtlAlwaysNever,
+        ListDropsLastOfPage,
+        ListIgnoresCursor,
+        ListIgnoresLimit,
+        ListPanicsOnBadCursor,
+        /// get, a pause, then put: two swaps can both see the expected value.
+        NonAtomicCas,
+        CasIgnoresExpected,
+        CasDropsTtl,
+        /// Swaps are serialized among themselves (as the file store's lock serializes writers) but `take`
+        /// does not wait for them, so a take can slip between a swap's check and its write.
+        CasNotAtomicWithTake,
     }
 
     #[derive(Debug)]
     pub(super) struct Broken {
-        pub(super) inner: MemoryStore,
-        pub(super) bug: Bug,
+        inner: MemoryStore,
+        bug: Bug,
+        cas_lock: tokio::sync::Mutex<()>,
     }
 
     impl Broken {
+        pub(super) fn new(bug: Bug) -> Self {
+            Self { inner: MemoryStore::new(), bug, cas_lock: tokio::sync::Mutex::new(()) }
+        }
+
         fn place<'a>(&self, collection: &'a str, key: &'a str) -> (String, String) {
             match self.bug {
                 // Joins collection and key with ':' into one flat namespace.
@@ -105,6 +126,38 @@ mod broken {
             let (c, k) = self.place(collection, key);
             self.inner.put_if_absent(&c, &k, value, ttl).await
         }
+        async fn compare_and_swap(
+            &self,
+            collection: &str,
+            key: &str,
+            expected: Option<&[u8]>,
+            new: &[u8],
+            ttl: Option<Duration>,
+        ) -> Result<bool, StoreError> {
+            let (c, k) = self.place(collection, key);
+            match self.bug {
+                Bug::NonAtomicCas | Bug::CasNotAtomicWithTake => {
+                    let _serialized = match self.bug {
+                        Bug::CasNotAtomicWithTake => Some(self.cas_lock.lock().await),
+                        _ => None,
+                    };
+                    let current = self.inner.get(&c, &k).await?;
+                    tokio::task::yield_now().await;
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    if current.as_deref() != expected {
+                        return Ok(false);
+                    }
+                    self.inner.put(&c, &k, new, ttl).await?;
+                    Ok(true)
+                }
+                Bug::CasIgnoresExpected => {
+                    self.inner.put(&c, &k, new, ttl).await?;
+                    Ok(true)
+                }
+                Bug::CasDropsTtl => self.inner.compare_and_swap(&c, &k, expected, new, None).await,
+                _ => self.inner.compare_and_swap(&c, &k, expected, new, ttl).await,
+            }
+        }
         async fn delete(&self, collection: &str, key: &str) -> Result<bool, StoreError> {
             let (c, k) = self.place(collection, key);
             self.inner.delete(&c, &k).await
@@ -120,26 +173,56 @@ mod broken {
             }
             self.inner.take(&c, &k).await
         }
-        async fn keys(&self, collection: &str) -> Result<Vec<String>, StoreError> {
+        async fn remaining_ttl(&self, collection: &str, key: &str) -> Result<Option<Expiry>, StoreError> {
+            let (c, k) = self.place(collection, key);
+            let expiry = self.inner.remaining_ttl(&c, &k).await?;
+            Ok(match self.bug {
+                Bug::TtlAlwaysNever => expiry.map(|_| Expiry::Never),
+                _ => expiry,
+            })
+        }
+        async fn list_keys(
+            &self,
+            collection: &str,
+            cursor: Option<&str>,
+            limit: usize,
+        ) -> Result<KeyPage, StoreError> {
             match self.bug {
                 Bug::NaiveJoin => {
                     let prefix = format!("{collection}:");
-                    Ok(self
-                        .inner
-                        .keys("flat")
-                        .await?
+                    let page = self.inner.list_keys("flat", cursor, limit).await?;
+                    let keys = page
+                        .keys
                         .into_iter()
                         .filter_map(|k| k.strip_prefix(&prefix).map(str::to_owned))
-                        .collect())
+                        .collect();
+                    Ok(KeyPage { keys, next: page.next })
                 }
-                Bug::NoKeyValidation => Ok(self
-                    .inner
-                    .keys(&format!("c{collection}"))
-                    .await?
-                    .into_iter()
-                    .map(|k| k[1..].to_owned())
-                    .collect()),
-                _ => self.inner.keys(collection).await,
+                Bug::NoKeyValidation => {
+                    let page = self.inner.list_keys(&format!("c{collection}"), cursor, limit).await?;
+                    Ok(KeyPage {
+                        keys: page.keys.into_iter().map(|k| k[1..].to_owned()).collect(),
+                        next: page.next,
+                    })
+                }
+                Bug::ListDropsLastOfPage => {
+                    let mut page = self.inner.list_keys(collection, cursor, limit).await?;
+                    if page.next.is_some() {
+                        page.keys.pop();
+                    }
+                    Ok(page)
+                }
+                Bug::ListIgnoresCursor => self.inner.list_keys(collection, None, limit).await,
+                Bug::ListIgnoresLimit => self.inner.list_keys(collection, cursor, usize::MAX).await,
+                Bug::ListPanicsOnBadCursor => {
+                    if let Some(cursor) = cursor {
+                        assert!(cursor.starts_with("m1:"), "unparseable cursor");
+                        let key = &cursor[3..];
+                        assert!(!key.is_empty(), "empty cursor key");
+                    }
+                    self.inner.list_keys(collection, cursor, limit).await
+                }
+                _ => self.inner.list_keys(collection, cursor, limit).await,
             }
         }
     }
@@ -149,16 +232,46 @@ mod broken {
 async fn every_kind_of_broken_store_is_caught() {
     use broken::{Broken, Bug};
     type Check = fn(Arc<dyn KvStorage>) -> tokio::task::JoinHandle<()>;
-    let cases: [(Bug, Check); 6] = [
+    let cases: [(Bug, Check); 20] = [
         (Bug::EmptyIsMissing, |s| tokio::spawn(async move { testkit::empty_values(&s).await })),
         (Bug::IgnoresTtl, |s| tokio::spawn(async move { testkit::ttl_expiry(&s).await })),
         (Bug::NonAtomicTake, |s| tokio::spawn(async move { testkit::take_is_atomic(&s).await })),
         (Bug::NaiveJoin, |s| tokio::spawn(async move { testkit::collections_are_isolated(&s).await })),
         (Bug::NoKeyValidation, |s| tokio::spawn(async move { testkit::invalid_keys(&s).await })),
         (Bug::TruncatesLargeValues, |s| tokio::spawn(async move { testkit::large_values(&s).await })),
+        (Bug::TtlAlwaysNever, |s| tokio::spawn(async move { testkit::remaining_ttl_semantics(&s).await })),
+        (Bug::TtlAlwaysNever, |s| tokio::spawn(async move { testkit::remaining_ttl_counts_down(&s).await })),
+        (Bug::IgnoresTtl, |s| tokio::spawn(async move { testkit::remaining_ttl_counts_down(&s).await })),
+        (Bug::ListDropsLastOfPage, |s| {
+            tokio::spawn(async move { testkit::list_keys_walks_every_live_key(&s).await })
+        }),
+        (Bug::ListIgnoresCursor, |s| {
+            tokio::spawn(async move { testkit::list_keys_walks_every_live_key(&s).await })
+        }),
+        (Bug::ListIgnoresLimit, |s| {
+            tokio::spawn(async move { testkit::list_keys_pages_respect_limit(&s).await })
+        }),
+        (Bug::ListPanicsOnBadCursor, |s| {
+            tokio::spawn(async move { testkit::list_keys_refuses_foreign_cursors(&s).await })
+        }),
+        (Bug::NonAtomicCas, |s| tokio::spawn(async move { testkit::compare_and_swap_is_atomic(&s).await })),
+        (Bug::CasIgnoresExpected, |s| {
+            tokio::spawn(async move { testkit::compare_and_swap_semantics(&s).await })
+        }),
+        (Bug::CasIgnoresExpected, |s| {
+            tokio::spawn(async move { testkit::compare_and_swap_is_atomic(&s).await })
+        }),
+        (Bug::CasDropsTtl, |s| tokio::spawn(async move { testkit::compare_and_swap_semantics(&s).await })),
+        (Bug::CasDropsTtl, |s| tokio::spawn(async move { testkit::compare_and_swap_ttl(&s).await })),
+        (Bug::CasNotAtomicWithTake, |s| {
+            tokio::spawn(async move { testkit::take_and_compare_and_swap_are_linearizable(&s).await })
+        }),
+        (Bug::NonAtomicTake, |s| {
+            tokio::spawn(async move { testkit::take_and_compare_and_swap_are_linearizable(&s).await })
+        }),
     ];
     for (bug, check) in cases {
-        let store: Arc<dyn KvStorage> = Arc::new(Broken { inner: MemoryStore::new(), bug });
+        let store: Arc<dyn KvStorage> = Arc::new(Broken::new(bug));
         assert!(check(store).await.is_err(), "the suite did not catch {bug:?}");
         // The same check passes on the correct store, so the failure is the bug's.
         assert!(check(self::store()).await.is_ok(), "the check for {bug:?} fails on MemoryStore");

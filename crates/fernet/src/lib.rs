@@ -5,21 +5,46 @@
 //! `FernetStore::new(RedisStore::connect(url).await?, keys)?`, and the same wrapper works over the
 //! memory and file stores. Values are standard [Fernet](https://github.com/fernet/spec) tokens
 //! (AES-128-CBC plus HMAC-SHA256, url-safe base64), interoperable with Python's
-//! `cryptography.fernet`: a value written by one side is read by the other with the same key.
+//! `cryptography.fernet`; what the token holds is described under "Bound values".
+//!
+//! # Bound values
+//!
+//! Encryption alone would let whoever can write to the backend move ciphertexts around: copy a value
+//! under another key, or write an old value back after it expired (for example with a plain `SET`,
+//! without its TTL), and it would still decrypt. So the plaintext inside each token (format 2) is an
+//! envelope: a magic prefix and version, then the collection and the key (length-prefixed) and the
+//! absolute deadline the value was written with (milliseconds since the epoch, 0 for none), then the
+//! value, all authenticated by the token. Reads check them:
+//!
+//! - a collection or key other than the one read is [`StoreError::Corrupt`] ([`BindingError::WrongPlace`]);
+//! - a deadline passed by more than the clock-skew allowance ([`FernetStoreBuilder::max_clock_skew`],
+//!   60 s) is [`StoreError::Corrupt`] ([`BindingError::WrittenBackAfterExpiry`]); passed by less, the
+//!   value reads as missing (the backend's own TTL and the writer's clock may differ that much).
+//!
+//! What binding cannot detect: rolling a key back to an earlier value of that same key that is still
+//! within its lifetime (each old ciphertext is genuine for that key until its deadline), and deleting
+//! values. Collection names and keys stay visible to whoever reads the backend, as before.
+//!
+//! Values written before binding (format 1, the bare value) are refused with [`BindingError::Unbound`]
+//! unless the store is built with [`FernetStoreBuilder::insecure_accept_unbound_values`], which is meant
+//! for the upgrade window only; [`FernetStore::reencrypt_collection`] rewrites them as bound values.
 //!
 //! # Security notes
 //!
 //! - **Only values are encrypted.** Collection names and keys are passed to the inner store as they are,
-//!   so whoever can read the backend (a Redis `SCAN`, a directory listing) sees them. Never put a secret
-//!   in a key: hash bearer tokens and codes (for example SHA-256) before using them as keys.
+//!   so whoever can read the backend (a Redis `SCAN`, a directory listing) sees them. Never put a secret in
+//!   a key: hash bearer tokens and codes (for example SHA-256) before using them as keys.
 //! - A Fernet token carries its creation time in clear, so the backend also sees when each value was
 //!   written.
 //! - A value that fails to decrypt (wrong key, tampered bytes, a foreign value) is a
 //!   [`StoreError::Corrupt`] whose source is [`Undecryptable`] ("wrong key or tampered data"). It is
 //!   never silently treated as missing unless you opt in with
-//!   [`FernetStoreBuilder::treat_undecryptable_as_missing`].
+//!   [`FernetStoreBuilder::treat_undecryptable_as_missing`]. A value that decrypts but fails a binding
+//!   check is always an error.
 //! - Fernet refuses tokens stamped more than 60 seconds in the future, so the clocks of processes that
 //!   share a backend must agree within a minute.
+//! - `compare_and_swap` compares plaintexts and swaps on the exact ciphertext read, so it is as atomic as
+//!   the inner store's.
 //!
 //! # Keys and rotation
 //!
@@ -42,6 +67,9 @@
 //! // The inner store holds only ciphertext.
 //! let raw = store.inner().get("tokens", "sha256-of-the-token").await.unwrap().unwrap();
 //! assert!(raw.starts_with(b"gAAAAA"));
+//! // Copied under another key, it is refused rather than read.
+//! store.inner().put("tokens", "another-key", &raw, None).await.unwrap();
+//! assert!(store.get("tokens", "another-key").await.is_err());
 //! # });
 //! ```
 //!
@@ -50,15 +78,21 @@
 //! This crate has no optional features. It uses the pure-Rust (`rustcrypto`) backend of the `fernet`
 //! crate, so it needs no system OpenSSL.
 
+mod envelope;
+
 use std::fmt;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use fernet::{Fernet, MultiFernet};
+use fernet::Fernet;
+use mcp_auth_core::clock::{SharedClock, system_clock};
 use mcp_auth_core::settings::{Settings, SettingsError};
-use mcp_auth_core::store::{KvStorage, StoreError};
+use mcp_auth_core::store::{Expiry, KeyPage, KvStorage, StoreError, validate_key};
 use secrecy::{ExposeSecret, SecretString};
+use subtle::ConstantTimeEq;
+
+use self::envelope::Opened;
 
 /// The backend name in [`StoreError`]s raised by this wrapper.
 pub const BACKEND: &str = "fernet";
@@ -219,26 +253,71 @@ pub enum FernetError {
 #[non_exhaustive]
 pub struct Undecryptable;
 
-/// A [`KvStorage`] that encrypts values with Fernet before they reach `S`.
+/// The source of a [`StoreError::Corrupt`] raised when a value decrypts but is not where, or not when,
+/// it was written: the signs of someone with write access to the backend moving ciphertexts around.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BindingError {
+    /// The value was encrypted for another collection or key: a ciphertext copied from elsewhere.
+    #[error("the value was encrypted for another collection or key (a ciphertext copied from elsewhere)")]
+    WrongPlace,
+    /// The value's own deadline passed longer ago than the clock-skew allowance: an expired value
+    /// written back (for example without its TTL).
+    #[error(
+        "the value expired {expired_for:?} ago by its own deadline, more than the {allowance:?} clock-skew \
+         allowance: an expired value was written back"
+    )]
+    WrittenBackAfterExpiry {
+        /// How long ago the value's deadline passed.
+        expired_for: Duration,
+        /// The configured allowance ([`FernetStoreBuilder::max_clock_skew`]).
+        allowance: Duration,
+    },
+    /// The value is in the unbound format of earlier versions, refused unless the store was built with
+    /// [`FernetStoreBuilder::insecure_accept_unbound_values`].
+    #[error(
+        "the value is in the unbound format of earlier versions (no collection, key or expiry inside the \
+         ciphertext): rewrite it with FernetStore::reencrypt_collection, reading it meanwhile with \
+         insecure_accept_unbound_values(true)"
+    )]
+    Unbound,
+    /// The decrypted value announces the bound format but its header is cut short or inconsistent.
+    #[error("the decrypted value is a malformed bound value")]
+    Malformed,
+    /// The decrypted value is of a newer format than this version understands.
+    #[error("the value is in format {0}, newer than this version understands (2)")]
+    UnknownVersion(u8),
+}
+
+/// A [`KvStorage`] that encrypts values with Fernet before they reach `S`, each bound to the collection,
+/// key and deadline it was written with.
 ///
-/// See the [crate docs](crate) for what is and is not encrypted.
+/// See the [crate docs](crate) for what is and is not encrypted and what binding detects.
 pub struct FernetStore<S> {
     inner: S,
-    multi: MultiFernet,
-    newest: Fernet,
-    key_count: usize,
+    /// Newest first: the first encrypts, all decrypt.
+    fernets: Vec<Fernet>,
     undecryptable_as_missing: bool,
+    accept_unbound: bool,
+    max_clock_skew: Duration,
+    clock: SharedClock,
 }
 
 impl<S: fmt::Debug> fmt::Debug for FernetStore<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FernetStore")
             .field("inner", &self.inner)
-            .field("keys", &format_args!("[{} redacted]", self.key_count))
+            .field("keys", &format_args!("[{} redacted]", self.fernets.len()))
             .field("treat_undecryptable_as_missing", &self.undecryptable_as_missing)
-            .finish()
+            .field("insecure_accept_unbound_values", &self.accept_unbound)
+            .field("max_clock_skew", &self.max_clock_skew)
+            .finish_non_exhaustive()
     }
 }
+
+/// The default [`FernetStoreBuilder::max_clock_skew`]: Fernet itself refuses tokens stamped more than
+/// 60 s in the future, so hosts sharing a backend already agree within a minute.
+pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_secs(60);
 
 /// Builds a [`FernetStore`] with non-default options.
 #[must_use]
@@ -246,6 +325,9 @@ pub struct FernetStoreBuilder<S> {
     inner: S,
     keys: Vec<FernetKey>,
     undecryptable_as_missing: bool,
+    accept_unbound: bool,
+    max_clock_skew: Duration,
+    clock: SharedClock,
 }
 
 impl<S: fmt::Debug> fmt::Debug for FernetStoreBuilder<S> {
@@ -254,7 +336,9 @@ impl<S: fmt::Debug> fmt::Debug for FernetStoreBuilder<S> {
             .field("inner", &self.inner)
             .field("keys", &self.keys)
             .field("treat_undecryptable_as_missing", &self.undecryptable_as_missing)
-            .finish()
+            .field("insecure_accept_unbound_values", &self.accept_unbound)
+            .field("max_clock_skew", &self.max_clock_skew)
+            .finish_non_exhaustive()
     }
 }
 
@@ -262,9 +346,43 @@ impl<S: KvStorage> FernetStoreBuilder<S> {
     /// Reads values that cannot be decrypted as missing (logged at `warn`) instead of failing with
     /// [`StoreError::Corrupt`]. Off by default. Meant for caches whose entries may be dropped after a key
     /// is retired; never for state that must not silently vanish. `put_if_absent` still sees such an
-    /// entry as present.
+    /// entry as present; `compare_and_swap` with `expected: None` replaces it, as it reads as missing.
+    /// Values that decrypt but fail the binding checks are never read as missing.
     pub fn treat_undecryptable_as_missing(mut self, yes: bool) -> Self {
         self.undecryptable_as_missing = yes;
+        self
+    }
+
+    /// Reads values in the unbound format that versions before binding wrote (the bare value inside the
+    /// token) instead of refusing them with [`StoreError::Corrupt`] ([`BindingError::Unbound`]), and lets
+    /// [`FernetStore::reencrypt_collection`] rewrite them in the bound format. Off by default.
+    ///
+    /// # Security
+    ///
+    /// An unbound value carries neither its key nor its expiry, so while this is on, whoever can write
+    /// to the backend can copy such a value under another key or write it back after it expired, and it
+    /// reads as genuine. Turn it on only for the upgrade window: deploy with it, run
+    /// `reencrypt_collection` on every collection until nothing is left to upgrade, then deploy without.
+    /// The rewrite binds each value to the place where it is found, so it trusts the backend as it is at
+    /// that moment.
+    pub fn insecure_accept_unbound_values(mut self, yes: bool) -> Self {
+        self.accept_unbound = yes;
+        self
+    }
+
+    /// How long past its own deadline a value still reads as merely missing (default
+    /// [`DEFAULT_MAX_CLOCK_SKEW`], 60 s). A value found past its deadline by more than this was written
+    /// back after it expired, and reads as [`StoreError::Corrupt`] ([`BindingError::WrittenBackAfterExpiry`]).
+    /// A value past its deadline is never returned either way; this only decides between "missing" and
+    /// "tampered". Set it at least to how far the clocks of the hosts sharing the backend may disagree.
+    pub fn max_clock_skew(mut self, allowance: Duration) -> Self {
+        self.max_clock_skew = allowance;
+        self
+    }
+
+    /// The clock used for the deadlines bound into values (default the system clock).
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -274,33 +392,56 @@ impl<S: KvStorage> FernetStoreBuilder<S> {
     ///
     /// [`FernetError::NoKeys`] when no key was given.
     pub fn build(self) -> Result<FernetStore<S>, FernetError> {
-        let Some(first) = self.keys.first() else { return Err(FernetError::NoKeys) };
-        let newest = first.fernet();
-        let multi = MultiFernet::new(self.keys.iter().map(FernetKey::fernet).collect());
+        if self.keys.is_empty() {
+            return Err(FernetError::NoKeys);
+        }
         Ok(FernetStore {
             inner: self.inner,
-            multi,
-            newest,
-            key_count: self.keys.len(),
+            fernets: self.keys.iter().map(FernetKey::fernet).collect(),
             undecryptable_as_missing: self.undecryptable_as_missing,
+            accept_unbound: self.accept_unbound,
+            max_clock_skew: self.max_clock_skew,
+            clock: self.clock,
         })
     }
 }
+
+/// How many keys `reencrypt_collection` asks the inner store for at a time.
+const REENCRYPT_PAGE: usize = 500;
 
 /// What [`FernetStore::reencrypt_collection`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Reencryption {
-    /// Keys listed in the collection.
+    /// Keys listed in the collection (a key the backend lists twice counts twice).
     pub examined: usize,
-    /// Entries rewritten under the newest key.
+    /// Entries rewritten in the bound format under the newest key.
     pub reencrypted: usize,
-    /// Entries already under the newest key, left alone.
+    /// Of `reencrypted`, the entries that were in the unbound format of earlier versions.
+    pub upgraded_unbound: usize,
+    /// Entries already bound and under the newest key, left alone.
     pub already_current: usize,
-    /// Entries removed or expired between listing and rewriting (or whose TTL had run out), left alone.
+    /// Entries removed or expired between listing and rewriting, left alone.
     pub skipped: usize,
+    /// Entries changed by another writer between reading and rewriting: the other write stands (it is
+    /// current unless it came from an older version). Run the rotation again to pick them up.
+    pub raced: usize,
+    /// Entries that decrypt but fail a binding check (copied from another key, written back after
+    /// expiring, malformed), or unbound entries while [`insecure_accept_unbound_values`] is off: left
+    /// alone and logged at `warn`.
+    ///
+    /// [`insecure_accept_unbound_values`]: FernetStoreBuilder::insecure_accept_unbound_values
+    pub refused: usize,
     /// Entries no configured key decrypts, left alone (and logged at `warn`).
     pub undecryptable: usize,
+}
+
+/// A value decrypted and checked against where it was read from.
+enum Checked {
+    /// Bound here, live: the value.
+    Value(Vec<u8>),
+    /// Bound here but past its deadline, within the clock-skew allowance: reads as missing.
+    Expired,
 }
 
 impl<S: KvStorage> FernetStore<S> {
@@ -322,9 +463,16 @@ impl<S: KvStorage> FernetStore<S> {
         Self::new(inner, FernetKey::from_settings(settings)?)
     }
 
-    /// A builder, for [`treat_undecryptable_as_missing`](FernetStoreBuilder::treat_undecryptable_as_missing).
+    /// A builder, for the options of [`FernetStoreBuilder`].
     pub fn builder(inner: S, keys: Vec<FernetKey>) -> FernetStoreBuilder<S> {
-        FernetStoreBuilder { inner, keys, undecryptable_as_missing: false }
+        FernetStoreBuilder {
+            inner,
+            keys,
+            undecryptable_as_missing: false,
+            accept_unbound: false,
+            max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
+            clock: system_clock(),
+        }
     }
 
     /// The wrapped store, which holds ciphertext.
@@ -337,117 +485,242 @@ impl<S: KvStorage> FernetStore<S> {
         self.inner
     }
 
-    fn encrypt(&self, value: &[u8]) -> Vec<u8> {
-        self.multi.encrypt(value).into_bytes()
+    fn now_ms(&self) -> u64 {
+        millis_since_epoch(self.clock.now())
     }
 
-    fn decrypt(
+    /// Encrypts `value` with the newest key, bound to `collection`/`key` and to the deadline `ttl` sets
+    /// from now (none for no TTL, or for one too large to represent, as the stores treat it).
+    fn seal(&self, collection: &str, key: &str, value: &[u8], ttl: Option<Duration>) -> Vec<u8> {
+        let deadline = ttl
+            .and_then(|ttl| u64::try_from(ttl.as_millis()).ok())
+            .and_then(|ms| self.now_ms().checked_add(ms))
+            .unwrap_or(0);
+        self.fernets[0].encrypt(&envelope::encode(collection, key, deadline, value)).into_bytes()
+    }
+
+    /// The index of the key that decrypts `stored` and the plaintext.
+    fn decrypt_token(&self, stored: &[u8]) -> Option<(usize, Vec<u8>)> {
+        let token = std::str::from_utf8(stored).ok()?;
+        self.fernets.iter().enumerate().find_map(|(i, fernet)| fernet.decrypt(token).ok().map(|p| (i, p)))
+    }
+
+    fn corrupt(
+        collection: &str,
+        key: &str,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> StoreError {
+        StoreError::Corrupt {
+            backend: BACKEND,
+            collection: collection.to_owned(),
+            key: key.to_owned(),
+            source: Box::new(source),
+        }
+    }
+
+    /// Checks a decrypted plaintext against the place it was read from and the clock.
+    fn check(&self, collection: &str, key: &str, plain: &[u8]) -> Result<Checked, BindingError> {
+        match envelope::decode(plain)? {
+            Opened::Bound { collection: c, key: k, deadline_ms, value } => {
+                if c != collection.as_bytes() || k != key.as_bytes() {
+                    return Err(BindingError::WrongPlace);
+                }
+                let now = self.now_ms();
+                if deadline_ms == 0 || now < deadline_ms {
+                    return Ok(Checked::Value(value.to_vec()));
+                }
+                let expired_for = Duration::from_millis(now - deadline_ms);
+                if expired_for > self.max_clock_skew {
+                    return Err(BindingError::WrittenBackAfterExpiry {
+                        expired_for,
+                        allowance: self.max_clock_skew,
+                    });
+                }
+                Ok(Checked::Expired)
+            }
+            Opened::Unbound(value) if self.accept_unbound => Ok(Checked::Value(value.to_vec())),
+            Opened::Unbound(_) => Err(BindingError::Unbound),
+        }
+    }
+
+    /// What a read returns for the stored bytes: the value, `None` (nothing stored, expired by its own
+    /// deadline within the allowance, or undecryptable when that reads as missing), or `Corrupt`.
+    fn read(
         &self,
         collection: &str,
         key: &str,
-        stored: Option<Vec<u8>>,
+        stored: Option<&[u8]>,
     ) -> Result<Option<Vec<u8>>, StoreError> {
         let Some(stored) = stored else { return Ok(None) };
-        let plain = std::str::from_utf8(&stored).ok().and_then(|token| self.multi.decrypt(token).ok());
-        match plain {
-            Some(plain) => Ok(Some(plain)),
-            None if self.undecryptable_as_missing => {
+        let Some((_, plain)) = self.decrypt_token(stored) else {
+            if self.undecryptable_as_missing {
                 tracing::warn!(
                     collection,
                     key,
                     "undecryptable value read as missing (wrong key or tampered data)"
                 );
-                Ok(None)
+                return Ok(None);
             }
-            None => Err(StoreError::Corrupt {
-                backend: BACKEND,
-                collection: collection.to_owned(),
-                key: key.to_owned(),
-                source: Box::new(Undecryptable),
-            }),
+            return Err(Self::corrupt(collection, key, Undecryptable));
+        };
+        match self.check(collection, key, &plain) {
+            Ok(Checked::Value(value)) => Ok(Some(value)),
+            Ok(Checked::Expired) => Ok(None),
+            Err(err) => {
+                tracing::warn!(collection, key, error = %err, "refused a stored value");
+                Err(Self::corrupt(collection, key, err))
+            }
         }
     }
 
-    /// Re-encrypts every entry of `collection` that is not yet under the newest key, so older keys can be
-    /// retired.
+    /// Rewrites every entry of `collection` that is not current (under an older key, or in the unbound
+    /// format while [`insecure_accept_unbound_values`] is on) in the bound format under the newest key,
+    /// so older keys can be retired and unbound values upgraded. Returns what it did; running it again is
+    /// harmless.
     ///
-    /// Limits, since [`KvStorage`] cannot read an entry's remaining TTL or compare-and-swap:
-    /// - TTLs: each Fernet token records when it was written (kept across re-encryptions), so an entry is
-    ///   rewritten with `written_ttl` minus its age. Pass the TTL the collection's entries were written
-    ///   with (`None` for entries without one). Entries written with another TTL get the wrong one; entries
-    ///   whose TTL has run out are skipped. Precision is one second.
-    /// - A write racing with the rotation of the same key can be overwritten by the older value; run the
-    ///   rotation when the collection is quiet, or for collections of write-once entries.
+    /// - Each entry keeps the time it has left: the inner store's [`remaining_ttl`](KvStorage::remaining_ttl),
+    ///   never more than the value's own deadline.
+    /// - Each rewrite is a [`compare_and_swap`](KvStorage::compare_and_swap) against the exact ciphertext
+    ///   read, so a concurrent write is never overwritten (it is counted in
+    ///   [`raced`](Reencryption::raced)).
+    /// - Values that fail a binding check are left alone and counted in
+    ///   [`refused`](Reencryption::refused): a rewrite would launder a copied or written-back value.
+    ///
+    /// [`insecure_accept_unbound_values`]: FernetStoreBuilder::insecure_accept_unbound_values
     ///
     /// # Errors
     ///
     /// The inner store's [`StoreError`]; entries already rewritten stay rewritten.
-    pub async fn reencrypt_collection(
-        &self,
-        collection: &str,
-        written_ttl: Option<Duration>,
-    ) -> Result<Reencryption, StoreError> {
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use mcp_auth_core::store::{KvStorage, MemoryStore};
+    /// use mcp_auth_fernet::{FernetKey, FernetStore};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let (old, new) = (FernetKey::generate(), FernetKey::generate());
+    /// let backend = Arc::new(MemoryStore::new());
+    /// let before = FernetStore::new(Arc::clone(&backend), vec![old.clone()]).unwrap();
+    /// before.put("tokens", "k", b"secret", Some(Duration::from_secs(3600))).await.unwrap();
+    ///
+    /// // Rotation: the new key first, the old one still decrypting, then rewrite.
+    /// let during = FernetStore::new(Arc::clone(&backend), vec![new.clone(), old]).unwrap();
+    /// let report = during.reencrypt_collection("tokens").await.unwrap();
+    /// assert_eq!((report.reencrypted, report.raced, report.refused), (1, 0, 0));
+    ///
+    /// let after = FernetStore::new(backend, vec![new]).unwrap();
+    /// assert_eq!(after.get("tokens", "k").await.unwrap().as_deref(), Some(&b"secret"[..]));
+    /// # });
+    /// ```
+    pub async fn reencrypt_collection(&self, collection: &str) -> Result<Reencryption, StoreError> {
         let mut report = Reencryption::default();
-        for key in self.inner.keys(collection).await? {
-            report.examined += 1;
-            let Some(stored) = self.inner.get(collection, &key).await? else {
-                report.skipped += 1;
-                continue;
-            };
-            let Ok(token) = std::str::from_utf8(&stored) else {
-                report.undecryptable += 1;
-                tracing::warn!(collection, key, "rotation skipped a value that is not a Fernet token");
-                continue;
-            };
-            if self.newest.decrypt(token).is_ok() {
-                report.already_current += 1;
-                continue;
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self.inner.list_keys(collection, cursor.as_deref(), REENCRYPT_PAGE).await?;
+            for key in page.keys {
+                self.reencrypt_entry(collection, &key, &mut report).await?;
             }
-            let Ok(plain) = self.multi.decrypt(token) else {
-                report.undecryptable += 1;
-                tracing::warn!(collection, key, "rotation skipped a value no configured key decrypts");
-                continue;
-            };
-            let written = token_timestamp(token).unwrap_or_else(unix_now);
-            let ttl = match written_ttl {
-                None => None,
-                Some(ttl) => {
-                    let age = unix_now().saturating_sub(written);
-                    match ttl.checked_sub(Duration::from_secs(age)) {
-                        Some(left) if !left.is_zero() => Some(left),
-                        _ => {
-                            report.skipped += 1;
-                            continue;
-                        }
-                    }
-                }
-            };
-            let fresh = self.newest.encrypt_at_time(&plain, written);
-            self.inner.put(collection, &key, fresh.as_bytes(), ttl).await?;
-            report.reencrypted += 1;
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
         }
         tracing::info!(collection, ?report, "Fernet re-encryption finished");
         Ok(report)
     }
+
+    async fn reencrypt_entry(
+        &self,
+        collection: &str,
+        key: &str,
+        report: &mut Reencryption,
+    ) -> Result<(), StoreError> {
+        report.examined += 1;
+        let Some(stored) = self.inner.get(collection, key).await? else {
+            report.skipped += 1;
+            return Ok(());
+        };
+        let Some((key_index, plain)) = self.decrypt_token(&stored) else {
+            report.undecryptable += 1;
+            tracing::warn!(collection, key, "rotation skipped a value no configured key decrypts");
+            return Ok(());
+        };
+        let (value, deadline_ms, unbound) = match envelope::decode(&plain) {
+            Ok(Opened::Bound { collection: c, key: k, deadline_ms, value }) => {
+                if c != collection.as_bytes() || k != key.as_bytes() {
+                    report.refused += 1;
+                    tracing::warn!(collection, key, "rotation left alone a value encrypted for another key");
+                    return Ok(());
+                }
+                if key_index == 0 {
+                    report.already_current += 1;
+                    return Ok(());
+                }
+                (value.to_vec(), deadline_ms, false)
+            }
+            Ok(Opened::Unbound(value)) if self.accept_unbound => (value.to_vec(), 0, true),
+            Ok(Opened::Unbound(_)) => {
+                report.refused += 1;
+                tracing::warn!(
+                    collection,
+                    key,
+                    "rotation left alone an unbound value: build the store with \
+                     insecure_accept_unbound_values(true) to upgrade it"
+                );
+                return Ok(());
+            }
+            Err(err) => {
+                report.refused += 1;
+                tracing::warn!(collection, key, error = %err, "rotation left alone a malformed value");
+                return Ok(());
+            }
+        };
+        let Some(remaining) = self.inner.remaining_ttl(collection, key).await? else {
+            report.skipped += 1;
+            return Ok(());
+        };
+        // The time left: the backend's, but never past the value's own deadline (a value written back
+        // without its TTL must not come out of the rotation with a new lease of life).
+        let mut ttl = remaining.as_ttl();
+        if deadline_ms != 0 {
+            let now = self.now_ms();
+            if now >= deadline_ms {
+                if Duration::from_millis(now - deadline_ms) > self.max_clock_skew {
+                    report.refused += 1;
+                    tracing::warn!(collection, key, "rotation left alone an expired value written back");
+                } else {
+                    report.skipped += 1;
+                }
+                return Ok(());
+            }
+            let own = Duration::from_millis(deadline_ms - now);
+            ttl = Some(ttl.map_or(own, |left| left.min(own)));
+        }
+        let fresh = self.seal(collection, key, &value, ttl);
+        if self.inner.compare_and_swap(collection, key, Some(&stored), &fresh, ttl).await? {
+            report.reencrypted += 1;
+            if unbound {
+                report.upgraded_unbound += 1;
+            }
+        } else {
+            report.raced += 1;
+        }
+        Ok(())
+    }
 }
 
-fn unix_now() -> u64 {
-    mcp_auth_core::clock::unix_seconds(SystemTime::now())
-}
-
-/// The creation time in a (verified) token: bytes 1..9 of the decoded token, big-endian seconds.
-fn token_timestamp(token: &str) -> Option<u64> {
-    use base64::Engine as _;
-    let raw = base64::engine::general_purpose::URL_SAFE.decode(token).ok()?;
-    let stamp: [u8; 8] = raw.get(1..9)?.try_into().ok()?;
-    Some(u64::from_be_bytes(stamp))
+fn millis_since_epoch(at: SystemTime) -> u64 {
+    at.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[async_trait]
 impl<S: KvStorage> KvStorage for FernetStore<S> {
     async fn get(&self, collection: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let stored = self.inner.get(collection, key).await?;
-        self.decrypt(collection, key, stored)
+        self.read(collection, key, stored.as_deref())
     }
 
     async fn put(
@@ -457,7 +730,8 @@ impl<S: KvStorage> KvStorage for FernetStore<S> {
         value: &[u8],
         ttl: Option<Duration>,
     ) -> Result<(), StoreError> {
-        self.inner.put(collection, key, &self.encrypt(value), ttl).await
+        validate_key(collection, key)?;
+        self.inner.put(collection, key, &self.seal(collection, key, value, ttl), ttl).await
     }
 
     async fn put_if_absent(
@@ -467,7 +741,36 @@ impl<S: KvStorage> KvStorage for FernetStore<S> {
         value: &[u8],
         ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
-        self.inner.put_if_absent(collection, key, &self.encrypt(value), ttl).await
+        validate_key(collection, key)?;
+        self.inner.put_if_absent(collection, key, &self.seal(collection, key, value, ttl), ttl).await
+    }
+
+    /// Compares *plaintexts*: the stored value is decrypted and checked as [`get`](KvStorage::get) would
+    /// return it, then compared with `expected` (in constant time for equal lengths). The swap goes
+    /// through the inner store's `compare_and_swap` against the exact ciphertext that was read, so a
+    /// writer that changed the entry in between (even to the same plaintext: ciphertexts always differ)
+    /// makes this call lose rather than be overwritten.
+    async fn compare_and_swap(
+        &self,
+        collection: &str,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        validate_key(collection, key)?;
+        let stored = self.inner.get(collection, key).await?;
+        let current = self.read(collection, key, stored.as_deref())?;
+        let matches = match (current.as_deref(), expected) {
+            (None, None) => true,
+            (Some(current), Some(expected)) => bool::from(current.ct_eq(expected)),
+            _ => false,
+        };
+        if !matches {
+            return Ok(false);
+        }
+        let sealed = self.seal(collection, key, new, ttl);
+        self.inner.compare_and_swap(collection, key, stored.as_deref(), &sealed, ttl).await
     }
 
     async fn delete(&self, collection: &str, key: &str) -> Result<bool, StoreError> {
@@ -476,11 +779,22 @@ impl<S: KvStorage> KvStorage for FernetStore<S> {
 
     async fn take(&self, collection: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let stored = self.inner.take(collection, key).await?;
-        self.decrypt(collection, key, stored)
+        self.read(collection, key, stored.as_deref())
     }
 
-    async fn keys(&self, collection: &str) -> Result<Vec<String>, StoreError> {
-        self.inner.keys(collection).await
+    /// The inner store's TTL. It does not decrypt the value: an entry written back without its TTL
+    /// reports [`Expiry::Never`] here and is refused when read.
+    async fn remaining_ttl(&self, collection: &str, key: &str) -> Result<Option<Expiry>, StoreError> {
+        self.inner.remaining_ttl(collection, key).await
+    }
+
+    async fn list_keys(
+        &self,
+        collection: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<KeyPage, StoreError> {
+        self.inner.list_keys(collection, cursor, limit).await
     }
 }
 
@@ -551,14 +865,5 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("MCP_AUTH_FERNET_KEYS is not set"), "{err}");
-    }
-
-    #[test]
-    fn token_timestamp_reads_the_spec_vector() {
-        // From the spec's generate.json: 1985-10-26T01:20:00-07:00.
-        let token = "gAAAAAAdwJ6wAAECAwQFBgcICQoLDA0ODy021cpGVWKZ_eEwCGM4BLLF_5CV9dOPmrhuVUPgJobwOz7JcbmrR64jVmpU4IwqDA==";
-        assert_eq!(token_timestamp(token), Some(499_162_800));
-        assert_eq!(token_timestamp("%%%"), None);
-        assert_eq!(token_timestamp("gAAA"), None);
     }
 }

@@ -123,12 +123,24 @@ async fn python_made_tokens_decrypt_through_the_store() {
         }
     }
     assert!(expected.len() >= 7);
-    let store = FernetStore::new(inner, vec![key.clone(), old]).unwrap();
+    // Python's tokens hold bare values (no collection, key or deadline inside): the unbound format,
+    // refused by default and read with the upgrade opt-in.
+    let strict = FernetStore::new(inner, vec![key.clone(), old.clone()]).unwrap();
+    let err = strict.get("py", "new-0").await.unwrap_err();
+    let source = std::error::Error::source(&err).map(ToString::to_string).unwrap_or_default();
+    assert!(source.contains("unbound format"), "{source}");
+    let store = FernetStore::builder(strict.into_inner(), vec![key.clone(), old])
+        .insecure_accept_unbound_values(true)
+        .build()
+        .unwrap();
     for (key_name, plain) in &expected {
         assert_eq!(store.get("py", key_name).await.unwrap().as_ref(), Some(plain), "{key_name}");
     }
     // Without the old key, the old tokens are refused, not misread.
-    let only_new = FernetStore::new(store.into_inner(), vec![key]).unwrap();
+    let only_new = FernetStore::builder(store.into_inner(), vec![key])
+        .insecure_accept_unbound_values(true)
+        .build()
+        .unwrap();
     assert!(only_new.get("py", "old-0").await.is_err());
     assert!(only_new.get("py", "new-0").await.is_ok());
 }
@@ -168,5 +180,10 @@ async fn our_tokens_decrypt_in_python_when_available() {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "python failed: {}", String::from_utf8_lossy(&out.stderr));
     let decoded = STANDARD.decode(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
-    assert_eq!(decoded, plain);
+    // Python sees the bound envelope (docs/storage.md gives its layout): magic, version 2, collection and
+    // key with 2-byte big-endian lengths, an 8-byte deadline (0: none), then the value.
+    let mut envelope = vec![0xFF, b'M', b'C', b'P', b'A', 2, 0, 1, b'c', 0, 1, b'k'];
+    envelope.extend_from_slice(&0u64.to_be_bytes());
+    envelope.extend_from_slice(&plain);
+    assert_eq!(decoded, envelope);
 }

@@ -3,15 +3,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mcp_auth_core::store::{KvStorage, MemoryStore, StoreError};
+use mcp_auth_core::store::{Expiry, KvStorage, MemoryStore, StoreError};
 use mcp_auth_core::testkit;
 use mcp_auth_fernet::{FernetKey, FernetStore, Reencryption};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fernet_over_memory_passes_the_conformance_suite() {
-    let store =
-        FernetStore::new(MemoryStore::new(), vec![FernetKey::generate(), FernetKey::generate()]).unwrap();
-    testkit::run_all(Arc::new(store)).await;
+    let store: Arc<dyn KvStorage> = Arc::new(
+        FernetStore::new(MemoryStore::new(), vec![FernetKey::generate(), FernetKey::generate()]).unwrap(),
+    );
+    testkit::run_all(Arc::clone(&store)).await;
+    testkit::list_keys_pages_respect_limit(&store).await;
 }
 
 #[tokio::test]
@@ -21,7 +23,7 @@ async fn inner_store_holds_only_ciphertext() {
     let raw = store.inner().get("c", "k").await.unwrap().unwrap();
     assert!(!raw.windows(6).any(|w| w == b"secret"), "plaintext reached the inner store");
     // Keys are not encrypted: documented, and visible here.
-    assert_eq!(store.inner().keys("c").await.unwrap(), vec!["k".to_owned()]);
+    assert_eq!(testkit::list_all_keys(store.inner(), "c", 10).await.unwrap(), vec!["k".to_owned()]);
     // Two writes of the same value differ (random IV).
     store.put("c", "k2", b"very secret refresh token", None).await.unwrap();
     assert_ne!(raw, store.inner().get("c", "k2").await.unwrap().unwrap());
@@ -76,11 +78,16 @@ async fn rotation_decrypts_with_old_keys_and_reencrypts_with_the_newest() {
     during.put("c", "fresh", b"written with the new key", None).await.unwrap();
     assert_eq!(during.get("c", "k3").await.unwrap().as_deref(), Some(&b"v3"[..]), "old key still decrypts");
 
-    let report = during.reencrypt_collection("c", Some(Duration::from_secs(3600))).await.unwrap();
-    let Reencryption { examined, reencrypted, already_current, skipped, undecryptable, .. } = report;
-    assert_eq!((examined, reencrypted, already_current, skipped, undecryptable), (7, 5, 1, 0, 1));
+    let report = during.reencrypt_collection("c").await.unwrap();
+    let Reencryption {
+        examined, reencrypted, already_current, skipped, raced, refused, undecryptable, ..
+    } = report;
+    assert_eq!(
+        (examined, reencrypted, already_current, skipped, raced, refused, undecryptable),
+        (7, 5, 1, 0, 0, 0, 1)
+    );
     // Running again changes nothing.
-    let again = during.reencrypt_collection("c", Some(Duration::from_secs(3600))).await.unwrap();
+    let again = during.reencrypt_collection("c").await.unwrap();
     assert_eq!((again.reencrypted, again.already_current), (0, 6));
 
     let after = FernetStore::new(Arc::clone(&inner), vec![new]).unwrap();
@@ -96,12 +103,23 @@ async fn rotation_keeps_ttls_running_down() {
     let (old, new) = (FernetKey::generate(), FernetKey::generate());
     let inner = Arc::new(MemoryStore::new());
     let before = FernetStore::new(Arc::clone(&inner), vec![old.clone()]).unwrap();
+    let hour = Duration::from_secs(3600);
     before.put("c", "short", b"v", Some(Duration::from_secs(2))).await.unwrap();
-    before.put("c", "long", b"v", Some(Duration::from_secs(3600))).await.unwrap();
+    before.put("c", "long", b"v", Some(hour)).await.unwrap();
+    before.put("c", "forever", b"v", None).await.unwrap();
     let during = FernetStore::new(Arc::clone(&inner), vec![new, old]).unwrap();
-    // Declared written TTL of 2 s: the rewritten "short" keeps at most 2 s minus its age, so it expires.
-    let report = during.reencrypt_collection("c", Some(Duration::from_secs(2))).await.unwrap();
-    assert_eq!(report.examined, 2);
-    tokio::time::sleep(Duration::from_millis(3_100)).await;
-    assert_eq!(during.get("c", "short").await.unwrap(), None, "rotation must not extend a TTL");
+    let report = during.reencrypt_collection("c").await.unwrap();
+    assert_eq!((report.examined, report.reencrypted), (3, 3));
+    // Each rewritten entry keeps the time it had left, never more.
+    match during.remaining_ttl("c", "short").await.unwrap() {
+        Some(Expiry::In(left)) => {
+            assert!(left <= Duration::from_secs(2), "rotation extended a TTL: {left:?}");
+        }
+        other => panic!("the short entry lost its TTL: {other:?}"),
+    }
+    match during.remaining_ttl("c", "long").await.unwrap() {
+        Some(Expiry::In(left)) => assert!(left <= hour && left > hour / 2, "{left:?}"),
+        other => panic!("the long entry lost its TTL: {other:?}"),
+    }
+    assert_eq!(during.remaining_ttl("c", "forever").await.unwrap(), Some(Expiry::Never));
 }

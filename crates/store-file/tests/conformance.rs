@@ -13,15 +13,19 @@ use mcp_auth_store_file::{FileStore, FileStoreError, FormatError};
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn file_store_passes_the_conformance_suite() {
     let dir = tempfile::tempdir().unwrap();
-    testkit::run_all(Arc::new(FileStore::open(dir.path()).await.unwrap())).await;
+    let store: Arc<dyn KvStorage> = Arc::new(FileStore::open(dir.path()).await.unwrap());
+    testkit::run_all(Arc::clone(&store)).await;
+    testkit::list_keys_pages_respect_limit(&store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fernet_over_file_passes_the_conformance_suite() {
     let dir = tempfile::tempdir().unwrap();
-    let store =
-        FernetStore::new(FileStore::open(dir.path()).await.unwrap(), vec![FernetKey::generate()]).unwrap();
-    testkit::run_all(Arc::new(store)).await;
+    let store: Arc<dyn KvStorage> = Arc::new(
+        FernetStore::new(FileStore::open(dir.path()).await.unwrap(), vec![FernetKey::generate()]).unwrap(),
+    );
+    testkit::run_all(Arc::clone(&store)).await;
+    testkit::list_keys_pages_respect_limit(&store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -31,6 +35,8 @@ async fn two_instances_over_one_directory_share_state_and_race_atomically() {
     let b: Arc<dyn KvStorage> = Arc::new(FileStore::open(dir.path()).await.unwrap());
     testkit::instances_share_state(&a, &b).await;
     testkit::take_is_atomic_across(&[Arc::clone(&a), Arc::clone(&b)]).await;
+    testkit::compare_and_swap_is_atomic_across(&[Arc::clone(&a), Arc::clone(&b)]).await;
+    testkit::take_and_compare_and_swap_are_linearizable_across(&[Arc::clone(&a), Arc::clone(&b)]).await;
     testkit::put_if_absent_is_atomic_across(&[a, b]).await;
 }
 
@@ -110,7 +116,11 @@ async fn corrupt_and_foreign_files_are_reported_and_skipped() {
             other => panic!("{key}: {other:?}"),
         }
     }
-    assert_eq!(store.keys("c").await.unwrap(), vec!["good".to_owned()], "corrupt files are skipped");
+    assert_eq!(
+        testkit::list_all_keys(&store, "c", 1).await.unwrap(),
+        vec!["good".to_owned()],
+        "corrupt files are skipped"
+    );
     assert_eq!(store.get("c", "good").await.unwrap().as_deref(), Some(&b"fine"[..]));
     let report = store.sweep_now().await.unwrap();
     assert_eq!(report.corrupt, 3);
@@ -120,7 +130,7 @@ async fn corrupt_and_foreign_files_are_reported_and_skipped() {
     assert_eq!(store.get("c", "flipped").await.unwrap().as_deref(), Some(&b"repaired"[..]));
     // A stray non-entry file in the root or a collection directory is ignored.
     std::fs::write(dir.path().join("README"), "hello").unwrap();
-    assert_eq!(store.keys("c").await.unwrap().len(), 2);
+    assert_eq!(testkit::list_all_keys(&store, "c", 10).await.unwrap().len(), 2);
 }
 
 #[tokio::test]
@@ -167,7 +177,7 @@ async fn sweep_removes_expired_entries_and_stale_temp_files_in_bounded_batches()
         .collect();
     assert_eq!(left.len(), 2, "{left:?}");
     assert!(left.contains(&".tmp-3-00000000000000dd".to_owned()));
-    assert_eq!(store.keys("c").await.unwrap(), vec!["forever".to_owned()]);
+    assert_eq!(testkit::list_all_keys(&store, "c", 10).await.unwrap(), vec!["forever".to_owned()]);
 }
 
 fn clock_now(clock: &ManualClock) -> std::time::SystemTime {
@@ -246,10 +256,54 @@ async fn a_vanished_store_directory_is_unavailable_not_empty() {
     unavailable(store.put_if_absent("c", "k2", b"v", None).await.map(drop));
     unavailable(store.take("c", "k").await.map(drop));
     unavailable(store.delete("c", "k").await.map(drop));
-    unavailable(store.keys("c").await.map(drop));
+    unavailable(store.list_keys("c", None, 10).await.map(drop));
     assert!(!root.exists(), "the store must not recreate its vanished directory");
     // Once the directory is back, the same store works again.
     std::fs::create_dir(&root).unwrap();
     store.put("c", "k", b"back", None).await.unwrap();
     assert_eq!(store.get("c", "k").await.unwrap().as_deref(), Some(&b"back"[..]));
+}
+
+/// `take` and `delete` wait for the collection lock, as a `compare_and_swap` holds it between checking an
+/// entry and renaming its new value into place. The test holds the lock itself, swaps the entry's file
+/// as a `compare_and_swap` would, and only then lets go: the take must return the swapped-in value (had it
+/// not waited, it would have returned the old value and the swap would have landed on a taken entry).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn take_and_delete_wait_for_the_collection_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::builder(dir.path()).sweep_interval(None).open().await.unwrap();
+    for op in ["take", "delete"] {
+        // The bytes of the entry holding "swapped", to rename into place while holding the lock.
+        store.put("c", "k", b"swapped", None).await.unwrap();
+        let files = entry_files(dir.path());
+        assert_eq!(files.len(), 1);
+        let entry = files[0].clone();
+        let swapped = std::fs::read(&entry).unwrap();
+        store.put("c", "k", b"original", None).await.unwrap();
+
+        let lock = std::fs::File::options().write(true).open(entry.parent().unwrap().join(".lock")).unwrap();
+        lock.lock().unwrap();
+        let racing = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                match op {
+                    "take" => store.take("c", "k").await.unwrap(),
+                    _ => store.delete("c", "k").await.unwrap().then(|| b"deleted".to_vec()),
+                }
+            })
+        };
+        // Not a speed check: with the lock held the call cannot finish however long this waits.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!racing.is_finished(), "{op} did not wait for the collection lock");
+        let temp = entry.with_extension("swap");
+        std::fs::write(&temp, &swapped).unwrap();
+        std::fs::rename(&temp, &entry).unwrap();
+        drop(lock);
+        let got = racing.await.unwrap();
+        match op {
+            "take" => assert_eq!(got.as_deref(), Some(&b"swapped"[..]), "take must see the swapped value"),
+            _ => assert!(got.is_some(), "delete removes the swapped entry"),
+        }
+        assert_eq!(store.get("c", "k").await.unwrap(), None, "{op} left the entry behind");
+    }
 }

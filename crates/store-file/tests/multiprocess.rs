@@ -1,18 +1,19 @@
-//! `take` and `put_if_absent` across real processes: this test binary re-executed four times with
-//! `MCP_AUTH_FILE_RACE_CHILD` set, all racing over one directory.
+//! `take`, `put_if_absent` and `compare_and_swap` across real processes: this test binary re-executed
+//! four times with `MCP_AUTH_FILE_RACE_CHILD` set, all racing over one directory.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use mcp_auth_core::store::KvStorage;
+use mcp_auth_core::store::{KeyPage, KvStorage};
 use mcp_auth_store_file::FileStore;
 
 const CHILD_VAR: &str = "MCP_AUTH_FILE_RACE_CHILD";
 const PROCESSES: usize = 4;
 const CODES: usize = 200;
 
-/// In a child: race for every code with `take` and for every slot with `put_if_absent`, then print
-/// what this process won. Run normally it checks the output parser.
+/// In a child: race for every code with `take`, for every slot with `put_if_absent`, and for every round
+/// of two compare-and-swap races (one over a present value, one over a free key), then print what this
+/// process won. Run normally it checks the output parser.
 #[test]
 fn race_child() {
     if let Ok(spec) = std::env::var(CHILD_VAR) {
@@ -29,7 +30,7 @@ fn race_child() {
         println!("RESULT {won}");
         return;
     }
-    assert_eq!(parse("noise\nRESULT t:1,t:7,p:3\n"), vec!["t:1", "t:7", "p:3"]);
+    assert_eq!(parse("noise\nRESULT t:1,t:7,p:3,s:2,n:4\n"), vec!["t:1", "t:7", "p:3", "s:2", "n:4"]);
     assert_eq!(parse("test race_child ... RESULT p:2\nok\n"), vec!["p:2"]);
     assert!(parse("no result line").is_empty());
     assert!(parse("RESULT \n").is_empty());
@@ -48,6 +49,13 @@ async fn race(dir: &Path, me: &str) -> String {
             }
             if store.put_if_absent("slots", &format!("slot-{i}"), me.as_bytes(), None).await.unwrap() {
                 won.push(format!("p:{i}"));
+            }
+            let round = format!("round-{i}");
+            if store.compare_and_swap("swaps", &round, Some(b"start"), me.as_bytes(), None).await.unwrap() {
+                won.push(format!("s:{i}"));
+            }
+            if store.compare_and_swap("fresh", &round, None, me.as_bytes(), None).await.unwrap() {
+                won.push(format!("n:{i}"));
             }
             won
         }));
@@ -73,6 +81,7 @@ async fn processes_sharing_a_directory_take_and_claim_each_entry_exactly_once() 
     let store = FileStore::open(dir.path()).await.unwrap();
     for i in 0..CODES {
         store.put("codes", &format!("code-{i}"), b"one-time", None).await.unwrap();
+        store.put("swaps", &format!("round-{i}"), b"start", None).await.unwrap();
     }
     let exe = std::env::current_exe().unwrap();
     let start_ms =
@@ -90,6 +99,8 @@ async fn processes_sharing_a_directory_take_and_claim_each_entry_exactly_once() 
         .collect();
     let mut taken = vec![0usize; CODES];
     let mut claimed = vec![Vec::new(); CODES];
+    let mut swapped = vec![Vec::new(); CODES];
+    let mut created = vec![Vec::new(); CODES];
     for (id, child) in children.into_iter().enumerate() {
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success(), "child {id} failed");
@@ -98,7 +109,10 @@ async fn processes_sharing_a_directory_take_and_claim_each_entry_exactly_once() 
             let index: usize = index.parse().unwrap();
             match kind {
                 "t" => taken[index] += 1,
-                _ => claimed[index].push(id),
+                "p" => claimed[index].push(id),
+                "s" => swapped[index].push(id),
+                "n" => created[index].push(id),
+                other => panic!("child {id} printed an unknown result kind {other:?}"),
             }
         }
     }
@@ -111,12 +125,23 @@ async fn processes_sharing_a_directory_take_and_claim_each_entry_exactly_once() 
             format!("process-{}", claimed[i][0]).into_bytes(),
             "slot-{i} holds the winner's value"
         );
+        for (collection, winners) in [("swaps", &swapped[i]), ("fresh", &created[i])] {
+            assert_eq!(winners.len(), 1, "{collection}/round-{i} was swapped by {winners:?}");
+            let stored = store.get(collection, &format!("round-{i}")).await.unwrap().unwrap();
+            assert_eq!(
+                stored,
+                format!("process-{}", winners[0]).into_bytes(),
+                "{collection}/round-{i} holds the winner's value"
+            );
+        }
     }
-    assert!(store.keys("codes").await.unwrap().is_empty());
+    assert_eq!(store.list_keys("codes", None, 10).await.unwrap(), KeyPage::default(), "every code was taken");
     let winners: std::collections::BTreeSet<usize> = claimed.iter().map(|c| c[0]).collect();
     eprintln!(
         "slots won per process: {:?}",
         (0..PROCESSES).map(|p| claimed.iter().filter(|c| c[0] == p).count()).collect::<Vec<_>>()
     );
     assert!(winners.len() > 1, "only one process ever won: the processes did not actually race");
+    let swap_winners: std::collections::BTreeSet<usize> = swapped.iter().map(|s| s[0]).collect();
+    assert!(swap_winners.len() > 1, "only one process ever won a swap: the processes did not actually race");
 }

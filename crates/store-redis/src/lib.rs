@@ -7,7 +7,12 @@
 //! - TTLs are Redis expirations (`SET .. PX`), so Redis removes expired entries itself.
 //! - `put_if_absent` is `SET .. NX`, `take` is `GETDEL` (Redis 6.2 or later): atomic across every
 //!   process, which is what one-time authorization codes need.
-//! - `keys` walks `SCAN MATCH` with the prefix and collection glob-escaped.
+//! - `compare_and_swap` is one Lua script (`GET`, compare, `SET .. PX`) run with `EVALSHA`, falling back
+//!   to loading it on `NOSCRIPT`: atomic on the server, on one key (so one slot in a cluster).
+//! - `remaining_ttl` is `PTTL` (`-2`: no entry, `-1`: no TTL).
+//! - `list_keys` is one `SCAN MATCH` per page, with the prefix and collection glob-escaped and the `SCAN`
+//!   cursor in the page's cursor; `limit` is the `SCAN COUNT` hint, so a page may hold a few more keys
+//!   (or none) and a key may come twice in a walk.
 //! - Every call is bounded: connect and response timeouts in the connection, plus an overall operation
 //!   timeout. While Redis is unreachable every call fails fast with [`StoreError::Unavailable`]
 //!   (`backend: "redis"`, which HTTP layers answer with 503), and the store reconnects by itself once
@@ -45,13 +50,14 @@
 
 use std::collections::HashSet;
 use std::fmt;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use mcp_auth_core::settings::{Settings, SettingsError};
-use mcp_auth_core::store::{KvStorage, StoreError, validate_key};
+use mcp_auth_core::store::{Expiry, KeyPage, KvStorage, StoreError, validate_key};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Cmd, ErrorKind, FromRedisValue, RedisError, ServerErrorKind};
+use redis::{Cmd, ErrorKind, FromRedisValue, RedisError, Script, ScriptInvocation, ServerErrorKind};
 
 /// The backend name in this crate's [`StoreError`]s.
 pub const BACKEND: &str = "redis";
@@ -63,6 +69,11 @@ pub const DEFAULT_PREFIX: &str = "mcp-auth";
 /// A TTL beyond this many milliseconds (about 31,000 years) is stored without expiry, like the memory
 /// store does with TTLs it cannot represent.
 const MAX_TTL_MS: u128 = 1_000_000_000_000_000;
+
+/// The largest `SCAN COUNT` one `list_keys` page asks for, so a huge `limit` cannot stall Redis.
+const MAX_SCAN_COUNT: usize = 10_000;
+/// Redis cursors are this prefix and the `SCAN` cursor.
+const CURSOR_PREFIX: &str = "r1:";
 
 /// A configuration the store refuses to start with.
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +100,18 @@ pub enum RedisConfigError {
 #[derive(Debug, thiserror::Error)]
 #[error("Redis did not answer within {0:?}")]
 pub struct OperationTimedOut(pub Duration);
+
+/// Redis answered with something this store does not expect (a changed protocol, or a foreign key
+/// under the prefix).
+#[derive(Debug, thiserror::Error)]
+#[error("Redis answered {command} with {reply}, which this store does not expect")]
+#[non_exhaustive]
+pub struct UnexpectedReply {
+    /// The command sent.
+    pub command: &'static str,
+    /// What came back.
+    pub reply: String,
+}
 
 fn config_error(err: RedisConfigError) -> StoreError {
     StoreError::Backend { backend: BACKEND, source: Box::new(err) }
@@ -294,8 +317,8 @@ impl RedisStoreBuilder {
     }
 
     /// Connects to a Redis Cluster through these seed nodes instead of the single URL. Each collection is
-    /// a hash tag (`<prefix>:{<collection>}:<key>`), so a collection's keys live on one node and `keys`
-    /// scans just that node; the prefix must then contain no `{` or `}`.
+    /// a hash tag (`<prefix>:{<collection>}:<key>`), so a collection's keys live on one node and
+    /// `list_keys` scans just that node; the prefix must then contain no `{` or `}`.
     #[cfg(feature = "cluster")]
     pub fn cluster(mut self, nodes: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.cluster_nodes = Some(nodes.into_iter().map(Into::into).collect());
@@ -480,9 +503,10 @@ impl RedisStore {
         collection: &str,
         pattern: &str,
         cursor: u64,
+        count: usize,
     ) -> Result<(u64, Vec<Vec<u8>>), StoreError> {
         let mut cmd = redis::cmd("SCAN");
-        cmd.arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(1000);
+        cmd.arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(count);
         #[cfg(feature = "cluster")]
         if let Connection::Cluster(cluster) = &self.connection {
             use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
@@ -507,19 +531,61 @@ impl RedisStore {
     fn set_cmd(&self, collection: &str, key: &str, value: &[u8], ttl: Option<Duration>, nx: bool) -> Cmd {
         let mut cmd = redis::cmd("SET");
         cmd.arg(self.layout.key(collection, key)).arg(value);
-        if let Some(ttl) = ttl {
-            let ms = ttl.as_millis();
-            if ms <= MAX_TTL_MS {
-                // A sub-millisecond TTL still expires: Redis refuses PX 0.
-                cmd.arg("PX").arg(u64::try_from(ms.max(1)).unwrap_or(u64::MAX));
-            }
+        if let Some(ms) = px_millis(ttl) {
+            cmd.arg("PX").arg(ms);
         }
         if nx {
             cmd.arg("NX");
         }
         cmd
     }
+
+    async fn invoke<T: FromRedisValue>(&self, invocation: &ScriptInvocation<'_>) -> Result<T, StoreError> {
+        let mut connection = self.connection.clone();
+        let call = async move {
+            match &mut connection {
+                Connection::Single(manager) => invocation.invoke_async::<T>(manager).await,
+                #[cfg(feature = "cluster")]
+                Connection::Cluster(cluster) => invocation.invoke_async::<T>(cluster).await,
+            }
+        };
+        match tokio::time::timeout(self.operation_timeout, call).await {
+            Ok(result) => result.map_err(map_error),
+            Err(_) => Err(unavailable_timeout(self.operation_timeout)),
+        }
+    }
 }
+
+/// The `PX` argument for `ttl`: `None` for no TTL or one too large to matter ([`MAX_TTL_MS`]); a
+/// sub-millisecond TTL still expires, as 1 ms, since Redis refuses `PX 0`.
+fn px_millis(ttl: Option<Duration>) -> Option<u64> {
+    let ms = ttl?.as_millis();
+    (ms <= MAX_TTL_MS).then(|| u64::try_from(ms.max(1)).unwrap_or(u64::MAX))
+}
+
+/// `compare_and_swap` in one step on the server. `KEYS[1]`: the entry. `ARGV`: `1` when a value is
+/// expected (then `ARGV[2]` is it) or `0` for "no entry", the new value, and the `PX` milliseconds or an
+/// empty string for no TTL. Redis runs a script atomically and, inside it, treats an expired key as
+/// missing; the one key keeps it on one slot in a cluster. `SET` without `PX` clears an old TTL, as
+/// `put` does.
+const CAS_LUA: &str = r"
+local current = redis.call('GET', KEYS[1])
+if ARGV[1] == '1' then
+  if current ~= ARGV[2] then return 0 end
+elseif current then
+  return 0
+end
+if ARGV[4] == '' then
+  redis.call('SET', KEYS[1], ARGV[3])
+else
+  redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+end
+return 1
+";
+
+/// The script, hashed once; `redis::Script` sends `EVALSHA` and loads the script when Redis answers
+/// `NOSCRIPT` (a restarted or new node).
+static CAS_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(CAS_LUA));
 
 #[async_trait]
 impl KvStorage for RedisStore {
@@ -551,6 +617,26 @@ impl KvStorage for RedisStore {
         Ok(reply.is_some())
     }
 
+    async fn compare_and_swap(
+        &self,
+        collection: &str,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        validate_key(collection, key)?;
+        let px = px_millis(ttl).map(|ms| ms.to_string()).unwrap_or_default();
+        let mut invocation = CAS_SCRIPT.key(self.layout.key(collection, key));
+        invocation
+            .arg(if expected.is_some() { "1" } else { "0" })
+            .arg(expected.unwrap_or_default())
+            .arg(new)
+            .arg(px);
+        let swapped: i64 = self.invoke(&invocation).await?;
+        Ok(swapped == 1)
+    }
+
     async fn delete(&self, collection: &str, key: &str) -> Result<bool, StoreError> {
         validate_key(collection, key)?;
         let removed: u64 = self.query(redis::cmd("DEL").arg(self.layout.key(collection, key))).await?;
@@ -562,37 +648,76 @@ impl KvStorage for RedisStore {
         self.query(redis::cmd("GETDEL").arg(self.layout.key(collection, key))).await
     }
 
-    async fn keys(&self, collection: &str) -> Result<Vec<String>, StoreError> {
+    async fn remaining_ttl(&self, collection: &str, key: &str) -> Result<Option<Expiry>, StoreError> {
+        validate_key(collection, key)?;
+        let ms: i64 = self.query(redis::cmd("PTTL").arg(self.layout.key(collection, key))).await?;
+        match ms {
+            -2 => Ok(None),
+            -1 => Ok(Some(Expiry::Never)),
+            ms => match u64::try_from(ms) {
+                Ok(ms) => Ok(Some(Expiry::In(Duration::from_millis(ms)))),
+                Err(_) => Err(StoreError::Backend {
+                    backend: BACKEND,
+                    source: Box::new(UnexpectedReply { command: "PTTL", reply: ms.to_string() }),
+                }),
+            },
+        }
+    }
+
+    async fn list_keys(
+        &self,
+        collection: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<KeyPage, StoreError> {
         validate_key(collection, "-")?;
+        let scan_cursor = cursor.map_or(Ok(0), decode_cursor)?;
         let prefix = self.layout.collection_prefix(collection);
         let pattern = self.layout.scan_pattern(collection);
-        let mut seen = HashSet::new();
-        let mut cursor = 0;
-        loop {
-            let (next, page) = self.scan_page(collection, &pattern, cursor).await?;
-            for raw in page {
-                // Every key this store writes is UTF-8; anything else under the prefix is foreign.
-                match String::from_utf8(raw) {
-                    Ok(full) => {
-                        if let Some(key) = full.strip_prefix(&prefix) {
-                            seen.insert(key.to_owned());
-                        }
+        let count = limit.clamp(1, MAX_SCAN_COUNT);
+        let (next, page) = self.scan_page(collection, &pattern, scan_cursor, count).await?;
+        let mut keys: Vec<String> = Vec::with_capacity(page.len());
+        // One reply can repeat a key while Redis rehashes; repeats across pages are left to the caller.
+        let mut seen = HashSet::with_capacity(page.len());
+        for raw in page {
+            // Every key this store writes is UTF-8; anything else under the prefix is foreign.
+            match String::from_utf8(raw) {
+                Ok(full) => {
+                    if let Some(key) = full.strip_prefix(&prefix)
+                        && seen.insert(key.to_owned())
+                    {
+                        keys.push(key.to_owned());
                     }
-                    Err(_) => tracing::warn!(collection, "skipped a non-UTF-8 Redis key under the prefix"),
                 }
+                Err(_) => tracing::warn!(collection, "skipped a non-UTF-8 Redis key under the prefix"),
             }
-            if next == 0 {
-                break;
-            }
-            cursor = next;
         }
-        Ok(seen.into_iter().collect())
+        Ok(KeyPage { keys, next: (next != 0).then(|| format!("{CURSOR_PREFIX}{next}")) })
+    }
+}
+
+/// The `SCAN` cursor a `list_keys` cursor continues from. `SCAN` cursor 0 starts a walk, so it is never
+/// handed out and refused here.
+fn decode_cursor(cursor: &str) -> Result<u64, StoreError> {
+    match cursor.strip_prefix(CURSOR_PREFIX).and_then(|n| n.parse::<u64>().ok()) {
+        Some(n) if n != 0 => Ok(n),
+        _ => Err(StoreError::InvalidCursor {
+            reason: "not a cursor of the Redis store (start a listing with no cursor)".to_owned(),
+        }),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cursors_carry_a_scan_cursor_and_nothing_else() {
+        assert_eq!(decode_cursor("r1:1234").unwrap(), 1234);
+        for bad in ["", "1234", "r1:", "r1:0", "r1:-1", "r1:1x", "m1:key", "r1:18446744073709551616"] {
+            assert!(matches!(decode_cursor(bad), Err(StoreError::InvalidCursor { .. })), "{bad:?}");
+        }
+    }
 
     #[test]
     fn layout_escapes_collections_and_globs() {

@@ -1,6 +1,7 @@
 //! Redis Cluster: three private `redis-server` primaries on free ports, joined with `redis-cli --cluster
 //! create` (feature `cluster`; run with `cargo test -p mcp-auth-store-redis --features cluster --test
-//! cluster`).
+//! cluster`). The suite runs over the cluster and over Fernet on the cluster, and swaps race across two
+//! independent cluster connections.
 
 #![cfg(feature = "cluster")]
 
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use mcp_auth_core::store::KvStorage;
 use mcp_auth_core::testkit;
+use mcp_auth_fernet::{FernetKey, FernetStore};
 use mcp_auth_store_redis::RedisStore;
 
 struct Nodes(Vec<Child>);
@@ -79,13 +81,23 @@ async fn cluster_store_passes_the_suite_with_collections_as_hash_tags() {
     };
     assert!(store.redis_key("clients", "c1").contains(":{clients}:"), "collections are hash tags");
     testkit::run_all(Arc::new(store.clone())).await;
+    // Fernet over the cluster: the compare-and-swap of ciphertexts runs through the cluster's script.
+    let encrypted = FernetStore::new(store.clone(), vec![FernetKey::generate()]).unwrap();
+    testkit::run_all(Arc::new(encrypted)).await;
+    // A second, independent cluster connection: swaps and takes race across both.
+    let other = RedisStore::builder("redis://unused").cluster(urls.clone()).connect().await.unwrap();
+    let (a, b): (Arc<dyn KvStorage>, Arc<dyn KvStorage>) = (Arc::new(store.clone()), Arc::new(other));
+    testkit::instances_share_state(&a, &b).await;
+    testkit::compare_and_swap_is_atomic_across(&[Arc::clone(&a), Arc::clone(&b)]).await;
+    testkit::take_and_compare_and_swap_are_linearizable_across(&[Arc::clone(&a), Arc::clone(&b)]).await;
     // Many collections spread over the three nodes; keys() of each sees exactly its own keys.
     for i in 0..20 {
         let collection = format!("spread-{i}");
         store.put(&collection, "a", b"1", None).await.unwrap();
         store.put(&collection, "b", b"2", None).await.unwrap();
-        let mut keys = store.keys(&collection).await.unwrap();
+        let mut keys = testkit::list_all_keys(&store, &collection, 1).await.unwrap();
         keys.sort();
+        keys.dedup();
         assert_eq!(keys, ["a", "b"], "{collection}");
     }
     let refused =

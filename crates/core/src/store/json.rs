@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{KvStorage, StoreError};
+use super::{Expiry, KvStorage, StoreError};
 
 /// A typed view of one collection of a [`KvStorage`], storing values as JSON.
 ///
@@ -104,6 +104,82 @@ impl<T: Serialize + DeserializeOwned> JsonCollection<T> {
         self.store.take(&self.collection, key).await?.map(|bytes| decode(&bytes)).transpose()
     }
 
+    /// Reads and decodes the value under `key`, keeping the exact bytes read so that
+    /// [`compare_and_swap`](Self::compare_and_swap) can later write only if nothing changed since.
+    ///
+    /// # Errors
+    ///
+    /// The backend's [`StoreError`], or [`StoreError::Serialization`] when the stored JSON does not fit `T`.
+    pub async fn get_versioned(&self, key: &str) -> Result<Option<Versioned<T>>, StoreError> {
+        let Some(bytes) = self.store.get(&self.collection, key).await? else { return Ok(None) };
+        Ok(Some(Versioned { value: decode(&bytes)?, bytes }))
+    }
+
+    /// Encodes and stores `new` under `key` only if the value there is still the one `expected` was read
+    /// from (`None`: only if there is no live value), replacing value and TTL; returns whether it wrote.
+    /// Atomic, as [`KvStorage::compare_and_swap`]: of concurrent callers holding the same version exactly
+    /// one wins.
+    ///
+    /// The comparison is on the bytes [`get_versioned`](Self::get_versioned) read, never on `T` encoded
+    /// again, so a value written by another program (other field order, other spacing) still compares
+    /// equal to itself, and a change that decodes to an equal `T` still counts as a change.
+    ///
+    /// # Errors
+    ///
+    /// The backend's [`StoreError`], or [`StoreError::Serialization`] when `new` cannot be encoded.
+    ///
+    /// # Examples
+    ///
+    /// Refresh-token rotation as one atomic step: of two requests redeeming the same refresh token at
+    /// the same time, exactly one marks it used.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use mcp_auth_core::store::{Expiry, JsonCollection, KvStorage, MemoryStore};
+    /// use serde::{Deserialize, Serialize};
+    ///
+    /// #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    /// struct RefreshGrant { family: String, used: bool }
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let store: Arc<dyn KvStorage> = Arc::new(MemoryStore::new());
+    /// let grants = JsonCollection::<RefreshGrant>::new(store, "refresh");
+    /// let fresh = RefreshGrant { family: "f1".into(), used: false };
+    /// grants.put("sha256-of-the-token", &fresh, Some(Duration::from_secs(3600))).await.unwrap();
+    ///
+    /// // Redeem: read the grant and its version, check it, mark it used, keeping its expiry.
+    /// let read = grants.get_versioned("sha256-of-the-token").await.unwrap().expect("a known token");
+    /// assert!(!read.value.used);
+    /// let ttl = grants.remaining_ttl("sha256-of-the-token").await.unwrap().and_then(Expiry::as_ttl);
+    /// let used = RefreshGrant { used: true, ..read.value.clone() };
+    /// assert!(grants.compare_and_swap("sha256-of-the-token", Some(&read), &used, ttl).await.unwrap());
+    ///
+    /// // A second request that read the same version loses: the token is redeemed once.
+    /// assert!(!grants.compare_and_swap("sha256-of-the-token", Some(&read), &used, ttl).await.unwrap());
+    /// # });
+    /// ```
+    pub async fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&Versioned<T>>,
+        new: &T,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        let bytes = serde_json::to_vec(new)?;
+        let expected = expected.map(|read| read.bytes.as_slice());
+        self.store.compare_and_swap(&self.collection, key, expected, &bytes, ttl).await
+    }
+
+    /// How long the value under `key` has left, as [`KvStorage::remaining_ttl`].
+    ///
+    /// # Errors
+    ///
+    /// The backend's [`StoreError`].
+    pub async fn remaining_ttl(&self, key: &str) -> Result<Option<Expiry>, StoreError> {
+        self.store.remaining_ttl(&self.collection, key).await
+    }
+
     /// Removes the value under `key`; returns whether one was there.
     ///
     /// # Errors
@@ -114,6 +190,96 @@ impl<T: Serialize + DeserializeOwned> JsonCollection<T> {
     }
 }
 
+/// A value read by [`JsonCollection::get_versioned`]: the decoded value, and (privately) the exact bytes it
+/// was decoded from, which [`JsonCollection::compare_and_swap`] compares against.
+///
+/// Its `Debug` shows the value (through `T`'s own `Debug`) and only the length of the bytes, so a `T`
+/// with a redacted `Debug` stays redacted.
+#[derive(Clone)]
+pub struct Versioned<T> {
+    /// The decoded value.
+    pub value: T,
+    bytes: Vec<u8>,
+}
+
+impl<T> Versioned<T> {
+    /// The decoded value, dropping the version.
+    pub fn into_value(self) -> T {
+        self.value
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Versioned<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Versioned")
+            .field("value", &self.value)
+            .field("bytes", &format_args!("[{} bytes]", self.bytes.len()))
+            .finish()
+    }
+}
+
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
     Ok(serde_json::from_slice(bytes)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+    use crate::store::MemoryStore;
+
+    #[derive(Clone, PartialEq, Serialize, Deserialize)]
+    struct Secret {
+        token: String,
+    }
+
+    impl fmt::Debug for Secret {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("Secret([redacted])")
+        }
+    }
+
+    fn collection() -> (Arc<dyn KvStorage>, JsonCollection<Secret>) {
+        let store: Arc<dyn KvStorage> = Arc::new(MemoryStore::new());
+        (Arc::clone(&store), JsonCollection::new(store, "c"))
+    }
+
+    #[tokio::test]
+    async fn versioned_debug_keeps_the_value_redacted() {
+        let (_, secrets) = collection();
+        secrets.put("k", &Secret { token: "hunter2".into() }, None).await.unwrap();
+        let read = secrets.get_versioned("k").await.unwrap().unwrap();
+        let shown = format!("{read:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("Secret([redacted])") && shown.contains("bytes]"), "{shown}");
+        assert_eq!(read.into_value().token, "hunter2");
+    }
+
+    #[tokio::test]
+    async fn compare_and_swap_compares_the_bytes_read_not_a_new_encoding() {
+        let (store, secrets) = collection();
+        // Written by another program: same value, other spacing. Encoding `Secret` again would give
+        // different bytes, yet the version read from the store matches what is stored.
+        store.put("c", "k", br#"{ "token" : "a" }"#, None).await.unwrap();
+        let read = secrets.get_versioned("k").await.unwrap().unwrap();
+        assert!(
+            secrets.compare_and_swap("k", Some(&read), &Secret { token: "b".into() }, None).await.unwrap()
+        );
+        // The stored bytes changed, so the old version no longer matches.
+        assert!(
+            !secrets.compare_and_swap("k", Some(&read), &Secret { token: "c".into() }, None).await.unwrap()
+        );
+        // A change that decodes to an equal value is still a change.
+        let read = secrets.get_versioned("k").await.unwrap().unwrap();
+        store.put("c", "k", br#"{"token":"b"}  "#, None).await.unwrap();
+        assert!(secrets.get("k").await.unwrap() == Some(read.value.clone()));
+        assert!(
+            !secrets.compare_and_swap("k", Some(&read), &Secret { token: "d".into() }, None).await.unwrap()
+        );
+        // None: only into a free key.
+        assert!(!secrets.compare_and_swap("k", None, &Secret { token: "e".into() }, None).await.unwrap());
+        assert!(secrets.compare_and_swap("new", None, &Secret { token: "e".into() }, None).await.unwrap());
+        assert_eq!(secrets.get("new").await.unwrap(), Some(Secret { token: "e".into() }));
+    }
 }

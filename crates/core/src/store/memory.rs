@@ -1,14 +1,17 @@
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 
-use super::{KvStorage, StoreError, validate_key};
+use super::{Expiry, KeyPage, KvStorage, MAX_KEY_LEN, StoreError, validate_key};
 use crate::clock::{SharedClock, system_clock};
 
 const BACKEND: &str = "memory";
+/// Memory cursors are this prefix and the last key listed: the next page starts after it.
+const CURSOR_PREFIX: &str = "m1:";
 
 /// An in-process [`KvStorage`]: fast, bounded, and gone when the process ends.
 ///
@@ -45,7 +48,8 @@ struct Inner {
 
 #[derive(Default)]
 struct State {
-    collections: HashMap<String, HashMap<String, Entry>>,
+    /// Each collection is ordered by key, so `list_keys` resumes after its cursor's key in `O(log n)`.
+    collections: HashMap<String, BTreeMap<String, Entry>>,
     entries: usize,
     bytes: usize,
 }
@@ -135,6 +139,16 @@ impl Default for MemoryStore {
     }
 }
 
+/// When [`Inner::write`] writes.
+#[derive(Clone, Copy)]
+enum Condition<'a> {
+    /// Always (`put`).
+    Always,
+    /// Only when the live value is this one; `None` for no live entry (`put_if_absent`,
+    /// `compare_and_swap`).
+    IfCurrent(Option<&'a [u8]>),
+}
+
 impl Inner {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave `State` half-updated in a way that matters more
@@ -142,21 +156,28 @@ impl Inner {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Every write: the condition is checked, the bounds enforced and the entry replaced under one lock.
     fn write(
         &self,
         collection: &str,
         key: &str,
         value: &[u8],
         ttl: Option<Duration>,
-        only_if_absent: bool,
+        condition: Condition<'_>,
     ) -> Result<bool, StoreError> {
         validate_key(collection, key)?;
         let now = self.clock.now();
         // A TTL too large to represent is as good as none.
         let expires_at = ttl.and_then(|ttl| now.checked_add(ttl));
         let mut state = self.lock();
-        if only_if_absent && state.get(collection, key).is_some_and(|entry| entry.is_live(now)) {
-            return Ok(false);
+        if let Condition::IfCurrent(expected) = condition {
+            let current = state
+                .get(collection, key)
+                .filter(|entry| entry.is_live(now))
+                .map(|entry| entry.value.as_slice());
+            if current != expected {
+                return Ok(false);
+            }
         }
         if !state.has_room(collection, key, value, self.max_entries, self.max_bytes) {
             state.sweep(now);
@@ -307,7 +328,7 @@ impl KvStorage for MemoryStore {
         value: &[u8],
         ttl: Option<Duration>,
     ) -> Result<(), StoreError> {
-        self.inner.write(collection, key, value, ttl, false).map(drop)
+        self.inner.write(collection, key, value, ttl, Condition::Always).map(drop)
     }
 
     async fn put_if_absent(
@@ -317,7 +338,18 @@ impl KvStorage for MemoryStore {
         value: &[u8],
         ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
-        self.inner.write(collection, key, value, ttl, true)
+        self.inner.write(collection, key, value, ttl, Condition::IfCurrent(None))
+    }
+
+    async fn compare_and_swap(
+        &self,
+        collection: &str,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        self.inner.write(collection, key, new, ttl, Condition::IfCurrent(expected))
     }
 
     async fn delete(&self, collection: &str, key: &str) -> Result<bool, StoreError> {
@@ -337,16 +369,55 @@ impl KvStorage for MemoryStore {
             .map(|entry| entry.value))
     }
 
-    async fn keys(&self, collection: &str) -> Result<Vec<String>, StoreError> {
-        // Any valid key stands in: only the collection name is checked here.
-        validate_key(collection, "-")?;
+    async fn remaining_ttl(&self, collection: &str, key: &str) -> Result<Option<Expiry>, StoreError> {
+        validate_key(collection, key)?;
         let now = self.inner.clock.now();
         let state = self.inner.lock();
-        Ok(state
-            .collections
-            .get(collection)
-            .map(|entries| entries.iter().filter(|(_, e)| e.is_live(now)).map(|(k, _)| k.clone()).collect())
-            .unwrap_or_default())
+        Ok(state.get(collection, key).filter(|entry| entry.is_live(now)).map(|entry| {
+            match entry.expires_at {
+                None => Expiry::Never,
+                Some(at) => Expiry::In(at.duration_since(now).unwrap_or_default()),
+            }
+        }))
+    }
+
+    async fn list_keys(
+        &self,
+        collection: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<KeyPage, StoreError> {
+        // Any valid key stands in: only the collection name is checked here.
+        validate_key(collection, "-")?;
+        let after = cursor.map(decode_cursor).transpose()?;
+        let limit = limit.max(1);
+        let now = self.inner.clock.now();
+        let state = self.inner.lock();
+        let Some(entries) = state.collections.get(collection) else { return Ok(KeyPage::default()) };
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut live = entries
+            .range::<str, _>((start, Bound::Unbounded))
+            .filter(|(_, e)| e.is_live(now))
+            .map(|(k, _)| k);
+        let keys: Vec<String> = live.by_ref().take(limit).cloned().collect();
+        // Only hand out a cursor when a live key follows, so a walk ends without an empty last page.
+        let next = match keys.last() {
+            Some(last) if keys.len() == limit && live.next().is_some() => {
+                Some(format!("{CURSOR_PREFIX}{last}"))
+            }
+            _ => None,
+        };
+        Ok(KeyPage { keys, next })
+    }
+}
+
+/// The key a cursor resumes after.
+fn decode_cursor(cursor: &str) -> Result<&str, StoreError> {
+    match cursor.strip_prefix(CURSOR_PREFIX) {
+        Some(key) if !key.is_empty() && key.len() <= MAX_KEY_LEN => Ok(key),
+        _ => Err(StoreError::InvalidCursor {
+            reason: "not a cursor of the memory store (start a listing with no cursor)".to_owned(),
+        }),
     }
 }
 
@@ -365,6 +436,18 @@ mod tests {
         store.put("c", "a", b"11", None).await.unwrap();
         assert!(matches!(store.put("c", "a", &[0; 100], None).await, Err(StoreError::Full { .. })));
         assert_eq!(store.get("c", "a").await.unwrap().as_deref(), Some(&b"11"[..]));
+        // compare_and_swap is bounded the same way, and a refused write changes nothing.
+        assert!(matches!(
+            store.compare_and_swap("c", "x", None, b"3", None).await,
+            Err(StoreError::Full { .. })
+        ));
+        assert!(matches!(
+            store.compare_and_swap("c", "a", Some(b"11"), &[0; 100], None).await,
+            Err(StoreError::Full { .. })
+        ));
+        assert!(store.compare_and_swap("c", "a", Some(b"11"), b"12", None).await.unwrap());
+        assert_eq!(store.get("c", "a").await.unwrap().as_deref(), Some(&b"12"[..]));
+        assert_eq!(store.len(), 2);
     }
 
     #[tokio::test]

@@ -1,0 +1,130 @@
+//! The file store's errors: [`FileStoreError`], the source of every [`StoreError`] raised here, and the
+//! mapping of I/O errors onto it.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use mcp_auth_core::store::StoreError;
+
+use crate::BACKEND;
+use crate::format::FormatError;
+
+/// What went wrong in the file store; the source of [`StoreError::Backend`], [`StoreError::Unavailable`]
+/// and [`StoreError::Corrupt`] errors raised here.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FileStoreError {
+    /// The process may not read or write the store's files.
+    #[error(
+        "permission denied on {}: the store directory must be readable and writable by this process's user",
+        path.display()
+    )]
+    Permission {
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// The disk (or quota) is full.
+    #[error("no space left for {}: free disk space or move the store directory", path.display())]
+    DiskFull {
+        /// The file being written.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// The store directory is gone (unmounted or deleted).
+    #[error("the store directory {} is missing", path.display())]
+    Missing {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// Any other I/O failure.
+    #[error("cannot {op} {}", path.display())]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// An entry file is corrupt, foreign, or of a newer format.
+    #[error("{} is not a readable entry", path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        reason: FormatError,
+    },
+    /// An entry file holds a different key than its name says (copied or foreign file).
+    #[error("{} holds an entry for another key", path.display())]
+    KeyMismatch {
+        /// The file.
+        path: PathBuf,
+    },
+    /// `put_if_absent` kept losing races against concurrent writers and expiries.
+    #[error("put_if_absent gave up after repeated contention on {}", path.display())]
+    Contention {
+        /// The entry file.
+        path: PathBuf,
+    },
+    /// The blocking I/O task failed.
+    #[error("the file-store I/O task failed")]
+    Task(#[source] tokio::task::JoinError),
+}
+
+pub(crate) fn io_error(op: &'static str, path: &Path, source: io::Error) -> StoreError {
+    let path = path.to_owned();
+    match source.kind() {
+        io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => StoreError::Backend {
+            backend: BACKEND,
+            source: Box::new(FileStoreError::Permission { path, source }),
+        },
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded | io::ErrorKind::FileTooLarge => {
+            StoreError::Backend {
+                backend: BACKEND,
+                source: Box::new(FileStoreError::DiskFull { path, source }),
+            }
+        }
+        _ => StoreError::Backend {
+            backend: BACKEND,
+            source: Box::new(FileStoreError::Io { op, path, source }),
+        },
+    }
+}
+
+pub(crate) fn corrupt(collection: &str, key: &str, error: FileStoreError) -> StoreError {
+    StoreError::Corrupt {
+        backend: BACKEND,
+        collection: collection.to_owned(),
+        key: key.to_owned(),
+        source: Box::new(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_errors_are_classified_with_actionable_messages() {
+        let path = Path::new("/srv/store/c-1/x.kv");
+        let err = io_error("write", path, io::Error::from(io::ErrorKind::PermissionDenied));
+        let source = std::error::Error::source(&err).unwrap().to_string();
+        assert!(source.contains("permission denied on /srv/store/c-1/x.kv"), "{source}");
+        assert!(matches!(err, StoreError::Backend { backend: "file", .. }));
+        let err = io_error("write", path, io::Error::from_raw_os_error(28)); // ENOSPC
+        let source = std::error::Error::source(&err).unwrap().to_string();
+        assert!(source.contains("no space left"), "{source}");
+        let err = io_error("write", path, io::Error::other("boom"));
+        assert!(std::error::Error::source(&err).unwrap().to_string().starts_with("cannot write"));
+    }
+}
