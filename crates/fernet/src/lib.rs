@@ -255,6 +255,22 @@ pub struct Undecryptable;
 
 /// The source of a [`StoreError::Corrupt`] raised when a value decrypts but is not where, or not when,
 /// it was written: the signs of someone with write access to the backend moving ciphertexts around.
+///
+/// # Examples
+///
+/// ```
+/// use mcp_auth_core::store::{KvStorage, MemoryStore, StoreError};
+/// use mcp_auth_fernet::{BindingError, FernetKey, FernetStore};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let store = FernetStore::new(MemoryStore::new(), vec![FernetKey::generate()]).unwrap();
+/// store.put("grants", "alice", b"admin", None).await.unwrap();
+/// let ciphertext = store.inner().get("grants", "alice").await.unwrap().unwrap();
+/// store.inner().put("grants", "mallory", &ciphertext, None).await.unwrap();
+/// let Err(StoreError::Corrupt { source, .. }) = store.get("grants", "mallory").await else { panic!() };
+/// assert!(matches!(source.downcast_ref::<BindingError>(), Some(BindingError::WrongPlace)));
+/// # });
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BindingError {
@@ -365,6 +381,22 @@ impl<S: KvStorage> FernetStoreBuilder<S> {
     /// `reencrypt_collection` on every collection until nothing is left to upgrade, then deploy without.
     /// The rewrite binds each value to the place where it is found, so it trusts the backend as it is at
     /// that moment.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mcp_auth_core::store::MemoryStore;
+    /// use mcp_auth_fernet::{FernetKey, FernetStore};
+    ///
+    /// // During the upgrade window only; see `docs/storage.md`.
+    /// let upgrading = FernetStore::builder(MemoryStore::new(), vec![FernetKey::generate()])
+    ///     .insecure_accept_unbound_values(true)
+    ///     .max_clock_skew(Duration::from_secs(30))
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(format!("{upgrading:?}").contains("insecure_accept_unbound_values: true"));
+    /// ```
     pub fn insecure_accept_unbound_values(mut self, yes: bool) -> Self {
         self.accept_unbound = yes;
         self

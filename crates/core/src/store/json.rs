@@ -110,6 +110,22 @@ impl<T: Serialize + DeserializeOwned> JsonCollection<T> {
     /// # Errors
     ///
     /// The backend's [`StoreError`], or [`StoreError::Serialization`] when the stored JSON does not fit `T`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use mcp_auth_core::store::{JsonCollection, KvStorage, MemoryStore};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let counters = JsonCollection::<u64>::new(Arc::new(MemoryStore::new()), "counters");
+    /// counters.put("hits", &41, None).await.unwrap();
+    /// let read = counters.get_versioned("hits").await.unwrap().unwrap();
+    /// assert!(counters.compare_and_swap("hits", Some(&read), &(read.value + 1), None).await.unwrap());
+    /// assert_eq!(counters.get("hits").await.unwrap(), Some(42));
+    /// assert!(counters.get_versioned("missing").await.unwrap().is_none());
+    /// # });
+    /// ```
     pub async fn get_versioned(&self, key: &str) -> Result<Option<Versioned<T>>, StoreError> {
         let Some(bytes) = self.store.get(&self.collection, key).await? else { return Ok(None) };
         Ok(Some(Versioned { value: decode(&bytes)?, bytes }))
@@ -176,6 +192,20 @@ impl<T: Serialize + DeserializeOwned> JsonCollection<T> {
     /// # Errors
     ///
     /// The backend's [`StoreError`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use mcp_auth_core::store::{Expiry, JsonCollection, MemoryStore};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let codes = JsonCollection::<String>::new(Arc::new(MemoryStore::new()), "codes");
+    /// codes.put("c1", &"payload".to_owned(), Some(Duration::from_secs(60))).await.unwrap();
+    /// assert!(matches!(codes.remaining_ttl("c1").await.unwrap(), Some(Expiry::In(_))));
+    /// # });
+    /// ```
     pub async fn remaining_ttl(&self, key: &str) -> Result<Option<Expiry>, StoreError> {
         self.store.remaining_ttl(&self.collection, key).await
     }
@@ -195,6 +225,22 @@ impl<T: Serialize + DeserializeOwned> JsonCollection<T> {
 ///
 /// Its `Debug` shows the value (through `T`'s own `Debug`) and only the length of the bytes, so a `T`
 /// with a redacted `Debug` stays redacted.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use mcp_auth_core::store::{JsonCollection, MemoryStore};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let names = JsonCollection::<String>::new(Arc::new(MemoryStore::new()), "names");
+/// names.put("k", &"Ada".to_owned(), None).await.unwrap();
+/// let read = names.get_versioned("k").await.unwrap().unwrap();
+/// assert_eq!(read.value, "Ada");
+/// assert_eq!(format!("{read:?}"), r#"Versioned { value: "Ada", bytes: [5 bytes] }"#);
+/// assert_eq!(read.into_value(), "Ada");
+/// # });
+/// ```
 #[derive(Clone)]
 pub struct Versioned<T> {
     /// The decoded value.

@@ -137,6 +137,24 @@ pub trait KvStorage: Debug + Send + Sync + 'static {
     /// # Errors
     ///
     /// A [`StoreError`] when the backend fails or the key is invalid.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mcp_auth_core::store::{Expiry, KvStorage, MemoryStore};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let store = MemoryStore::new();
+    /// store.put("codes", "abc", b"v", Some(Duration::from_secs(60))).await.unwrap();
+    /// match store.remaining_ttl("codes", "abc").await.unwrap() {
+    ///     Some(Expiry::In(left)) => assert!(left <= Duration::from_secs(60)),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// store.take("codes", "abc").await.unwrap();
+    /// assert_eq!(store.remaining_ttl("codes", "abc").await.unwrap(), None);
+    /// # });
+    /// ```
     async fn remaining_ttl(&self, collection: &str, key: &str) -> Result<Option<Expiry>, StoreError>;
 
     /// One page of the keys of the live entries of `collection`: start with `cursor: None`, then pass each
@@ -243,6 +261,23 @@ impl<T: KvStorage + ?Sized> KvStorage for Arc<T> {
 }
 
 /// One page of [`KvStorage::list_keys`].
+///
+/// # Examples
+///
+/// ```
+/// use mcp_auth_core::store::{KeyPage, KvStorage, MemoryStore};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let store = MemoryStore::new();
+/// assert_eq!(store.list_keys("never-used", None, 10).await.unwrap(), KeyPage::default());
+/// store.put("c", "a", b"1", None).await.unwrap();
+/// store.put("c", "b", b"2", None).await.unwrap();
+/// let first = store.list_keys("c", None, 1).await.unwrap();
+/// assert_eq!(first.keys.len(), 1);
+/// let second = store.list_keys("c", first.next.as_deref(), 1).await.unwrap();
+/// assert_eq!((second.keys.len(), second.next), (1, None));
+/// # });
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeyPage {
     /// Keys of live entries, in no particular order.
