@@ -76,10 +76,29 @@ impl fmt::Debug for TokenFingerprinter {
     }
 }
 
-/// The operating system's random number generator failed, so no fingerprint key could be made.
+/// The operating system's random number generator failed, so no key, code or token could be made.
 #[derive(Debug, thiserror::Error)]
-#[error("the operating system's random number generator failed, so no token-cache key can be made: {0}")]
+#[error("the operating system's random number generator failed, so no secret value can be made: {0}")]
 pub struct RandomnessUnavailable(#[source] getrandom::Error);
+
+/// Fills `buf` from the operating system's random number generator, the one source of secret values
+/// (keys, codes, tokens) in the workspace. There is no weaker fallback.
+///
+/// # Errors
+///
+/// [`RandomnessUnavailable`] when the generator fails.
+///
+/// # Examples
+///
+/// ```
+/// let mut key = [0u8; 32];
+/// mcp_auth_core::fingerprint::fill_random(&mut key)?;
+/// assert_ne!(key, [0u8; 32]);
+/// # Ok::<(), mcp_auth_core::fingerprint::RandomnessUnavailable>(())
+/// ```
+pub fn fill_random(buf: &mut [u8]) -> Result<(), RandomnessUnavailable> {
+    getrandom::fill(buf).map_err(RandomnessUnavailable)
+}
 
 /// The keyed 128-bit fingerprint of a token (see the [module docs](self)). Its `Debug` shows nothing of
 /// its value.

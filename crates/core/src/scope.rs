@@ -46,6 +46,46 @@ pub fn parse_scope_list(text: &str) -> Result<Vec<String>, String> {
     Ok(scopes)
 }
 
+/// Parses a `scope` request parameter exactly as RFC 6749 §3.3 writes it: scope tokens separated by
+/// single spaces, nothing else. Unlike [`parse_scope_list`] (for configuration, which also takes commas
+/// and JSON), this refuses doubled, leading or trailing spaces, tabs and commas-as-separators, because
+/// a wire value in another shape is a client bug to report, not to guess at. Duplicates are dropped,
+/// keeping the first position. An empty string is an empty list.
+///
+/// # Errors
+///
+/// A message naming the first problem, fit for an `invalid_scope` error description.
+///
+/// # Examples
+///
+/// ```
+/// use mcp_auth_core::scope::parse_scope_param;
+///
+/// assert_eq!(parse_scope_param("openid mcp:tools openid").unwrap(), ["openid", "mcp:tools"]);
+/// assert!(parse_scope_param("").unwrap().is_empty());
+/// assert!(parse_scope_param("openid  profile").is_err());
+/// assert!(parse_scope_param("a,b").is_ok(), "a comma is a legal scope character");
+/// assert!(parse_scope_param("quote\"").is_err());
+/// ```
+pub fn parse_scope_param(param: &str) -> Result<Vec<String>, String> {
+    if param.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut scopes: Vec<String> = Vec::new();
+    for token in param.split(' ') {
+        if token.is_empty() {
+            return Err("scopes must be separated by single spaces".to_owned());
+        }
+        if !is_scope_token(token) {
+            return Err(format!("{token:?} is not a valid scope token (RFC 6749 section 3.3)"));
+        }
+        if !scopes.iter().any(|s| s == token) {
+            scopes.push(token.to_owned());
+        }
+    }
+    Ok(scopes)
+}
+
 /// Whether `scope` is a valid RFC 6749 §3.3 scope token: printable ASCII without space, `"` or `\`.
 #[must_use]
 pub fn is_scope_token(scope: &str) -> bool {
@@ -131,6 +171,14 @@ mod tests {
         assert!(parse_scope_list(r#"["a b"]"#).is_err());
         assert!(parse_scope_list(r#"["quote\""]"#).is_err());
         assert!(parse_scope_list("[not json").is_err());
+    }
+
+    #[test]
+    fn scope_params_are_strict() {
+        assert_eq!(parse_scope_param("a b a").unwrap(), ["a", "b"]);
+        for bad in [" a", "a ", "a  b", "a\tb", "a\"b", "a\\b", "é"] {
+            assert!(parse_scope_param(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

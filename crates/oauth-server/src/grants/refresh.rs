@@ -1,0 +1,232 @@
+//! Refresh-token families: rotation in one compare-and-swap, reuse detection that revokes the family.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{GrantData, GrantStore};
+use crate::client::Client;
+use crate::error::OAuthError;
+use crate::secrets::random_token;
+
+/// One authorization's refresh-token family.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RefreshFamily<E> {
+    /// The session id naming the family (the `sid` claim of its access tokens).
+    pub sid: String,
+    /// The client it belongs to.
+    pub client_id: String,
+    /// Who signed in.
+    pub subject: String,
+    /// Every scope granted; refreshes may narrow their access tokens, never this.
+    pub scopes: Vec<String>,
+    /// The RFC 8707 resource.
+    pub resource: Option<String>,
+    /// When the person signed in (Unix seconds).
+    pub auth_time: u64,
+    /// When the family ends, however often it is refreshed (Unix seconds).
+    pub expires_at: u64,
+    /// The current token generation (starts at 1).
+    generation: u64,
+    /// The issuing server's own data.
+    pub extra: E,
+}
+
+impl<E> RefreshFamily<E> {
+    /// How many times the family was refreshed (1 for a fresh family).
+    #[must_use]
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+}
+
+/// What a refresh token's entry records: its family and generation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct TokenEntry {
+    sid: String,
+    generation: u64,
+}
+
+/// A family to start when a code is redeemed.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct NewFamily<E> {
+    /// The session id (from the code grant).
+    pub sid: String,
+    /// The client.
+    pub client_id: String,
+    /// Who signed in.
+    pub subject: String,
+    /// The granted scopes.
+    pub scopes: Vec<String>,
+    /// The resource.
+    pub resource: Option<String>,
+    /// When the person signed in.
+    pub auth_time: u64,
+    /// The issuing server's own data.
+    pub extra: E,
+}
+
+impl<E> NewFamily<E> {
+    /// A family from a redeemed [`CodeGrant`](super::CodeGrant).
+    pub fn from_code(grant: super::CodeGrant<E>) -> Self {
+        Self {
+            sid: grant.sid,
+            client_id: grant.client_id,
+            subject: grant.subject,
+            scopes: grant.scopes,
+            resource: grant.resource,
+            auth_time: grant.auth_time,
+            extra: grant.extra,
+        }
+    }
+}
+
+/// A successful rotation: the family as it now is, the new refresh token, and what the caller's check
+/// returned.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Rotation<E, T> {
+    /// The family after the rotation.
+    pub family: RefreshFamily<E>,
+    /// The new refresh token, to send to the client (never stored).
+    pub refresh_token: String,
+    /// What the check passed to [`GrantStore::rotate_refresh`] returned (say, the narrowed scopes).
+    pub checked: T,
+}
+
+fn random_refresh_token() -> Result<String, OAuthError> {
+    random_token(32).map(|t| format!("rt_{t}")).map_err(|error| {
+        tracing::error!(%error, "no randomness for a refresh token");
+        OAuthError::server_error()
+    })
+}
+
+impl<E: GrantData> GrantStore<E> {
+    fn remaining(&self, expires_at: u64) -> Option<Duration> {
+        let left = expires_at.saturating_sub(self.now());
+        (left > 0).then(|| Duration::from_secs(left))
+    }
+
+    /// Starts a family and returns its first refresh token.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_grant` when the session was already revoked (its code was replayed meanwhile), the
+    /// store's errors.
+    pub async fn start_family(&self, new: NewFamily<E>) -> Result<(RefreshFamily<E>, String), OAuthError> {
+        let token = random_refresh_token()?;
+        let expires_at = self.now().saturating_add(self.refresh_ttl.as_secs());
+        let family = RefreshFamily {
+            sid: new.sid,
+            client_id: new.client_id,
+            subject: new.subject,
+            scopes: new.scopes,
+            resource: new.resource,
+            auth_time: new.auth_time,
+            expires_at,
+            generation: 1,
+            extra: new.extra,
+        };
+        let entry = TokenEntry { sid: family.sid.clone(), generation: 1 };
+        self.tokens.put(&self.hasher.hash(&token), &entry, Some(self.refresh_ttl)).await?;
+        if !self.families.put_if_absent(&family.sid, &family, Some(self.refresh_ttl)).await? {
+            return Err(OAuthError::invalid_grant("this authorization was already used"));
+        }
+        if self.is_session_revoked(&family.sid).await? {
+            return Err(OAuthError::invalid_grant("this authorization has been revoked"));
+        }
+        Ok((family, token))
+    }
+
+    /// Looks a refresh token up without using it: its family when the token is the family's current
+    /// one, issued to `client`, unexpired and unrevoked (for introspection).
+    ///
+    /// # Errors
+    ///
+    /// The store's errors.
+    pub async fn refresh_family(
+        &self,
+        token: &str,
+        client: &Client,
+    ) -> Result<Option<RefreshFamily<E>>, OAuthError> {
+        let Some(entry) = self.tokens.get(&self.hasher.hash(token)).await? else { return Ok(None) };
+        let Some(family) = self.families.get(&entry.sid).await? else { return Ok(None) };
+        let live = family.client_id == client.client_id
+            && family.generation == entry.generation
+            && family.expires_at > self.now()
+            && !self.is_session_revoked(&family.sid).await?;
+        Ok(live.then_some(family))
+    }
+
+    /// Rotates a refresh token (RFC 6749 §6, OAuth 2.1 §4.3.1).
+    ///
+    /// The token must be its family's current one, issued to `client`, unexpired and unrevoked. Then
+    /// `check` runs on the family (narrow the scope, compare the resource...): if it fails the token
+    /// stays usable. Then the family advances one generation with a compare-and-swap; the old token is
+    /// spent. A rotated token presented again, or a rotation that loses the race to a concurrent one
+    /// with the same token, revokes the whole family.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_grant` for an unknown, expired, revoked, reused or foreign token; whatever `check`
+    /// returns; the store's errors.
+    pub async fn rotate_refresh<T>(
+        &self,
+        token: &str,
+        client: &Client,
+        check: impl FnOnce(&RefreshFamily<E>) -> Result<T, OAuthError>,
+    ) -> Result<Rotation<E, T>, OAuthError> {
+        let invalid = || OAuthError::invalid_grant("the refresh token is invalid, expired or revoked");
+        let Some(entry) = self.tokens.get(&self.hasher.hash(token)).await? else { return Err(invalid()) };
+        let Some(current) = self.families.get_versioned(&entry.sid).await? else { return Err(invalid()) };
+        let family = current.value.clone();
+        if self.is_session_revoked(&family.sid).await? {
+            return Err(OAuthError::invalid_grant("the refresh token has been revoked"));
+        }
+        if family.client_id != client.client_id {
+            return Err(OAuthError::invalid_grant("the refresh token was issued to another client"));
+        }
+        let Some(ttl) = self.remaining(family.expires_at) else {
+            return Err(OAuthError::invalid_grant("the refresh token has expired"));
+        };
+        if entry.generation != family.generation {
+            tracing::warn!(sid = %family.sid, "rotated refresh token reused; revoking its whole family");
+            self.revoke_session(&family.sid).await?;
+            return Err(OAuthError::invalid_grant(
+                "this refresh token was already used; every token of its grant is now revoked",
+            ));
+        }
+        let checked = check(&family)?;
+        let next = RefreshFamily { generation: family.generation + 1, ..family };
+        let new_token = random_refresh_token()?;
+        // The new token's entry goes in first: if the swap then loses, the entry points at a revoked family.
+        let new_entry = TokenEntry { sid: next.sid.clone(), generation: next.generation };
+        self.tokens.put(&self.hasher.hash(&new_token), &new_entry, Some(ttl)).await?;
+        if !self.families.compare_and_swap(&next.sid, Some(&current), &next, Some(ttl)).await? {
+            tracing::warn!(sid = %next.sid, "concurrent refresh with one token; revoking its whole family");
+            self.revoke_session(&next.sid).await?;
+            return Err(OAuthError::invalid_grant(
+                "this refresh token was already used; every token of its grant is now revoked",
+            ));
+        }
+        Ok(Rotation { family: next, refresh_token: new_token, checked })
+    }
+
+    /// Revokes the family of a refresh token on behalf of `client` (RFC 7009). Returns whether the token
+    /// was known.
+    ///
+    /// # Errors
+    ///
+    /// `unauthorized_client` when the token belongs to another client, the store's errors.
+    pub async fn revoke_refresh(&self, token: &str, client: &Client) -> Result<bool, OAuthError> {
+        let Some(entry) = self.tokens.get(&self.hasher.hash(token)).await? else { return Ok(false) };
+        let Some(family) = self.families.get(&entry.sid).await? else { return Ok(false) };
+        if family.client_id != client.client_id {
+            return Err(OAuthError::unauthorized_client("the token was issued to another client"));
+        }
+        self.revoke_session(&family.sid).await?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,265 @@
+//! [`ClientRegistry`]: operator-configured clients plus dynamically registered ones in a
+//! [`KvStorage`], with registrations that expire when unused and a registration rate ceiling shared by
+//! every instance.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mcp_auth_core::StoreError;
+use mcp_auth_core::clock::SharedClock;
+use mcp_auth_core::store::{JsonCollection, KvStorage};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::client::Client;
+use crate::error::OAuthError;
+use crate::registration::{RegistrationPolicy, registration_response};
+use crate::secrets::random_token;
+
+/// The longest client id looked up; longer ones are unknown without a store round trip.
+pub const MAX_CLIENT_ID_LEN: usize = 256;
+const WINDOW_SECS: u64 = 3600;
+/// How often a registration counter update is retried when other instances win the race.
+const COUNTER_ATTEMPTS: usize = 64;
+
+/// A dynamically registered client as stored: the client and when its lifetime was last renewed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Registration {
+    client: Client,
+    renewed_at: u64,
+}
+
+/// A registration just made: the client and, for a confidential one, its secret, which exists only
+/// here and in the answer (the store keeps a hash). `Debug` hides the secret.
+pub struct NewRegistration {
+    /// The registered client.
+    pub client: Client,
+    secret: Option<String>,
+}
+
+impl fmt::Debug for NewRegistration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewRegistration")
+            .field("client", &self.client)
+            .field("secret", &self.secret.as_ref().map(|_| "[REDACTED]"))
+            .finish()
+    }
+}
+
+impl NewRegistration {
+    /// The RFC 7591 §3.2.1 answer body (send it with status 201 and [`no_store`](crate::no_store)).
+    #[must_use]
+    pub fn response_body(&self) -> Value {
+        registration_response(&self.client, self.secret.as_deref())
+    }
+}
+
+/// Looks clients up and registers new ones.
+///
+/// Configured clients come first and never expire. Dynamic ones live in the collection
+/// `<namespace>_clients` for the policy's TTL, renewed (at most once per half TTL, to keep reads cheap)
+/// whenever they are looked up. Registrations are counted per clock hour in
+/// `<namespace>_registrations` with compare-and-swap, so the ceiling holds across instances.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use mcp_auth_core::store::MemoryStore;
+/// use mcp_auth_oauth_server::{Client, ClientRegistry, RegistrationPolicy};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let registry = ClientRegistry::new(Arc::new(MemoryStore::new()), "demo", RegistrationPolicy::default())
+///     .with_client(Client::public("cli", ["http://127.0.0.1/cb"]).unwrap().native())
+///     .unwrap();
+/// let metadata = serde_json::json!({"redirect_uris": ["http://127.0.0.1/callback"], "token_endpoint_auth_method": "none"});
+/// let registered = registry.register(metadata.as_object().unwrap()).await.unwrap();
+/// let id = registered.client.client_id.clone();
+/// assert!(registry.get(&id).await.unwrap().is_some());
+/// assert!(registry.get("cli").await.unwrap().is_some());
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct ClientRegistry {
+    configured: HashMap<String, Client>,
+    clients: JsonCollection<Registration>,
+    store: Arc<dyn KvStorage>,
+    counters: String,
+    policy: RegistrationPolicy,
+    clock: SharedClock,
+}
+
+impl fmt::Debug for ClientRegistry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientRegistry")
+            .field("configured", &self.configured.keys().collect::<Vec<_>>())
+            .field("collection", &self.clients.name())
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Two configured clients share an id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("two configured clients have the id {0:?}")]
+pub struct DuplicateClient(pub String);
+
+impl ClientRegistry {
+    /// A registry over `store`, with collections named after `namespace`, and the system clock.
+    pub fn new(store: Arc<dyn KvStorage>, namespace: &str, policy: RegistrationPolicy) -> Self {
+        Self {
+            configured: HashMap::new(),
+            clients: JsonCollection::new(Arc::clone(&store), format!("{namespace}_clients")),
+            store,
+            counters: format!("{namespace}_registrations"),
+            policy,
+            clock: mcp_auth_core::clock::system_clock(),
+        }
+    }
+
+    /// Uses `clock` for registration times and expiry.
+    #[must_use]
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Adds an operator-configured client.
+    ///
+    /// # Errors
+    ///
+    /// [`DuplicateClient`] when a configured client already has this id.
+    pub fn with_client(mut self, client: Client) -> Result<Self, DuplicateClient> {
+        if self.configured.contains_key(&client.client_id) {
+            return Err(DuplicateClient(client.client_id));
+        }
+        self.configured.insert(client.client_id.clone(), client);
+        Ok(self)
+    }
+
+    /// The registration policy.
+    #[must_use]
+    pub fn policy(&self) -> &RegistrationPolicy {
+        &self.policy
+    }
+
+    /// A client by id: configured first, then registered (renewing its lifetime).
+    ///
+    /// # Errors
+    ///
+    /// The store's error.
+    pub async fn get(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
+        if let Some(client) = self.configured.get(client_id) {
+            return Ok(Some(client.clone()));
+        }
+        if client_id.is_empty() || client_id.len() > MAX_CLIENT_ID_LEN {
+            return Ok(None);
+        }
+        let Some(mut registration) = self.clients.get(client_id).await? else { return Ok(None) };
+        let now = self.clock.unix_seconds();
+        let ttl = self.policy.ttl();
+        if now.saturating_sub(registration.renewed_at) >= ttl.as_secs() / 2 {
+            registration.renewed_at = now;
+            self.clients.put(client_id, &registration, Some(ttl)).await?;
+            tracing::debug!(client_id, "client registration renewed");
+        }
+        Ok(Some(registration.client))
+    }
+
+    /// Validates `metadata` with the policy, counts the registration against the hourly ceiling, and
+    /// stores a new client with a fresh id (and secret, unless it asked for `none`).
+    ///
+    /// # Errors
+    ///
+    /// `invalid_client_metadata` / `invalid_redirect_uri` for bad metadata, 429 past the ceiling, and the
+    /// store's errors as `temporarily_unavailable` / `server_error`.
+    pub async fn register(&self, metadata: &Map<String, Value>) -> Result<NewRegistration, OAuthError> {
+        let mut client = self.policy.validate(metadata)?;
+        self.count_registration().await?;
+        let random = |bytes| {
+            random_token(bytes).map_err(|error| {
+                tracing::error!(%error, "no randomness for a client registration");
+                OAuthError::server_error()
+            })
+        };
+        client.client_id = format!("client_{}", random(16)?);
+        let secret = if client.token_endpoint_auth_method == openidconnect::core::CoreClientAuthMethod::None {
+            None
+        } else {
+            Some(format!("secret_{}", random(32)?))
+        };
+        let now = self.clock.unix_seconds();
+        client.client_id_issued_at = now;
+        client.set_secret(secret.as_deref());
+        let registration = Registration { client: client.clone(), renewed_at: now };
+        // A fresh 128-bit id never collides; put_if_absent makes sure of it.
+        if !self.clients.put_if_absent(&client.client_id, &registration, Some(self.policy.ttl())).await? {
+            tracing::error!("a fresh client id was already taken");
+            return Err(OAuthError::server_error());
+        }
+        tracing::info!(
+            client_id = %client.client_id,
+            application_type = ?client.application_type,
+            auth_method = %client.token_endpoint_auth_method.as_ref(),
+            "client registered"
+        );
+        Ok(NewRegistration { client, secret })
+    }
+
+    /// Adds one to this hour's registration count, or refuses when the ceiling is reached.
+    async fn count_registration(&self) -> Result<(), OAuthError> {
+        let max = self.policy.max_per_hour();
+        let now = self.clock.unix_seconds();
+        let window = now - now % WINDOW_SECS;
+        let key = window.to_string();
+        for _ in 0..COUNTER_ATTEMPTS {
+            let current = self.store.get(&self.counters, &key).await?;
+            let count = match &current {
+                None => 0,
+                Some(bytes) => {
+                    std::str::from_utf8(bytes).ok().and_then(|s| s.parse::<u32>().ok()).unwrap_or(u32::MAX)
+                }
+            };
+            if count >= max {
+                let retry_after = (window + WINDOW_SECS).saturating_sub(now).max(1);
+                tracing::warn!(max, "client registration ceiling reached for this hour");
+                return Err(OAuthError::invalid_client_metadata(
+                    "too many clients registered this hour; try again later",
+                )
+                .too_many_requests(retry_after));
+            }
+            let next = (count + 1).to_string();
+            let ttl = Some(Duration::from_secs(2 * WINDOW_SECS));
+            if self
+                .store
+                .compare_and_swap(&self.counters, &key, current.as_deref(), next.as_bytes(), ttl)
+                .await?
+            {
+                return Ok(());
+            }
+            yield_now().await;
+        }
+        tracing::warn!("registration counter kept losing races");
+        Err(OAuthError::temporarily_unavailable(1))
+    }
+}
+
+/// Lets other tasks run between compare-and-swap attempts, whatever the runtime.
+async fn yield_now() {
+    struct YieldOnce(bool);
+    impl std::future::Future for YieldOnce {
+        type Output = ();
+        fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+            if self.0 {
+                std::task::Poll::Ready(())
+            } else {
+                self.0 = true;
+                cx.waker().wake_by_ref();
+                std::task::Poll::Pending
+            }
+        }
+    }
+    YieldOnce(false).await;
+}

@@ -1,0 +1,236 @@
+//! The token endpoint's request (RFC 6749 §4.1.3, §6, §4.4) and success answer (§5.1).
+
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use openidconnect::core::CoreGrantType;
+use secrecy::{ExposeSecret as _, SecretString};
+use serde_json::{Value, json};
+
+use crate::error::{OAuthError, no_store};
+use crate::params::Params;
+
+/// A parsed token request, by grant type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenRequest {
+    /// `authorization_code`.
+    AuthorizationCode {
+        /// The code.
+        code: String,
+        /// The redirect URI of the authorization request.
+        redirect_uri: String,
+        /// The PKCE verifier (checked when the code is redeemed, so a missing one is `invalid_grant`).
+        code_verifier: Option<String>,
+        /// The RFC 8707 resource.
+        resource: Option<String>,
+    },
+    /// `refresh_token`.
+    RefreshToken {
+        /// The refresh token.
+        refresh_token: String,
+        /// A narrower scope, if asked for.
+        scope: Option<String>,
+        /// The RFC 8707 resource.
+        resource: Option<String>,
+    },
+    /// `client_credentials`.
+    ClientCredentials {
+        /// The requested scope.
+        scope: Option<String>,
+        /// The RFC 8707 resource.
+        resource: Option<String>,
+    },
+}
+
+impl TokenRequest {
+    /// The grant type named by the `grant_type` parameter, checked against the supported ones before
+    /// any client authentication (so a bad grant type is answered the same for everyone).
+    ///
+    /// # Errors
+    ///
+    /// `invalid_request` when it is missing, `unsupported_grant_type` when it is not one of `supported`.
+    pub fn grant_type(params: &Params, supported: &[CoreGrantType]) -> Result<CoreGrantType, OAuthError> {
+        let name = params.require("grant_type")?;
+        let grant = match name {
+            "authorization_code" => CoreGrantType::AuthorizationCode,
+            "refresh_token" => CoreGrantType::RefreshToken,
+            "client_credentials" => CoreGrantType::ClientCredentials,
+            _ => {
+                return Err(OAuthError::unsupported_grant_type(format!(
+                    "grant_type {name:?} is not supported"
+                )));
+            }
+        };
+        if !supported.contains(&grant) {
+            return Err(OAuthError::unsupported_grant_type(format!("grant_type {name:?} is not supported")));
+        }
+        Ok(grant)
+    }
+
+    /// Reads the parameters of `grant`.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_request` naming a missing parameter.
+    pub fn parse(params: &Params, grant: &CoreGrantType) -> Result<Self, OAuthError> {
+        let owned = |name: &str| params.get(name).map(str::to_owned);
+        match grant {
+            CoreGrantType::AuthorizationCode => Ok(Self::AuthorizationCode {
+                code: params.require("code")?.to_owned(),
+                redirect_uri: params.require("redirect_uri")?.to_owned(),
+                code_verifier: owned("code_verifier"),
+                resource: owned("resource"),
+            }),
+            CoreGrantType::RefreshToken => Ok(Self::RefreshToken {
+                refresh_token: params.require("refresh_token")?.to_owned(),
+                scope: owned("scope"),
+                resource: owned("resource"),
+            }),
+            CoreGrantType::ClientCredentials => {
+                Ok(Self::ClientCredentials { scope: owned("scope"), resource: owned("resource") })
+            }
+            other => Err(OAuthError::unsupported_grant_type(format!(
+                "grant_type {:?} is not supported",
+                other.as_ref()
+            ))),
+        }
+    }
+}
+
+/// A successful token answer. `Debug` shows no token.
+///
+/// # Examples
+///
+/// ```
+/// use mcp_auth_oauth_server::TokenResponse;
+///
+/// let response = TokenResponse::bearer("eyJ...", 3600).refresh_token("rt_...").scope("mcp");
+/// assert_eq!(response.body()["token_type"], "Bearer");
+/// assert!(!format!("{response:?}").contains("eyJ"));
+/// ```
+#[must_use]
+pub struct TokenResponse {
+    access_token: SecretString,
+    expires_in: u64,
+    refresh_token: Option<SecretString>,
+    scope: Option<String>,
+    id_token: Option<SecretString>,
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("expires_in", &self.expires_in)
+            .field("refresh_token", &self.refresh_token.is_some())
+            .field("scope", &self.scope)
+            .field("id_token", &self.id_token.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenResponse {
+    /// A `Bearer` access token that expires in `expires_in` seconds.
+    pub fn bearer(access_token: &str, expires_in: u64) -> Self {
+        Self {
+            access_token: SecretString::from(access_token.to_owned()),
+            expires_in: expires_in.max(1),
+            refresh_token: None,
+            scope: None,
+            id_token: None,
+        }
+    }
+
+    /// Adds a refresh token.
+    pub fn refresh_token(mut self, token: &str) -> Self {
+        self.refresh_token = Some(SecretString::from(token.to_owned()));
+        self
+    }
+
+    /// Sets the granted scope (omitted when empty).
+    pub fn scope(mut self, scope: &str) -> Self {
+        self.scope = (!scope.is_empty()).then(|| scope.to_owned());
+        self
+    }
+
+    /// Adds an OpenID Connect ID token.
+    pub fn id_token(mut self, token: &str) -> Self {
+        self.id_token = Some(SecretString::from(token.to_owned()));
+        self
+    }
+
+    /// The JSON body.
+    #[must_use]
+    pub fn body(&self) -> Value {
+        let mut body = json!({
+            "access_token": self.access_token.expose_secret(),
+            "token_type": "Bearer",
+            "expires_in": self.expires_in,
+        });
+        if let Some(token) = &self.refresh_token {
+            body["refresh_token"] = json!(token.expose_secret());
+        }
+        if let Some(scope) = &self.scope {
+            body["scope"] = json!(scope);
+        }
+        if let Some(token) = &self.id_token {
+            body["id_token"] = json!(token.expose_secret());
+        }
+        body
+    }
+}
+
+impl IntoResponse for TokenResponse {
+    fn into_response(self) -> Response {
+        (no_store(), Json(self.body())).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(s: &str) -> Params {
+        Params::parse(s.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn grant_types() {
+        let all = [CoreGrantType::AuthorizationCode, CoreGrantType::RefreshToken];
+        assert_eq!(
+            TokenRequest::grant_type(&params("grant_type=refresh_token"), &all).unwrap(),
+            CoreGrantType::RefreshToken
+        );
+        for (body, code) in [
+            ("", "invalid_request"),
+            ("grant_type=password", "unsupported_grant_type"),
+            ("grant_type=client_credentials", "unsupported_grant_type"),
+            ("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code", "unsupported_grant_type"),
+        ] {
+            assert_eq!(
+                TokenRequest::grant_type(&params(body), &all).unwrap_err().code().as_str(),
+                code,
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn parameters_per_grant() {
+        let code =
+            TokenRequest::parse(&params("code=c&redirect_uri=r"), &CoreGrantType::AuthorizationCode).unwrap();
+        assert!(matches!(code, TokenRequest::AuthorizationCode { code_verifier: None, .. }));
+        assert!(TokenRequest::parse(&params("code=c"), &CoreGrantType::AuthorizationCode).is_err());
+        assert!(TokenRequest::parse(&params("scope=x"), &CoreGrantType::RefreshToken).is_err());
+        let cc = TokenRequest::parse(&params("scope=x"), &CoreGrantType::ClientCredentials).unwrap();
+        assert_eq!(cc, TokenRequest::ClientCredentials { scope: Some("x".into()), resource: None });
+    }
+
+    #[test]
+    fn bodies() {
+        let body = TokenResponse::bearer("at", 0).scope("").id_token("idt").body();
+        assert_eq!(
+            body,
+            json!({"access_token": "at", "token_type": "Bearer", "expires_in": 1, "id_token": "idt"})
+        );
+    }
+}
