@@ -3,7 +3,7 @@
 use std::fmt;
 
 use openidconnect::core::{CoreClientAuthMethod, CoreGrantType, CoreResponseType};
-use secrecy::{ExposeSecret as _, SecretString};
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
@@ -179,7 +179,12 @@ impl Client {
         redirect_uris: Vec<String>,
         application_type: ApplicationType,
     ) -> Result<Self, RedirectUriError> {
-        Self::configured(client_id.into(), secret.map(|s| s.expose_secret()), redirect_uris, application_type)
+        Self::configured(
+            client_id.into(),
+            secret.map(ExposeSecret::expose_secret),
+            redirect_uris,
+            application_type,
+        )
     }
 
     /// Makes this a native application (loopback redirect URIs match on any port).

@@ -96,7 +96,7 @@ pub async fn authenticate_client(
     let client =
         registry.get(&client_id).await?.ok_or_else(|| OAuthError::invalid_client("unknown client"))?;
     // Some public clients send `Basic base64(client_id:)`: an empty secret is no secret.
-    let secret = secret.filter(|s| !(s.is_empty() && !client.is_confidential()));
+    let secret = secret.filter(|s| !s.is_empty() || client.is_confidential());
     let method = match (client.is_confidential(), secret) {
         (true, Some(secret)) => {
             if !client.verify_secret(&secret) {

@@ -140,7 +140,6 @@ impl ClientRegistry {
     }
 
     /// The registration policy.
-    #[must_use]
     pub fn policy(&self) -> &RegistrationPolicy {
         &self.policy
     }

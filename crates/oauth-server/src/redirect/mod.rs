@@ -212,7 +212,7 @@ impl RedirectUri {
                 "is a loopback URI, which only native clients may register; register with \
                  application_type \"native\"",
             ),
-            (ApplicationType::Web, "https") | (ApplicationType::Native, "https") => Ok(()),
+            (ApplicationType::Web | ApplicationType::Native, "https") => Ok(()),
             (ApplicationType::Web, "http") if self.is_loopback() => refuse(
                 "is a loopback http URI, which only native clients may register; register with \
                  application_type \"native\"",

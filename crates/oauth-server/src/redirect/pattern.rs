@@ -124,7 +124,7 @@ impl RedirectPattern {
             }
             None => (None, PortPattern::Default),
             Some(authority) => {
-                let (host, port) = split_port(authority).map_err(|reason| refuse(reason))?;
+                let (host, port) = split_port(authority).map_err(&refuse)?;
                 (Some(parse_host(&scheme, host).map_err(|reason| refuse(&reason))?), port)
             }
         };
