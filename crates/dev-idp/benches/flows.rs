@@ -37,7 +37,7 @@ fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let idp = DevIdp::builder()
         .user(DevUser::new("user_ada", "ada@example.com").roles(["admin"]).org_id("org_1"))
-        .client(DevClient::confidential("proxy", "proxy-secret", [REDIRECT]))
+        .client(DevClient::confidential("proxy", "proxy-secret", [REDIRECT]).allow_client_credentials())
         .auto_approve(true)
         .build("http://127.0.0.1:9400")
         .unwrap();

@@ -5,7 +5,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+
+use mcp_auth_oauth_server::{ApplicationType, Client};
 
 use crate::error::DevIdpError;
 
@@ -178,22 +180,9 @@ impl DevUser {
     /// Whether `password` opens this account (constant-time compare; users without one accept any).
     pub(crate) fn password_matches(&self, password: &str) -> bool {
         self.password.as_ref().is_none_or(|expected| {
-            crate::util::constant_time_eq(expected.expose_secret().as_bytes(), password.as_bytes())
+            subtle::ConstantTimeEq::ct_eq(expected.expose_secret().as_bytes(), password.as_bytes()).into()
         })
     }
-}
-
-/// The RFC 7591 / OpenID `application_type` of a client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-#[non_exhaustive]
-pub enum ApplicationType {
-    /// A web application (the default): exact redirect URI matching.
-    #[default]
-    Web,
-    /// A native application (RFC 8252): loopback `http` redirect URIs match on any port, and
-    /// private-use URI schemes are accepted.
-    Native,
 }
 
 /// A client registered in configuration (such as the fixed client a proxy uses).
@@ -225,6 +214,10 @@ pub struct DevClient {
     /// Web or native.
     #[serde(default)]
     pub application_type: ApplicationType,
+    /// Whether this (confidential) client may use the `client_credentials` grant. Off by default:
+    /// only clients the operator names here ever get it.
+    #[serde(default)]
+    pub client_credentials: bool,
 }
 
 impl fmt::Debug for DevClient {
@@ -235,6 +228,7 @@ impl fmt::Debug for DevClient {
             .field("redirect_uris", &self.redirect_uris)
             .field("name", &self.name)
             .field("application_type", &self.application_type)
+            .field("client_credentials", &self.client_credentials)
             .finish()
     }
 }
@@ -253,6 +247,7 @@ impl DevClient {
             redirect_uris: redirect_uris.into_iter().map(Into::into).collect(),
             name: None,
             application_type: ApplicationType::Web,
+            client_credentials: false,
         }
     }
 
@@ -269,6 +264,7 @@ impl DevClient {
             redirect_uris: redirect_uris.into_iter().map(Into::into).collect(),
             name: None,
             application_type: ApplicationType::Web,
+            client_credentials: false,
         }
     }
 
@@ -284,6 +280,36 @@ impl DevClient {
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
         self
+    }
+
+    /// Allows the `client_credentials` grant (a confidential client only; refused at build otherwise).
+    #[must_use]
+    pub fn allow_client_credentials(mut self) -> Self {
+        self.client_credentials = true;
+        self
+    }
+
+    /// The authorization-server client this configuration describes.
+    pub(crate) fn to_client(&self) -> Result<Client, DevIdpError> {
+        let invalid = |why: String| DevIdpError::InvalidConfig(format!("client {:?}: {why}", self.id));
+        if self.id.is_empty() {
+            return Err(DevIdpError::InvalidConfig("a client has an empty id".into()));
+        }
+        if self.client_credentials && self.secret.is_none() {
+            return Err(invalid("client_credentials needs a confidential client (set a secret)".into()));
+        }
+        let client = Client::from_config(
+            self.id.clone(),
+            self.secret.as_ref(),
+            self.redirect_uris.clone(),
+            self.application_type,
+        )
+        .map_err(|e| invalid(format!("redirect URI {e}")))?;
+        let client = match &self.name {
+            Some(name) => client.name(name.clone()),
+            None => client,
+        };
+        Ok(if self.client_credentials { client.allow_client_credentials() } else { client })
     }
 }
 
@@ -352,6 +378,11 @@ pub struct ServerConfig {
     pub scopes: Vec<String>,
     /// The id or email of the user auto-approve signs in when no `login_hint` is given.
     pub default_user: Option<String>,
+    /// The most clients that may register per hour (default 1,000).
+    pub max_registrations_per_hour: Option<u32>,
+    /// Web origins besides loopback ones that may call the endpoints from a browser.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
 }
 
 impl ServerConfig {

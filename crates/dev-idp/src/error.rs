@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 
 use mcp_auth_core::{BoxError, StoreError};
+use mcp_auth_jwt::JwtError;
 
 /// Why building, starting or driving the development identity provider failed.
 #[derive(Debug, thiserror::Error)]
@@ -37,18 +38,9 @@ pub enum DevIdpError {
         #[source]
         source: std::io::Error,
     },
-    /// Generating or loading a signing key failed.
-    #[error("signing key error: {what}")]
-    Key {
-        /// What failed.
-        what: &'static str,
-        /// The cause, when the library gave one.
-        #[source]
-        source: Option<BoxError>,
-    },
-    /// Signing a token failed.
-    #[error("cannot sign a token")]
-    Sign(#[from] jsonwebtoken::errors::Error),
+    /// Generating, loading or using a signing key failed, or a token could not be signed.
+    #[error("signing key or token error")]
+    Jwt(#[from] JwtError),
     /// The state store failed.
     #[error("state store failed")]
     Store(#[from] StoreError),

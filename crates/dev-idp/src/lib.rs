@@ -18,8 +18,18 @@
 //! | RFC 8707 | `resource` becomes the access token's `aud` |
 //! | RFC 7009 / 7662 | revocation and introspection |
 //!
-//! State (clients, codes, refresh tokens) lives in a [`KvStorage`](mcp_auth_core::KvStorage), keyed by the
-//! SHA-256 of each code or token; signing keys live in memory and rotate on demand.
+//! It is built from the workspace's shared pieces rather than code of its own: the authorization-server
+//! rules (registration, redirect URIs, PKCE, codes, refresh-token families, client authentication,
+//! errors, metadata, CORS) come from `mcp-auth-oauth-server`, and every token is signed and checked by
+//! `mcp-auth-jwt`'s `JwtIssuer`. State (clients, codes, refresh-token families, revocations) lives in a
+//! [`KvStorage`](mcp_auth_core::KvStorage), keyed by an HMAC of each code or token; signing keys live in
+//! memory and rotate on demand.
+//!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `cli` | yes | the `mcp-auth-dev-idp` binary and its dependencies (clap, anyhow, a log subscriber); depend on the library with `default-features = false` to leave them out |
 //!
 //! # Example
 //!
@@ -44,19 +54,23 @@
 //! It signs in configured users with plain-text passwords, or none at all in auto-approve mode. It
 //! refuses to listen on anything but loopback unless
 //! [`insecure_allow_non_loopback`](DevIdpBuilder::insecure_allow_non_loopback) is set, and says so in
-//! its log, pages and metadata (`"dev_only": true`).
+//! its log, pages and metadata (`"dev_only": true`). Browsers may call it from loopback origins only
+//! (add others with [`allowed_origin`](DevIdpBuilder::allowed_origin)): a state-changing request from
+//! any other web origin is refused with 403, so a web page a developer visits cannot register a client
+//! and mint tokens for a local MCP server through their browser. Its pages cannot be framed, dynamic
+//! registration has an hourly ceiling, and only the scopes it advertises are granted.
 
+mod builder;
 mod config;
 mod endpoints;
 mod error;
-mod keys;
-mod server;
+mod handle;
+mod idp;
 mod tokens;
-mod util;
 
-pub use config::{ApplicationType, DevClient, DevIdpConfig, DevUser, ServerConfig};
+pub use builder::{DEFAULT_ACCESS_TOKEN_TTL, DEFAULT_CODE_TTL, DEFAULT_REFRESH_TOKEN_TTL, DevIdpBuilder};
+pub use config::{DevClient, DevIdpConfig, DevUser, ServerConfig};
 pub use error::DevIdpError;
-pub use server::{
-    DEFAULT_ACCESS_TOKEN_TTL, DEFAULT_CODE_TTL, DEFAULT_REFRESH_TOKEN_TTL, DevIdp, DevIdpBuilder,
-    DevIdpHandle, MAX_BODY_BYTES, TEST_CLIENT_ID,
-};
+pub use handle::DevIdpHandle;
+pub use idp::{DevIdp, TEST_CLIENT_ID};
+pub use mcp_auth_oauth_server::ApplicationType;

@@ -1,86 +1,62 @@
 //! `mcp-auth-dev-idp`: run the development identity provider from the command line.
-//!
-//! ```text
-//! mcp-auth-dev-idp [--port 9400] [--bind 127.0.0.1:9400] [--config users.toml] [--auto-approve]
-//!                  [--insecure-allow-non-loopback]
-//! ```
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
+use clap::Parser;
 use mcp_auth_dev_idp::{DevIdp, DevIdpConfig, DevUser};
 
-const USAGE: &str = "\
-mcp-auth-dev-idp: a local OAuth 2.1 / OpenID Connect server with WorkOS AuthKit's endpoints.
-FOR DEVELOPMENT ONLY.
-
-USAGE:
-    mcp-auth-dev-idp [OPTIONS]
-
-OPTIONS:
-    --port <PORT>                   Port on 127.0.0.1 (default 9400; 0 picks a free one)
-    --bind <ADDR>                   Address to listen on, such as 127.0.0.1:9400
-    --config <FILE>                 TOML file with [server], [[users]] and [[clients]]
-                                    (see crates/dev-idp/users.example.toml)
-    --auto-approve                  Sign in without pages (login_hint picks the user)
-    --insecure-allow-non-loopback   Allow a non-loopback --bind address (never on a shared network)
-    -h, --help                      Show this help
-";
-
-#[derive(Debug, Default)]
+/// A local OAuth 2.1 / OpenID Connect server with WorkOS AuthKit's endpoints. FOR DEVELOPMENT ONLY:
+/// it signs in configured users without real checks.
+#[derive(Debug, Parser)]
+#[command(
+    name = "mcp-auth-dev-idp",
+    version,
+    after_help = "Examples:\n  \
+        mcp-auth-dev-idp --auto-approve\n  \
+        mcp-auth-dev-idp --config crates/dev-idp/users.example.toml\n  \
+        MCP_AUTH_DEV_IDP_PORT=9500 mcp-auth-dev-idp\n\n\
+        Point AuthKitProvider (or MCP_AUTH_AUTHKIT_DOMAIN) at the printed issuer."
+)]
 struct Args {
-    port: Option<u16>,
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, env = "MCP_AUTH_DEV_IDP_PORT", default_value_t = 9400, conflicts_with = "bind")]
+    port: u16,
+    /// Address to listen on, such as 127.0.0.1:9400 (instead of --port).
+    #[arg(long, env = "MCP_AUTH_DEV_IDP_BIND", value_name = "ADDR")]
     bind: Option<SocketAddr>,
-    config: Option<String>,
+    /// TOML file with [server], [[users]] and [[clients]] (see crates/dev-idp/users.example.toml).
+    #[arg(long, env = "MCP_AUTH_DEV_IDP_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Sign in without pages (login_hint picks the user).
+    #[arg(long, env = "MCP_AUTH_DEV_IDP_AUTO_APPROVE")]
     auto_approve: bool,
+    /// Allow a non-loopback --bind address (never on a shared network).
+    #[arg(long)]
     insecure_allow_non_loopback: bool,
-    help: bool,
-}
-
-fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Args> {
-    let mut parsed = Args::default();
-    while let Some(arg) = args.next() {
-        let (name, inline) = match arg.split_once('=') {
-            Some((name, value)) if name.starts_with("--") => (name.to_owned(), Some(value.to_owned())),
-            _ => (arg.clone(), None),
-        };
-        let mut value = |what: &str| -> anyhow::Result<String> {
-            inline.clone().or_else(|| args.next()).with_context(|| format!("{name} needs {what}"))
-        };
-        match name.as_str() {
-            "--port" => {
-                parsed.port = Some(value("a port number")?.parse().context("--port needs a port number")?);
-            }
-            "--bind" => {
-                let addr = value("an address")?;
-                parsed.bind = Some(addr.parse().context("--bind needs an address like 127.0.0.1:9400")?);
-            }
-            "--config" => parsed.config = Some(value("a file path")?),
-            "--auto-approve" => parsed.auto_approve = true,
-            "--insecure-allow-non-loopback" => parsed.insecure_allow_non_loopback = true,
-            "-h" | "--help" => parsed.help = true,
-            other => bail!("unknown argument {other:?}; see --help"),
-        }
-    }
-    Ok(parsed)
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let mut builder = DevIdp::builder().port(9400);
+    let mut builder = DevIdp::builder().port(args.port);
     let mut has_users = false;
     if let Some(path) = &args.config {
-        let config = DevIdpConfig::from_toml_file(path).with_context(|| format!("loading {path}"))?;
+        let config =
+            DevIdpConfig::from_toml_file(path).with_context(|| format!("loading {}", path.display()))?;
         has_users = !config.users.is_empty();
         builder = builder.config(config);
+        // An explicit --port (or its variable) wins over the file's [server] port.
+        if std::env::args().any(|a| a == "--port" || a.starts_with("--port="))
+            || std::env::var_os("MCP_AUTH_DEV_IDP_PORT").is_some()
+        {
+            builder = builder.port(args.port);
+        }
     }
     if !has_users {
         builder = builder.user(
             DevUser::new("user_dev", "dev@example.com").name("Dev User").roles(["admin"]).org_id("org_dev"),
         );
-    }
-    if let Some(port) = args.port {
-        builder = builder.port(port);
     }
     if let Some(bind) = args.bind {
         builder = builder.bind(bind);
@@ -112,23 +88,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let args = Args::parse();
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    let args = match parse_args(std::env::args().skip(1)) {
-        Ok(args) => args,
-        Err(error) => {
-            eprintln!("error: {error:#}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    if args.help {
-        print!("{USAGE}");
-        return ExitCode::SUCCESS;
-    }
     match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -140,23 +107,39 @@ async fn main() -> ExitCode {
 
 #[cfg(test)]
 mod tests {
+    use clap::CommandFactory as _;
+
     use super::*;
 
-    fn parse(args: &[&str]) -> anyhow::Result<Args> {
-        parse_args(args.iter().map(|s| (*s).to_owned()))
+    fn parse(args: &[&str]) -> Result<Args, clap::Error> {
+        Args::try_parse_from(std::iter::once("mcp-auth-dev-idp").chain(args.iter().copied()))
     }
 
     #[test]
-    fn parses_flags() {
+    fn parses_flags_and_refuses_nonsense() {
         let args = parse(&["--port", "9401", "--config=users.toml", "--auto-approve"]).unwrap();
-        assert_eq!(args.port, Some(9401));
-        assert_eq!(args.config.as_deref(), Some("users.toml"));
+        assert_eq!(args.port, 9401);
+        assert_eq!(args.config.as_deref(), Some(std::path::Path::new("users.toml")));
         assert!(args.auto_approve);
         assert!(!args.insecure_allow_non_loopback);
-        assert!(parse(&["--port"]).is_err());
-        assert!(parse(&["--port", "x"]).is_err());
-        assert!(parse(&["--bind", "not-an-address"]).is_err());
-        assert!(parse(&["--frobnicate"]).is_err());
-        assert!(parse(&["-h"]).unwrap().help);
+        for bad in [
+            &["--port"][..],
+            &["--port", "x"],
+            &["--bind", "not-an-address"],
+            &["--frobnicate"],
+            &["--port", "1", "--bind", "127.0.0.1:2"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+        let err = parse(&["--bind", "localhost:abc"]).unwrap_err().to_string();
+        assert!(err.contains("--bind"), "{err}");
+    }
+
+    #[test]
+    fn help_is_consistent_and_has_examples() {
+        Args::command().debug_assert();
+        let help = Args::command().render_long_help().to_string();
+        assert!(help.contains("FOR DEVELOPMENT ONLY") && help.contains("Examples:"), "{help}");
+        assert!(help.contains("MCP_AUTH_DEV_IDP_PORT"), "{help}");
     }
 }

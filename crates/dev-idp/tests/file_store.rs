@@ -92,11 +92,12 @@ async fn state_lives_in_the_file_store_under_hashes_and_survives_a_restart() {
     let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
     assert!(!files_contain(dir.path(), &refresh), "the raw refresh token is on disk");
     assert!(!files_contain(dir.path(), &code), "the raw code is on disk");
-    let page = store.list_keys("dev_idp_refresh", None, 100).await.unwrap();
+    let page = store.list_keys("dev_idp_refresh_tokens", None, 100).await.unwrap();
     assert_eq!(page.next, None, "one page holds every key");
     let keys = page.keys;
     assert_eq!(keys.len(), 1);
-    assert_eq!(keys[0].len(), 64, "refresh tokens are keyed by their SHA-256 in hex");
+    assert_eq!(keys[0].len(), 64, "refresh tokens are keyed by their HMAC-SHA256 in hex");
+    assert!(keys[0].bytes().all(|b| b.is_ascii_hexdigit()));
 
     // A new process on the same store honours the refresh token (signing keys are per process).
     idp.shutdown().await;

@@ -142,7 +142,7 @@ async fn a_foreign_web_origin_cannot_register_a_client_or_ask_for_tokens() {
     assert_eq!(response.status(), StatusCode::BAD_REQUEST, "reaches the handler, which refuses the form");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_concurrent_refreshes_with_one_token_have_one_winner_and_revoke_the_family() {
     let idp = builder().auto_approve(true).start().await.unwrap();
     for round in 0..5 {

@@ -32,8 +32,13 @@ fn users(builder: DevIdpBuilder) -> DevIdpBuilder {
                 .password("ada-pw"),
         )
         .user(DevUser::new("user_bob", "bob@example.com").roles(["member"]).password("bob-pw"))
-        .client(DevClient::confidential("proxy", "proxy-secret", [PROXY_REDIRECT]).name("The Proxy"))
+        .client(
+            DevClient::confidential("proxy", "proxy-secret", [PROXY_REDIRECT])
+                .name("The Proxy")
+                .allow_client_credentials(),
+        )
         .client(DevClient::public("cli", ["http://127.0.0.1/callback"]).native())
+        .scope("jobs:run")
 }
 
 async fn start_auto() -> DevIdpHandle {

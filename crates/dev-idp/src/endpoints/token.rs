@@ -1,240 +1,135 @@
-//! The token endpoint: authorization code (PKCE S256), refresh token (with rotation and reuse
-//! detection), client credentials.
+//! `POST /oauth2/token`: the authorization code (PKCE S256), refresh token (rotation with reuse
+//! detection) and client credentials grants, by the kit's blocks.
 
-use axum::Json;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use mcp_auth_oauth_server::openidconnect::core::CoreGrantType;
+use mcp_auth_oauth_server::{
+    Client, DEFAULT_MAX_FORM_BYTES, NewFamily, OAuthError, TokenRequest, TokenResponse, authenticate_client,
+    check_same_resource, narrow_scopes, read_form,
+};
 use tracing::Instrument as _;
 
-use super::authorize::check_resource;
-use super::{AppState, OAuthError, authenticate_client, form_params, no_store};
-use crate::server::{ClientRecord, Inner};
-use crate::tokens::{self, Subject, UserGrant};
-use crate::util::{
-    Params, constant_time_eq, hash_key, is_valid_code_verifier, is_valid_scope, s256_challenge,
-};
+use super::AppState;
+use crate::idp::Inner;
+use crate::tokens::{self, Subject};
 
-/// `POST /oauth2/token`.
-pub(super) async fn token(
-    State(inner): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
+const GRANTS: [CoreGrantType; 3] =
+    [CoreGrantType::AuthorizationCode, CoreGrantType::RefreshToken, CoreGrantType::ClientCredentials];
+
+pub(super) async fn token(State(inner): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     match handle(&inner, &headers, body).await {
-        Ok(body) => (no_store(), Json(body)).into_response(),
+        Ok(response) => response.into_response(),
         Err(error) => error.into_response(),
     }
 }
 
-async fn handle(
-    inner: &Inner,
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Value, OAuthError> {
-    let params = form_params(headers, body)?;
-    let grant_type = params
-        .get("grant_type")
-        .ok_or_else(|| OAuthError::invalid_request("the grant_type parameter is missing"))?;
-    if !matches!(grant_type, "authorization_code" | "refresh_token" | "client_credentials") {
-        return Err(OAuthError::bad_request(
-            "unsupported_grant_type",
-            format!("grant_type {grant_type:?} is not supported"),
-        ));
+async fn handle(inner: &Inner, headers: &HeaderMap, body: Body) -> Result<TokenResponse, OAuthError> {
+    let params = read_form(headers, body, DEFAULT_MAX_FORM_BYTES).await?;
+    let grant = TokenRequest::grant_type(&params, &GRANTS)?;
+    let client = authenticate_client(&inner.registry, headers, &params).await?.client;
+    let span = tracing::info_span!("token", grant_type = grant.as_ref(), client_id = %client.client_id);
+    if !client.allows_grant(&grant) {
+        return Err(OAuthError::unauthorized_client(format!(
+            "this client is not registered for the {} grant",
+            grant.as_ref()
+        )));
     }
-    let (client, _method) = authenticate_client(inner, headers, &params).await?;
-    let span = tracing::info_span!("token", grant_type, client_id = %client.client_id);
-    if !client.allows_grant(grant_type) {
-        return Err(OAuthError::bad_request(
-            "unauthorized_client",
-            format!("this client is not registered for the {grant_type} grant"),
-        ));
-    }
-    let work = async {
-        match grant_type {
-            "authorization_code" => authorization_code(inner, &client, &params).await,
-            "refresh_token" => refresh_token(inner, &client, &params).await,
-            _ => client_credentials(inner, &client, &params),
+    let request = TokenRequest::parse(&params, &grant)?;
+    async {
+        match request {
+            TokenRequest::AuthorizationCode { code, redirect_uri, code_verifier, resource } => {
+                authorization_code(
+                    inner,
+                    &client,
+                    &code,
+                    &redirect_uri,
+                    code_verifier.as_deref(),
+                    resource.as_deref(),
+                )
+                .await
+            }
+            TokenRequest::RefreshToken { refresh_token, scope, resource } => {
+                refresh(inner, &client, &refresh_token, scope.as_deref(), resource.as_deref()).await
+            }
+            TokenRequest::ClientCredentials { scope, resource } => {
+                client_credentials(inner, &client, scope.as_deref(), resource.as_deref())
+            }
+            _ => Err(OAuthError::unsupported_grant_type("this grant is not supported")),
         }
-    };
-    work.instrument(span).await
-}
-
-fn requested_resource(params: &Params) -> Result<Option<&str>, OAuthError> {
-    match params.get("resource") {
-        Some(resource) => {
-            check_resource(resource).map_err(|e| OAuthError::bad_request("invalid_target", e))?;
-            Ok(Some(resource))
-        }
-        None => Ok(None),
     }
-}
-
-/// RFC 8707 at the token endpoint: a requested resource must be the one the grant was for.
-fn check_same_resource(requested: Option<&str>, granted: Option<&str>) -> Result<(), OAuthError> {
-    match requested {
-        Some(requested) if Some(requested) != granted => Err(OAuthError::bad_request(
-            "invalid_target",
-            "the resource differs from the one this grant was authorized for",
-        )),
-        _ => Ok(()),
-    }
+    .instrument(span)
+    .await
 }
 
 async fn authorization_code(
     inner: &Inner,
-    client: &ClientRecord,
-    params: &Params,
-) -> Result<Value, OAuthError> {
-    let code = params.require("code").map_err(OAuthError::invalid_request)?;
-    let redirect_uri = params.require("redirect_uri").map_err(OAuthError::invalid_request)?;
-    let requested = requested_resource(params)?;
-    let verifier = params
-        .get("code_verifier")
-        .ok_or_else(|| OAuthError::invalid_grant("code_verifier is required (PKCE)"))?;
-    let key = hash_key(code);
-    let Some(grant) = inner.store.codes.take(&key).await? else {
-        // A code seen before: revoke what it produced (RFC 6749 §4.1.2).
-        if let Some(sid) = inner.store.codes_used.get(&key).await? {
-            tracing::warn!("authorization code reused; revoking the tokens issued from it");
-            tokens::revoke_session(inner, &sid).await?;
-        }
-        return Err(OAuthError::invalid_grant("the code is invalid, expired or already used"));
-    };
-    inner.store.codes_used.put(&key, &grant.sid, Some(inner.refresh_ttl)).await?;
-    if grant.client_id != client.client_id {
-        return Err(OAuthError::invalid_grant("the code was issued to another client"));
-    }
-    if grant.expires_at <= inner.now() {
-        return Err(OAuthError::invalid_grant("the code has expired"));
-    }
-    if grant.redirect_uri != redirect_uri {
-        return Err(OAuthError::invalid_grant("redirect_uri differs from the authorization request's"));
-    }
-    if !is_valid_code_verifier(verifier)
-        || !constant_time_eq(s256_challenge(verifier).as_bytes(), grant.code_challenge.as_bytes())
-    {
-        return Err(OAuthError::invalid_grant("the code_verifier does not match the code_challenge"));
-    }
-    check_same_resource(requested, grant.resource.as_deref())?;
+    client: &Client,
+    code: &str,
+    redirect_uri: &str,
+    verifier: Option<&str>,
+    resource: Option<&str>,
+) -> Result<TokenResponse, OAuthError> {
+    let resource = inner.authorize_policy.resources.check(resource)?;
+    let state = inner.state().await?;
+    let grant = state.grants.redeem_code(code, client, redirect_uri, verifier, resource.as_deref()).await?;
     let user = inner
-        .user_by_id(&grant.user_id)
+        .user_by_id(&grant.subject)
         .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
-    let body = tokens::issue_user_tokens(
-        inner,
-        &UserGrant {
-            user,
-            client_id: &client.client_id,
-            scope: &grant.scope,
-            resource: grant.resource.as_deref(),
-            sid: &grant.sid,
-            nonce: grant.nonce.as_deref(),
-            auth_time: grant.auth_time,
-        },
-    )
-    .await?;
+    let nonce = grant.nonce.clone();
+    let (family, refresh_token) = state.grants.start_family(NewFamily::from_code(grant)).await?;
     tracing::info!(user = %user.id, "code exchanged");
-    Ok(body)
+    tokens::user_tokens(inner, user, &family, &family.scopes, &refresh_token, nonce.as_deref())
 }
 
-async fn refresh_token(inner: &Inner, client: &ClientRecord, params: &Params) -> Result<Value, OAuthError> {
-    let refresh = params.require("refresh_token").map_err(OAuthError::invalid_request)?;
-    let requested = requested_resource(params)?;
-    let key = hash_key(refresh);
-    let Some(grant) = inner.store.refresh.take(&key).await? else {
-        if let Some(sid) = inner.store.refresh_used.get(&key).await? {
-            tracing::warn!("rotated refresh token reused; revoking its whole token family");
-            tokens::revoke_session(inner, &sid).await?;
-            return Err(OAuthError::invalid_grant(
-                "this refresh token was already used; every token of its grant is now revoked",
-            ));
-        }
-        return Err(OAuthError::invalid_grant("the refresh token is invalid, expired or revoked"));
-    };
-    let put_back = || async {
-        let remaining = grant.expires_at.saturating_sub(inner.now()).max(1);
-        inner.store.refresh.put(&key, &grant, Some(std::time::Duration::from_secs(remaining))).await
-    };
-    if grant.client_id != client.client_id {
-        put_back().await?;
-        return Err(OAuthError::invalid_grant("the refresh token was issued to another client"));
-    }
-    if grant.expires_at <= inner.now() {
-        return Err(OAuthError::invalid_grant("the refresh token has expired"));
-    }
-    if inner.store.revoked_sessions.get(&grant.sid).await?.is_some() {
-        return Err(OAuthError::invalid_grant("the refresh token has been revoked"));
-    }
-    let scope = match params.get("scope") {
-        Some(asked) => {
-            let granted: Vec<&str> = grant.scope.split(' ').collect();
-            if !is_valid_scope(asked) || !asked.split(' ').all(|s| granted.contains(&s)) {
-                put_back().await?;
-                return Err(OAuthError::bad_request(
-                    "invalid_scope",
-                    "a refresh cannot widen the granted scope",
-                ));
+async fn refresh(
+    inner: &Inner,
+    client: &Client,
+    refresh_token: &str,
+    scope: Option<&str>,
+    resource: Option<&str>,
+) -> Result<TokenResponse, OAuthError> {
+    let resource = inner.authorize_policy.resources.check(resource)?;
+    let state = inner.state().await?;
+    // Everything that can refuse the request runs before the rotation, so a refused request does not
+    // spend the token.
+    let rotation = state
+        .grants
+        .rotate_refresh(refresh_token, client, |family| {
+            check_same_resource(resource.as_deref(), family.resource.as_deref())?;
+            if inner.user_by_id(&family.subject).is_none() {
+                return Err(OAuthError::invalid_grant("the user no longer exists"));
             }
-            asked.to_owned()
-        }
-        None => grant.scope.clone(),
-    };
-    if let Err(error) = check_same_resource(requested, grant.resource.as_deref()) {
-        put_back().await?;
-        return Err(error);
-    }
-    let Some(user) = inner.user_by_id(&grant.user_id) else {
-        return Err(OAuthError::invalid_grant("the user no longer exists"));
-    };
-    let remaining = grant.expires_at.saturating_sub(inner.now()).max(1);
-    inner.store.refresh_used.put(&key, &grant.sid, Some(std::time::Duration::from_secs(remaining))).await?;
-    let body = tokens::issue_user_tokens(
-        inner,
-        &UserGrant {
-            user,
-            client_id: &client.client_id,
-            scope: &scope,
-            resource: grant.resource.as_deref(),
-            sid: &grant.sid,
-            nonce: None,
-            auth_time: grant.auth_time,
-        },
-    )
-    .await?;
-    tracing::info!(user = %user.id, "refresh token rotated");
-    Ok(body)
+            narrow_scopes(scope, &family.scopes)
+        })
+        .await?;
+    let user = inner
+        .user_by_id(&rotation.family.subject)
+        .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
+    tokens::user_tokens(inner, user, &rotation.family, &rotation.checked, &rotation.refresh_token, None)
 }
 
-fn client_credentials(inner: &Inner, client: &ClientRecord, params: &Params) -> Result<Value, OAuthError> {
-    if !client.is_confidential() {
-        return Err(OAuthError::bad_request(
-            "unauthorized_client",
-            "public clients cannot use client_credentials",
-        ));
-    }
-    let scope = params.get("scope").unwrap_or_default();
-    if !scope.is_empty() && !is_valid_scope(scope) {
-        return Err(OAuthError::bad_request("invalid_scope", "the scope parameter is malformed"));
-    }
-    let resource = requested_resource(params)?;
-    let (access_token, _) = tokens::sign_access_token(
+fn client_credentials(
+    inner: &Inner,
+    client: &Client,
+    scope: Option<&str>,
+    resource: Option<&str>,
+) -> Result<TokenResponse, OAuthError> {
+    let scopes = inner.authorize_policy.scopes.check_request(scope.unwrap_or_default())?;
+    let resource = inner.authorize_policy.resources.check(resource)?;
+    let access = tokens::sign_access(
         inner,
         &Subject::Client(&client.client_id),
         &client.client_id,
-        scope,
-        resource,
+        &scopes,
+        resource.as_deref(),
         None,
-    )?;
-    let mut body = json!({
-        "access_token": access_token,
-        "token_type": "Bearer",
-        "expires_in": inner.access_ttl.as_secs().max(1),
-    });
-    if !scope.is_empty() {
-        body["scope"] = json!(scope);
-    }
-    Ok(body)
+    )
+    .map_err(|error| {
+        tracing::error!(%error, "dev IdP could not sign a token");
+        OAuthError::server_error()
+    })?;
+    Ok(TokenResponse::bearer(access.expose(), inner.access_ttl.as_secs()).scope(&scopes.join(" ")))
 }
