@@ -13,6 +13,7 @@
 //! | `store-redis` | no | `store::redis` | `mcp-auth-store-redis` |
 //! | `fernet` | no | `store::fernet` | `mcp-auth-fernet` |
 //! | `dev-idp` | no | `dev_idp` | `mcp-auth-dev-idp` |
+//! | `oauth-server` | no | `oauth_server` | `mcp-auth-oauth-server` |
 //! | `full` | no | all of the above | |
 //!
 //! # Example
@@ -60,3 +61,7 @@ pub use mcp_auth_workos as workos;
 /// The local development identity provider (feature `dev-idp`).
 #[cfg(feature = "dev-idp")]
 pub use mcp_auth_dev_idp as dev_idp;
+
+/// The authorization-server building blocks (feature `oauth-server`).
+#[cfg(feature = "oauth-server")]
+pub use mcp_auth_oauth_server as oauth_server;
