@@ -103,19 +103,28 @@ impl Client {
         for uri in &redirect_uris {
             RedirectUri::parse(uri)?.check_configured(application_type)?;
         }
-        let method = if secret.is_some() {
+        let mut client = Self::base(client_id, secret, ClientOrigin::Configured);
+        client.token_endpoint_auth_method = if secret.is_some() {
             CoreClientAuthMethod::ClientSecretBasic
         } else {
             CoreClientAuthMethod::None
         };
-        Ok(Self {
+        client.grant_types = vec![CoreGrantType::AuthorizationCode, CoreGrantType::RefreshToken];
+        client.redirect_uris = redirect_uris;
+        client.application_type = application_type;
+        Ok(client)
+    }
+
+    /// A client with no redirect URIs, no grants and no metadata yet.
+    fn base(client_id: String, secret: Option<&str>, origin: ClientOrigin) -> Self {
+        Self {
             client_id,
             secret_sha256: secret.map(secret_digest),
-            redirect_uris,
-            token_endpoint_auth_method: method,
-            grant_types: vec![CoreGrantType::AuthorizationCode, CoreGrantType::RefreshToken],
+            redirect_uris: Vec::new(),
+            token_endpoint_auth_method: CoreClientAuthMethod::None,
+            grant_types: Vec::new(),
             response_types: vec![CoreResponseType::Code],
-            application_type,
+            application_type: ApplicationType::Web,
             client_name: None,
             client_uri: None,
             logo_uri: None,
@@ -123,8 +132,8 @@ impl Client {
             policy_uri: None,
             scope: None,
             client_id_issued_at: 0,
-            origin: ClientOrigin::Configured,
-        })
+            origin,
+        }
     }
 
     /// An operator-configured confidential client (authenticates with `client_secret_basic` or
@@ -215,23 +224,7 @@ impl Client {
     }
 
     pub(crate) fn dynamic(client_id: String, secret: Option<&str>) -> Self {
-        Self {
-            client_id,
-            secret_sha256: secret.map(secret_digest),
-            redirect_uris: Vec::new(),
-            token_endpoint_auth_method: CoreClientAuthMethod::None,
-            grant_types: Vec::new(),
-            response_types: vec![CoreResponseType::Code],
-            application_type: ApplicationType::Web,
-            client_name: None,
-            client_uri: None,
-            logo_uri: None,
-            tos_uri: None,
-            policy_uri: None,
-            scope: None,
-            client_id_issued_at: 0,
-            origin: ClientOrigin::Dynamic,
-        }
+        Self::base(client_id, secret, ClientOrigin::Dynamic)
     }
 
     /// Sets (or clears) the secret, keeping only its digest.

@@ -81,8 +81,7 @@ pub use client_auth::{AuthenticatedClient, authenticate_client};
 pub use cors::CorsPolicy;
 pub use error::{ErrorCode, INVALID_TARGET, OAuthError, no_store};
 pub use grants::{
-    CodeGrant, DEFAULT_CODE_TTL, DEFAULT_REFRESH_TTL, GrantData, GrantStore, NewCode, NewFamily,
-    RefreshFamily, Rotation,
+    CodeGrant, DEFAULT_CODE_TTL, DEFAULT_REFRESH_TTL, GrantData, GrantStore, NewCode, RefreshFamily, Rotation,
 };
 pub use metadata::ServerMetadata;
 pub use page::{html_escape, html_page, page_headers};

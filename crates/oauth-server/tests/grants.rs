@@ -8,7 +8,7 @@ use mcp_auth_core::clock::ManualClock;
 use mcp_auth_core::store::{KvStorage, MemoryStore};
 use mcp_auth_oauth_server::{
     AuthorizationRequest, AuthorizePolicy, Client, ClientRegistry, GrantStore, KeyedHasher, NewCode,
-    NewFamily, OAuthError, RegistrationPolicy, narrow_scopes,
+    OAuthError, RegistrationPolicy, narrow_scopes,
 };
 use mcp_auth_store_redis::RedisStore;
 use secrecy::SecretString;
@@ -50,7 +50,7 @@ async fn family(grants: &GrantStore<()>, registry: &ClientRegistry) -> String {
     let (code, _) = grants.issue_code(NewCode::new(&request, "user_1", ())).await.unwrap();
     let client = registry.get("proxy").await.unwrap().unwrap();
     let grant = grants.redeem_code(&code, &client, REDIRECT, Some(VERIFIER), None).await.unwrap();
-    grants.start_family(NewFamily::from_code(grant)).await.unwrap().1
+    grants.start_family(grant).await.unwrap().1
 }
 
 fn code_of(error: &OAuthError) -> &str {
@@ -90,7 +90,7 @@ async fn codes_are_single_use_bound_and_replay_revokes() {
     let (code, _) = grants.issue_code(NewCode::new(&request, "user_1", ())).await.unwrap();
     let grant = grants.redeem_code(&code, &proxy, REDIRECT, Some(VERIFIER), None).await.unwrap();
     let sid = grant.sid.clone();
-    let (_, refresh) = grants.start_family(NewFamily::from_code(grant)).await.unwrap();
+    let (_, refresh) = grants.start_family(grant).await.unwrap();
     assert!(!grants.is_session_revoked(&sid).await.unwrap());
     assert!(grants.redeem_code(&code, &proxy, REDIRECT, Some(VERIFIER), None).await.is_err());
     assert!(grants.is_session_revoked(&sid).await.unwrap());

@@ -7,18 +7,10 @@ use mcp_auth_core::settings::SettingsError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RemoteAuthError {
-    /// The public base URL is unusable.
-    #[error("invalid base URL (MCP_AUTH_BASE_URL): {reason}")]
-    InvalidBaseUrl {
-        /// What is wrong.
-        reason: String,
-    },
-    /// The MCP path is unusable.
-    #[error("invalid MCP path (MCP_AUTH_MCP_PATH): {reason}")]
-    InvalidMcpPath {
-        /// What is wrong.
-        reason: String,
-    },
+    /// The public base URL or the MCP path is unusable (`MCP_AUTH_BASE_URL`, `MCP_AUTH_MCP_PATH`); the
+    /// message names which.
+    #[error(transparent)]
+    Resource(#[from] ResourceUrlError),
     /// An authorization server URL is unusable.
     #[error("invalid authorization server URL: {reason}")]
     InvalidAuthorizationServer {
@@ -36,20 +28,6 @@ pub enum RemoteAuthError {
     /// Reading settings from the environment failed.
     #[error(transparent)]
     Settings(#[from] SettingsError),
-    /// The resource URL is unusable for a reason other than the base URL or the MCP path (a kind of
-    /// [`ResourceUrlError`] added after this crate was written).
-    #[error(transparent)]
-    Resource(ResourceUrlError),
-}
-
-impl From<ResourceUrlError> for RemoteAuthError {
-    fn from(err: ResourceUrlError) -> Self {
-        match err {
-            ResourceUrlError::InvalidBaseUrl { reason } => Self::InvalidBaseUrl { reason },
-            ResourceUrlError::InvalidMcpPath { reason } => Self::InvalidMcpPath { reason },
-            other => Self::Resource(other),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -61,10 +39,16 @@ mod tests {
     #[test]
     fn resource_url_errors_keep_their_variant_and_message() {
         let base = RemoteAuthError::from(ResourceUrl::new("ftp://a.example.com", "/mcp").unwrap_err());
-        assert!(matches!(base, RemoteAuthError::InvalidBaseUrl { .. }), "{base:?}");
+        assert!(
+            matches!(base, RemoteAuthError::Resource(ResourceUrlError::InvalidBaseUrl { .. })),
+            "{base:?}"
+        );
         assert!(base.to_string().starts_with("invalid base URL (MCP_AUTH_BASE_URL)"), "{base}");
         let path = RemoteAuthError::from(ResourceUrl::new("https://a.example.com", "/../mcp").unwrap_err());
-        assert!(matches!(path, RemoteAuthError::InvalidMcpPath { .. }), "{path:?}");
+        assert!(
+            matches!(path, RemoteAuthError::Resource(ResourceUrlError::InvalidMcpPath { .. })),
+            "{path:?}"
+        );
         assert!(path.to_string().starts_with("invalid MCP path (MCP_AUTH_MCP_PATH)"), "{path}");
     }
 }

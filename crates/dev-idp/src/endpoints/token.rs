@@ -7,7 +7,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use mcp_auth_oauth_server::openidconnect::core::CoreGrantType;
 use mcp_auth_oauth_server::{
-    Client, DEFAULT_MAX_FORM_BYTES, NewFamily, OAuthError, TokenRequest, TokenResponse, authenticate_client,
+    Client, DEFAULT_MAX_FORM_BYTES, OAuthError, TokenRequest, TokenResponse, authenticate_client,
     check_same_resource, narrow_scopes, read_form,
 };
 use tracing::Instrument as _;
@@ -79,7 +79,7 @@ async fn authorization_code(
         .user_by_id(&grant.subject)
         .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
     let nonce = grant.nonce.clone();
-    let (family, refresh_token) = state.grants.start_family(NewFamily::from_code(grant)).await?;
+    let (family, refresh_token) = state.grants.start_family(grant).await?;
     tracing::info!(user = %user.id, "code exchanged");
     tokens::user_tokens(inner, user, &family, &family.scopes, &refresh_token, nonce.as_deref())
 }

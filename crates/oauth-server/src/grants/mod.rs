@@ -32,7 +32,7 @@ use serde::de::DeserializeOwned;
 
 pub use self::codes::{CodeGrant, NewCode};
 use self::refresh::TokenEntry;
-pub use self::refresh::{NewFamily, RefreshFamily, Rotation};
+pub use self::refresh::{RefreshFamily, Rotation};
 use crate::secrets::KeyedHasher;
 
 /// The default authorization code lifetime: one minute.

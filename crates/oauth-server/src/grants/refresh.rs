@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{GrantData, GrantStore};
+use super::{CodeGrant, GrantData, GrantStore};
 use crate::client::Client;
 use crate::error::OAuthError;
 use crate::secrets::random_token;
@@ -48,41 +48,6 @@ pub(super) struct TokenEntry {
     generation: u64,
 }
 
-/// A family to start when a code is redeemed.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct NewFamily<E> {
-    /// The session id (from the code grant).
-    pub sid: String,
-    /// The client.
-    pub client_id: String,
-    /// Who signed in.
-    pub subject: String,
-    /// The granted scopes.
-    pub scopes: Vec<String>,
-    /// The resource.
-    pub resource: Option<String>,
-    /// When the person signed in.
-    pub auth_time: u64,
-    /// The issuing server's own data.
-    pub extra: E,
-}
-
-impl<E> NewFamily<E> {
-    /// A family from a redeemed [`CodeGrant`](super::CodeGrant).
-    pub fn from_code(grant: super::CodeGrant<E>) -> Self {
-        Self {
-            sid: grant.sid,
-            client_id: grant.client_id,
-            subject: grant.subject,
-            scopes: grant.scopes,
-            resource: grant.resource,
-            auth_time: grant.auth_time,
-            extra: grant.extra,
-        }
-    }
-}
-
 /// A successful rotation: the family as it now is, the new refresh token, and what the caller's check
 /// returned.
 #[derive(Debug)]
@@ -109,25 +74,26 @@ impl<E: GrantData> GrantStore<E> {
         (left > 0).then(|| Duration::from_secs(left))
     }
 
-    /// Starts a family and returns its first refresh token.
+    /// Starts the family of a redeemed code (named by the code's session id) and returns it with its
+    /// first refresh token.
     ///
     /// # Errors
     ///
     /// `invalid_grant` when the session was already revoked (its code was replayed meanwhile), the
     /// store's errors.
-    pub async fn start_family(&self, new: NewFamily<E>) -> Result<(RefreshFamily<E>, String), OAuthError> {
+    pub async fn start_family(&self, grant: CodeGrant<E>) -> Result<(RefreshFamily<E>, String), OAuthError> {
         let token = random_refresh_token()?;
         let expires_at = self.now().saturating_add(self.refresh_ttl.as_secs());
         let family = RefreshFamily {
-            sid: new.sid,
-            client_id: new.client_id,
-            subject: new.subject,
-            scopes: new.scopes,
-            resource: new.resource,
-            auth_time: new.auth_time,
+            sid: grant.sid,
+            client_id: grant.client_id,
+            subject: grant.subject,
+            scopes: grant.scopes,
+            resource: grant.resource,
+            auth_time: grant.auth_time,
             expires_at,
             generation: 1,
-            extra: new.extra,
+            extra: grant.extra,
         };
         let entry = TokenEntry { sid: family.sid.clone(), generation: 1 };
         self.tokens.put(&self.hasher.hash(&token), &entry, Some(self.refresh_ttl)).await?;
