@@ -64,6 +64,29 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
 ///
 /// `invalid_client` (401 with a Basic challenge) for unknown clients and wrong or missing secrets,
 /// `invalid_request` for contradictory requests, the store's errors as 503/500.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use axum::http::{HeaderMap, HeaderValue, header};
+/// use mcp_auth_core::store::MemoryStore;
+/// use mcp_auth_oauth_server::{Client, ClientRegistry, Params, RegistrationPolicy, authenticate_client};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let registry = ClientRegistry::new(Arc::new(MemoryStore::new()), "demo", RegistrationPolicy::default())
+///     .with_client(Client::confidential("proxy", "s3cret", ["https://proxy.example/cb"]).unwrap())
+///     .unwrap();
+/// let mut headers = HeaderMap::new();
+/// headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic cHJveHk6czNjcmV0")); // proxy:s3cret
+/// let params = Params::parse(b"grant_type=client_credentials").unwrap();
+/// let client = authenticate_client(&registry, &headers, &params).await.unwrap().client;
+/// assert_eq!(client.client_id, "proxy");
+/// let wrong = Params::parse(b"client_id=proxy&client_secret=guess").unwrap();
+/// let error = authenticate_client(&registry, &HeaderMap::new(), &wrong).await.unwrap_err();
+/// assert_eq!(error.code().as_str(), "invalid_client");
+/// # });
+/// ```
 pub async fn authenticate_client(
     registry: &ClientRegistry,
     headers: &HeaderMap,

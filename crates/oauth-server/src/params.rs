@@ -173,6 +173,25 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<
 ///
 /// `invalid_request` (413 when too large) for a wrong content type, an oversized or undecodable body,
 /// or a repeated parameter.
+///
+/// # Examples
+///
+/// ```
+/// use axum::body::Body;
+/// use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+/// use mcp_auth_oauth_server::read_form;
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let mut headers = HeaderMap::new();
+/// headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"));
+/// let params = read_form(&headers, Body::from("grant_type=client_credentials"), 1024).await.unwrap();
+/// assert_eq!(params.get("grant_type"), Some("client_credentials"));
+/// let error = read_form(&headers, Body::from("a=1&a=2"), 1024).await.unwrap_err();
+/// assert_eq!(error.status(), StatusCode::BAD_REQUEST);
+/// let error = read_form(&headers, Body::from("a".repeat(2000)), 1024).await.unwrap_err();
+/// assert_eq!(error.status(), StatusCode::PAYLOAD_TOO_LARGE);
+/// # });
+/// ```
 pub async fn read_form(headers: &HeaderMap, body: Body, limit: usize) -> Result<Params, OAuthError> {
     if !has_content_type(headers, "application/x-www-form-urlencoded") {
         return Err(BodyError::ContentType { expected: "application/x-www-form-urlencoded" }.into());

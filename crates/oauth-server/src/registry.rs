@@ -262,3 +262,86 @@ async fn yield_now() {
     }
     YieldOnce(false).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use mcp_auth_core::clock::ManualClock;
+    use mcp_auth_core::store::MemoryStore;
+    use serde_json::json;
+
+    use super::*;
+
+    fn metadata() -> Map<String, Value> {
+        let Value::Object(map) =
+            json!({"redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "none"})
+        else {
+            unreachable!()
+        };
+        map
+    }
+
+    #[tokio::test]
+    async fn unused_registrations_expire_and_every_use_renews_them() {
+        let clock = ManualClock::at_unix(1_000_000);
+        let store = Arc::new(MemoryStore::builder().clock(Arc::new(clock.clone())).build());
+        let policy = RegistrationPolicy::default().client_ttl(Duration::from_secs(1000));
+        let registry = ClientRegistry::new(store, "t", policy).with_clock(Arc::new(clock.clone()));
+        let used = registry.register(&metadata()).await.unwrap().client.client_id;
+        let unused = registry.register(&metadata()).await.unwrap().client.client_id;
+        for _ in 0..5 {
+            clock.advance(Duration::from_secs(600));
+            assert!(registry.get(&used).await.unwrap().is_some(), "a client in use stays");
+        }
+        assert!(registry.get(&unused).await.unwrap().is_none(), "an unused one is gone after its TTL");
+        clock.advance(Duration::from_secs(1001));
+        assert!(registry.get(&used).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn the_hourly_ceiling_is_shared_and_resets_with_the_hour() {
+        let clock = ManualClock::at_unix(3600 * 500 + 10);
+        let store: Arc<dyn KvStorage> =
+            Arc::new(MemoryStore::builder().clock(Arc::new(clock.clone())).build());
+        let policy = RegistrationPolicy::default().max_registrations_per_hour(2);
+        let a =
+            ClientRegistry::new(Arc::clone(&store), "t", policy.clone()).with_clock(Arc::new(clock.clone()));
+        let b = ClientRegistry::new(store, "t", policy).with_clock(Arc::new(clock.clone()));
+        a.register(&metadata()).await.unwrap();
+        b.register(&metadata()).await.unwrap();
+        let refused = a.register(&metadata()).await.unwrap_err();
+        assert_eq!(refused.status(), axum::http::StatusCode::TOO_MANY_REQUESTS);
+        assert!(b.register(&metadata()).await.is_err(), "the other instance sees the same count");
+        clock.advance(Duration::from_secs(3600));
+        assert!(b.register(&metadata()).await.is_ok(), "a new hour, a new count");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_registrations_never_pass_the_ceiling() {
+        let store: Arc<dyn KvStorage> = Arc::new(MemoryStore::new());
+        // A fixed clock, so the race never straddles the turn of an hour.
+        let clock: SharedClock = Arc::new(ManualClock::at_unix(3600 * 700 + 5));
+        let registry =
+            ClientRegistry::new(store, "t", RegistrationPolicy::default().max_registrations_per_hour(10))
+                .with_clock(clock);
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..40 {
+            let registry = registry.clone();
+            tasks.spawn(async move { registry.register(&metadata()).await.is_ok() });
+        }
+        let accepted = tasks.join_all().await.into_iter().filter(|ok| *ok).count();
+        assert_eq!(accepted, 10);
+    }
+
+    #[test]
+    fn duplicates_and_debug() {
+        let registry = ClientRegistry::new(Arc::new(MemoryStore::new()), "t", RegistrationPolicy::default())
+            .with_client(Client::confidential("p", "hidden-secret", ["https://a.example/cb"]).unwrap())
+            .unwrap();
+        assert!(!format!("{registry:?}").contains("hidden-secret"));
+        let again = registry.with_client(Client::public("p", ["https://a.example/cb"]).unwrap());
+        assert_eq!(again.unwrap_err(), DuplicateClient("p".to_owned()));
+        let new =
+            NewRegistration { client: Client::dynamic("c".into(), Some("s3")), secret: Some("s3".into()) };
+        assert!(!format!("{new:?}").contains("s3\""));
+    }
+}

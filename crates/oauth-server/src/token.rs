@@ -72,6 +72,21 @@ impl TokenRequest {
     /// # Errors
     ///
     /// `invalid_request` naming a missing parameter.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mcp_auth_oauth_server::{Params, TokenRequest};
+    /// use mcp_auth_oauth_server::openidconnect::core::CoreGrantType;
+    ///
+    /// let params = Params::parse(b"grant_type=refresh_token&refresh_token=rt_1&scope=mcp").unwrap();
+    /// let grant = TokenRequest::grant_type(&params, &[CoreGrantType::RefreshToken]).unwrap();
+    /// let TokenRequest::RefreshToken { refresh_token, scope, .. } = TokenRequest::parse(&params, &grant).unwrap()
+    /// else {
+    ///     unreachable!()
+    /// };
+    /// assert_eq!((refresh_token.as_str(), scope.as_deref()), ("rt_1", Some("mcp")));
+    /// ```
     pub fn parse(params: &Params, grant: &CoreGrantType) -> Result<Self, OAuthError> {
         let owned = |name: &str| params.get(name).map(str::to_owned);
         match grant {

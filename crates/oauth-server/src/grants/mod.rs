@@ -50,14 +50,42 @@ impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> GrantData 
 ///
 /// # Examples
 ///
+/// The whole life of a grant: a checked request, a code, its redemption, a family, a rotation, and the
+/// rotated token's reuse revoking everything.
+///
 /// ```
 /// use std::sync::Arc;
-/// use mcp_auth_core::store::MemoryStore;
-/// use mcp_auth_oauth_server::{GrantStore, KeyedHasher};
+/// use mcp_auth_core::store::{KvStorage, MemoryStore};
+/// use mcp_auth_oauth_server::*;
 ///
-/// let grants: GrantStore<()> =
-///     GrantStore::new(Arc::new(MemoryStore::new()), "demo", KeyedHasher::random().unwrap());
-/// # let _ = grants;
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let store: Arc<dyn KvStorage> = Arc::new(MemoryStore::new());
+/// let registry = ClientRegistry::new(Arc::clone(&store), "demo", RegistrationPolicy::default())
+///     .with_client(Client::public("cli", ["http://127.0.0.1/cb"]).unwrap().native())
+///     .unwrap();
+/// let grants: GrantStore<()> = GrantStore::new(store, "demo", KeyedHasher::random().unwrap());
+///
+/// let query = "response_type=code&client_id=cli&redirect_uri=http%3A%2F%2F127.0.0.1%3A5000%2Fcb\
+///     &code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256&scope=mcp";
+/// let request = AuthorizationRequest::parse(Some(query), &registry, &AuthorizePolicy::default()).await.unwrap();
+/// let (code, _) = grants.issue_code(NewCode::new(&request, "user_1", ())).await.unwrap();
+///
+/// let client = registry.get("cli").await.unwrap().unwrap();
+/// let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+/// let grant = grants
+///     .redeem_code(&code, &client, "http://127.0.0.1:5000/cb", Some(verifier), None)
+///     .await
+///     .unwrap();
+/// let (family, first) = grants.start_family(grant).await.unwrap();
+/// let rotated = grants.rotate_refresh(&first, &client, |f| narrow_scopes(None, &f.scopes)).await.unwrap();
+/// assert_eq!(rotated.checked, ["mcp"]);
+/// // Presenting the spent token again is reuse: the family is revoked, the new token included.
+/// assert!(grants.rotate_refresh(&first, &client, |_| Ok(())).await.is_err());
+/// assert!(grants.is_session_revoked(&family.sid).await.unwrap());
+/// assert!(grants.rotate_refresh(&rotated.refresh_token, &client, |_| Ok(())).await.is_err());
+/// // A code is single use.
+/// assert!(grants.redeem_code(&code, &client, "http://127.0.0.1:5000/cb", Some(verifier), None).await.is_err());
+/// # });
 /// ```
 pub struct GrantStore<E: GrantData> {
     codes: JsonCollection<CodeGrant<E>>,
