@@ -4,7 +4,7 @@
 //!
 //! - [`TokenVerifier`]: bearer token in, verified [`AccessToken`] out (or a [`VerifyError`] that tells an
 //!   invalid token, 401, from an unreachable key source, 503).
-//! - [`KvStorage`](store::KvStorage): async key-value storage in collections with TTLs, with
+//! - [`KvStorage`]: async key-value storage in collections with TTLs, with
 //!   [`MemoryStore`](store::MemoryStore) and a typed [`JsonCollection`](store::JsonCollection) view.
 //! - [`BearerAuthLayer`]: the tower middleware that protects any axum route, with RFC 6750 / RFC 9728
 //!   challenges, plus extractors for [`AccessToken`] and [`AuthUser`] and role/permission guards.
@@ -22,7 +22,7 @@
 //! |---|---|---|
 //! | `axum` | yes | [`BearerAuthLayer`], the extractors and the guards (implies `http`) |
 //! | `http` | with `axum` | `body`: reading an HTTP body into memory with a size limit and a typed error |
-//! | `testkit` | no | [`testkit`]: the `KvStorage` conformance suite every backend runs |
+//! | `testkit` | no | `testkit`: the `KvStorage` conformance suite every backend runs |
 //!
 //! # Example
 //!

@@ -23,7 +23,7 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `tls` | no | `rediss://` URLs (rustls with aws-lc-rs, the platform's root certificates) |
-//! | `cluster` | no | Redis Cluster through [`RedisStoreBuilder::cluster`] |
+//! | `cluster` | no | Redis Cluster through `RedisStoreBuilder::cluster` |
 //!
 //! # Configuration
 //!

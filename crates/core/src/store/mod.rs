@@ -3,7 +3,7 @@
 //! Every piece of state mcp-auth keeps (registered clients, pending authorizations, one-time codes,
 //! encrypted upstream tokens, cached answers) lives in a `KvStorage`, so one process or many share it the
 //! same way. Backends: [`MemoryStore`] here; file, Redis and the Fernet encryption wrapper in their own
-//! crates. The [`testkit`](crate::testkit) conformance suite (feature `testkit`) pins the contract.
+//! crates. The `testkit` conformance suite (feature `testkit`) pins the contract.
 
 mod json;
 mod memory;

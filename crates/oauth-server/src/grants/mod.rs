@@ -1,21 +1,4 @@
-//! [`GrantStore`]: authorization codes, refresh-token families and revocations, in a [`KvStorage`]
-//! shared by every instance.
-//!
-//! - **Codes** are stored under their keyed hash ([`KeyedHasher`]) with a short TTL and redeemed with
-//!   `take`, so of any number of concurrent redemptions exactly one gets the grant. A redeemed code
-//!   leaves a marker: presenting it again revokes everything issued from it (RFC 6749 §4.1.2).
-//! - **Refresh tokens** belong to a family (one per authorization, named by its session id `sid`, the
-//!   `sid` claim of every access token issued from it). The family record holds the current
-//!   generation; each token's entry, under the token's keyed hash, names its family and generation.
-//!   Rotation checks the presented token is the current generation and advances the family with one
-//!   compare-and-swap: of two concurrent refreshes with the same token exactly one wins, and the other
-//!   is treated as reuse. Any reuse of a rotated token revokes the whole family (OAuth 2.1 §4.3.1,
-//!   RFC 9700 §4.14.2). A refresh may narrow its access token's scope; the family keeps every granted
-//!   scope (RFC 6749 §6).
-//! - **Revocations** (a family by its `sid`, an access token by its `jti`) live until everything they
-//!   cover has expired.
-//!
-//! Raw codes and tokens are never keys or values in the store.
+//! [`GrantStore`]: authorization codes, refresh-token families and revocations.
 
 mod codes;
 mod refresh;
@@ -46,7 +29,24 @@ pub trait GrantData: Serialize + DeserializeOwned + Clone + Send + Sync + 'stati
 
 impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> GrantData for T {}
 
-/// Codes, refresh-token families and revocations; see the [module docs](self).
+/// Authorization codes, refresh-token families and revocations, in a [`KvStorage`] shared by every
+/// instance.
+///
+/// - **Codes** are stored under their keyed hash ([`KeyedHasher`]) with a short TTL and redeemed with
+///   `take`, so of any number of concurrent redemptions exactly one gets the grant. A redeemed code
+///   leaves a marker: presenting it again revokes everything issued from it (RFC 6749 §4.1.2).
+/// - **Refresh tokens** belong to a family (one per authorization, named by its session id `sid`, the
+///   `sid` claim of every access token issued from it). The family record holds the current
+///   generation; each token's entry, under the token's keyed hash, names its family and generation.
+///   Rotation checks the presented token is the current generation and advances the family with one
+///   compare-and-swap: of two concurrent refreshes with the same token exactly one wins, and the other
+///   is treated as reuse. Any reuse of a rotated token revokes the whole family (OAuth 2.1 §4.3.1,
+///   RFC 9700 §4.14.2). A refresh may narrow its access token's scope; the family keeps every granted
+///   scope (RFC 6749 §6).
+/// - **Revocations** (a family by its `sid`, an access token by its `jti`) live until everything they
+///   cover has expired.
+///
+/// Raw codes and tokens are never keys or values in the store.
 ///
 /// # Examples
 ///
@@ -188,8 +188,8 @@ impl<E: GrantData> GrantStore<E> {
         self.clock.unix_seconds()
     }
 
-    /// Revokes the family `sid`: its refresh tokens stop working and [`is_session_revoked`]
-    /// (Self::is_session_revoked) answers `true` for its access tokens. Idempotent.
+    /// Revokes the family `sid`: its refresh tokens stop working and
+    /// [`is_session_revoked`](Self::is_session_revoked) answers `true` for its access tokens. Idempotent.
     ///
     /// # Errors
     ///

@@ -92,8 +92,11 @@ impl RedirectUriError {
     }
 }
 
-/// A syntactically safe redirect URI: absolute, parsed by the WHATWG rules, and free of everything the
-/// [module docs](self) list. It keeps the original string for exact comparison.
+/// A syntactically safe redirect URI: absolute, parsed by the WHATWG rules, and refused when its raw
+/// form holds something a browser would rewrite before navigating (a backslash, a dot segment, plain or
+/// percent-encoded, control characters or spaces), a fragment, user information, or the `javascript:`,
+/// `data:`, `file:`, `vbscript:`, `blob:` or `about:` scheme. So the string compared is the string the
+/// browser goes to. It keeps the original string for exact comparison.
 ///
 /// # Examples
 ///

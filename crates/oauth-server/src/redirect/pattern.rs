@@ -42,7 +42,11 @@ enum PortPattern {
     Any,
 }
 
-/// One allow-list pattern; see the [module docs](self) for the syntax.
+/// One allow-list pattern. The syntax has exactly four wildcards: the host `*.example.com` (any
+/// subdomain at any depth, never the apex, never an IP, at least two labels after `*.`), the port `*`,
+/// `*` within one path segment and a whole `**` segment (any number of segments). The scheme is exact,
+/// a query must match exactly (no query in the pattern admits none), and patterns only ever match URIs
+/// that passed [`RedirectUri::parse`], so none admits user information, another scheme or another host.
 ///
 /// # Examples
 ///
