@@ -22,8 +22,8 @@ impl WhoAmIServer {
     #[tool(
         description = "Who am I? Returns the verified caller: id, email, name, organization, roles, permissions."
     )]
-    async fn whoami(&self, Caller(user): Caller) -> Result<CallToolResult, ErrorData> {
-        Ok(CallToolResult::success(vec![ContentBlock::json(&user)?]))
+    async fn whoami(&self, caller: Caller) -> Result<CallToolResult, ErrorData> {
+        Ok(CallToolResult::success(vec![ContentBlock::json(caller.user())?]))
     }
 
     /// An admin-only operation.

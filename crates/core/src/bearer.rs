@@ -9,14 +9,17 @@ use axum::body::Body;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
-use http::{HeaderValue, Request, Response, StatusCode};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
 use tower::{Layer, Service};
 use tracing::Instrument;
 
 use crate::challenge::{BearerChallenge, oauth_error_body};
-use crate::scope::missing_scopes;
+use crate::mcp_scope::McpScopePolicy;
+use crate::scope::{ScopeCheck, ScopeHierarchy};
 use crate::token::AccessToken;
 use crate::verifier::{BoxError, TokenVerifier, VerifyError};
+
+mod operations;
 
 /// The default limit on the size of a bearer token, in bytes.
 pub const DEFAULT_MAX_TOKEN_LEN: usize = 16 * 1024;
@@ -56,15 +59,19 @@ pub const DEFAULT_MAX_TOKEN_LEN: usize = 16 * 1024;
 #[derive(Clone)]
 #[must_use]
 pub struct BearerAuthLayer {
-    config: Arc<Config>,
+    /// A plain value: cloning the layer and configuring either copy never affects (or panics on) the other.
+    config: Config,
 }
 
+#[derive(Clone)]
 struct Config {
     verifier: Arc<dyn TokenVerifier>,
     resource_metadata_url: Option<String>,
     required_scopes: Vec<String>,
     max_token_len: usize,
     retry_after: Duration,
+    scope_check: ScopeCheck,
+    mcp_scopes: Option<Arc<McpScopePolicy>>,
 }
 
 impl fmt::Debug for BearerAuthLayer {
@@ -74,6 +81,8 @@ impl fmt::Debug for BearerAuthLayer {
             .field("resource_metadata_url", &self.config.resource_metadata_url)
             .field("required_scopes", &self.config.required_scopes)
             .field("max_token_len", &self.config.max_token_len)
+            .field("scope_check", &self.config.scope_check)
+            .field("mcp_scopes", &self.config.mcp_scopes)
             .finish_non_exhaustive()
     }
 }
@@ -83,23 +92,21 @@ impl BearerAuthLayer {
     pub fn new(verifier: Arc<dyn TokenVerifier>) -> Self {
         let required_scopes = verifier.required_scopes().to_vec();
         Self {
-            config: Arc::new(Config {
+            config: Config {
                 verifier,
                 resource_metadata_url: None,
                 required_scopes,
                 max_token_len: DEFAULT_MAX_TOKEN_LEN,
                 retry_after: Duration::from_secs(5),
-            }),
+                scope_check: ScopeCheck::exact(),
+                mcp_scopes: None,
+            },
         }
-    }
-
-    fn config_mut(&mut self) -> &mut Config {
-        Arc::get_mut(&mut self.config).unwrap_or_else(|| unreachable!("the builder holds the only reference"))
     }
 
     /// The RFC 9728 Protected Resource Metadata URL, sent as `resource_metadata` in every challenge.
     pub fn resource_metadata_url(mut self, url: impl Into<String>) -> Self {
-        self.config_mut().resource_metadata_url = Some(url.into());
+        self.config.resource_metadata_url = Some(url.into());
         self
     }
 
@@ -109,19 +116,67 @@ impl BearerAuthLayer {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.config_mut().required_scopes = scopes.into_iter().map(Into::into).collect();
+        self.config.required_scopes = scopes.into_iter().map(Into::into).collect();
         self
     }
 
     /// The largest token accepted, in bytes (default 16 KiB); larger ones are refused unread.
     pub fn max_token_len(mut self, bytes: usize) -> Self {
-        self.config_mut().max_token_len = bytes;
+        self.config.max_token_len = bytes;
         self
     }
 
     /// The `Retry-After` sent with 503 answers when the verifier gives none (default 5 s).
     pub fn retry_after(mut self, after: Duration) -> Self {
-        self.config_mut().retry_after = after;
+        self.config.retry_after = after;
+        self
+    }
+
+    /// Judges scopes through `hierarchy` (a broad scope such as `mcp:admin` then satisfies a requirement
+    /// of `mcp:read`), for the required scopes and for every per-operation check further in, which read
+    /// the [`ScopeCheck`] this layer puts into the request extensions. Off by default: scopes match exactly.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use mcp_auth_core::{BearerAuthLayer, StaticTokenVerifier};
+    /// use mcp_auth_core::scope::ScopeImplications;
+    ///
+    /// let layer = BearerAuthLayer::new(Arc::new(StaticTokenVerifier::new()))
+    ///     .required_scopes(["mcp:read"])
+    ///     .scope_hierarchy(ScopeImplications::new().scope_implies("mcp:admin", ["mcp:read", "mcp:write"]));
+    /// ```
+    pub fn scope_hierarchy(mut self, hierarchy: impl ScopeHierarchy + 'static) -> Self {
+        self.config.scope_check = ScopeCheck::with_hierarchy(hierarchy);
+        self
+    }
+
+    /// Requires per-operation scopes on MCP requests: each `POST` body is read (up to the policy's limit)
+    /// as JSON-RPC, and a call of a tool, prompt or resource whose scopes the token lacks is answered with
+    /// 403 and a challenge naming every scope the call needs (the required scopes and the operation's), so
+    /// the client can step up. See [`mcp_scope`](crate::mcp_scope).
+    ///
+    /// | request | status | body |
+    /// |---|---|---|
+    /// | a guarded operation without its scopes | 403, `Bearer error="insufficient_scope", …, scope="…"` | OAuth error |
+    /// | a body over the policy's limit | 413 | JSON-RPC error -32600 |
+    /// | not JSON-RPC, a member given twice, a guarded method without its target | 400 | JSON-RPC error -32700 or -32602 |
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use mcp_auth_core::{BearerAuthLayer, StaticTokenVerifier};
+    /// use mcp_auth_core::mcp_scope::McpScopePolicy;
+    ///
+    /// let policy = McpScopePolicy::builder().tool("delete_repo", ["repo:admin"]).build().unwrap();
+    /// let layer = BearerAuthLayer::new(Arc::new(StaticTokenVerifier::new()))
+    ///     .resource_metadata_url("https://mcp.example.com/.well-known/oauth-protected-resource/mcp")
+    ///     .mcp_scopes(policy);
+    /// ```
+    pub fn mcp_scopes(mut self, policy: impl Into<Arc<McpScopePolicy>>) -> Self {
+        self.config.mcp_scopes = Some(policy.into());
         self
     }
 }
@@ -130,7 +185,7 @@ impl<S> Layer<S> for BearerAuthLayer {
     type Service = BearerAuth<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        BearerAuth { inner, config: Arc::clone(&self.config) }
+        BearerAuth { inner, config: Arc::new(self.config.clone()) }
     }
 }
 
@@ -152,9 +207,10 @@ pub type ResponseFuture<E> = BoxFuture<'static, Result<Response<Body>, E>>;
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for BearerAuth<S>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S: Service<Request<Body>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
-    ReqBody: Send + 'static,
+    ReqBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ReqBody::Error: Into<BoxError>,
     ResBody: http_body::Body<Data = Bytes> + Send + 'static,
     ResBody::Error: Into<BoxError>,
 {
@@ -166,7 +222,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         // The clone is fresh and may not be ready; keep the one `poll_ready` readied.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -175,16 +231,30 @@ where
             tracing::debug_span!("bearer_auth", method = %request.method(), path = request.uri().path());
         // Read the header before going async, so the request body need not be `Sync`.
         let presented = bearer_token(&request, config.max_token_len).map(str::to_owned);
+        // `Body::new` does not box an axum `Body` again.
+        let request = request.map(Body::new);
         Box::pin(
             async move {
-                match authenticate(&config, presented).await {
-                    Ok(token) => {
-                        tracing::debug!(subject = token.subject.as_deref(), "bearer token accepted");
-                        request.extensions_mut().insert(token);
-                        inner.call(request).await.map(|response| response.map(Body::new))
+                let token = match authenticate(&config, presented).await {
+                    Ok(token) => token,
+                    Err(refusal) => return Ok(refusal.into_response(&config)),
+                };
+                tracing::debug!(subject = token.subject.as_deref(), "bearer token accepted");
+                let mut request = match &config.mcp_scopes {
+                    Some(policy) if request.method() == Method::POST => {
+                        match operations::check(&config, policy, &token, request).await {
+                            Ok(request) => request,
+                            Err(response) => return Ok(response),
+                        }
                     }
-                    Err(refusal) => Ok(refusal.into_response(&config)),
+                    _ => request,
+                };
+                request.extensions_mut().insert(config.scope_check.clone());
+                if let Some(policy) = &config.mcp_scopes {
+                    request.extensions_mut().insert(Arc::clone(policy));
                 }
+                request.extensions_mut().insert(token);
+                inner.call(request).await.map(|response| response.map(Body::new))
             }
             .instrument(span),
         )
@@ -196,8 +266,21 @@ enum Refusal {
     Missing,
     Malformed(&'static str),
     Invalid(String),
-    InsufficientScope(Vec<String>),
+    /// The scopes the request needs (all of them, not only the missing ones), and why.
+    InsufficientScope {
+        required: Vec<String>,
+        description: String,
+    },
     Unavailable(Option<Duration>),
+}
+
+impl Refusal {
+    fn insufficient_scope(required: Vec<String>) -> Self {
+        Self::InsufficientScope {
+            required,
+            description: "the token lacks a scope this resource requires".to_owned(),
+        }
+    }
 }
 
 async fn authenticate(config: &Config, presented: Result<String, Refusal>) -> Result<AccessToken, Refusal> {
@@ -210,17 +293,17 @@ async fn authenticate(config: &Config, presented: Result<String, Refusal>) -> Re
         }
         Err(VerifyError::InsufficientScope { required }) => {
             tracing::info!(required = ?required, "bearer token lacks scopes the verifier requires");
-            return Err(Refusal::InsufficientScope(required));
+            return Err(Refusal::insufficient_scope(required));
         }
         Err(VerifyError::Unavailable { reason, retry_after, source }) => {
             tracing::warn!(reason = %reason, cause = source.as_deref().map(tracing::field::display), "token verifier unavailable");
             return Err(Refusal::Unavailable(retry_after));
         }
     };
-    let missing = missing_scopes(&config.required_scopes, &access.scopes);
+    let missing = config.scope_check.missing(&config.required_scopes, &access.scopes);
     if !missing.is_empty() {
         tracing::info!(missing = ?missing, "bearer token lacks required scopes");
-        return Err(Refusal::InsufficientScope(config.required_scopes.clone()));
+        return Err(Refusal::insufficient_scope(config.required_scopes.clone()));
     }
     Ok(access)
 }
@@ -276,12 +359,9 @@ impl Refusal {
                 (StatusCode::BAD_REQUEST, Some("invalid_request"), what.to_owned(), Vec::new())
             }
             Self::Invalid(reason) => (StatusCode::UNAUTHORIZED, Some("invalid_token"), reason, Vec::new()),
-            Self::InsufficientScope(required) => (
-                StatusCode::FORBIDDEN,
-                Some("insufficient_scope"),
-                "the token lacks a scope this resource requires".to_owned(),
-                required,
-            ),
+            Self::InsufficientScope { required, description } => {
+                (StatusCode::FORBIDDEN, Some("insufficient_scope"), description, required)
+            }
             Self::Unavailable(retry_after) => {
                 let body = oauth_error_body(
                     "temporarily_unavailable",

@@ -13,6 +13,9 @@
 //! - [`settings`]: `MCP_AUTH_*` variables from the environment and `.env` files.
 //! - [`clock`]: an injectable clock, so expiry is tested without sleeping.
 //! - [`fingerprint`]: keyed token fingerprints, the keys of token caches that never hold raw tokens.
+//! - [`mcp_scope`]: per-operation scopes (tools, prompts, resources) and the step-up challenge;
+//!   [`scope`]: scope lists and scope hierarchies.
+//! - `serve` (feature `serve`): [`serve::bind`], the listener every server here uses, with `TCP_NODELAY`.
 //! - [`loopback`] and [`cache_control`]: the one loopback-host check and the one `Cache-Control` reader the
 //!   workspace uses; `body` (feature `http`): the one size-limited body reader.
 //!
@@ -21,6 +24,7 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `axum` | yes | [`BearerAuthLayer`], the extractors and the guards (implies `http`) |
+//! | `serve` | yes | [`serve`]: a listener for `axum::serve` with `TCP_NODELAY` on every connection |
 //! | `http` | with `axum` | `body`: reading an HTTP body into memory with a size limit and a typed error |
 //! | `testkit` | no | `testkit`: the `KvStorage` conformance suite every backend runs |
 //!
@@ -53,9 +57,12 @@ pub mod clock;
 mod extract;
 pub mod fingerprint;
 pub mod loopback;
+pub mod mcp_scope;
 pub mod metadata;
 pub mod resource;
 pub mod scope;
+#[cfg(feature = "serve")]
+pub mod serve;
 pub mod settings;
 pub mod store;
 #[cfg(feature = "testkit")]

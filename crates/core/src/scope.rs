@@ -1,8 +1,12 @@
-//! Parsing and checking OAuth scope lists.
+//! Parsing and checking OAuth scope lists, and scope hierarchies ([`ScopeHierarchy`], [`ScopeCheck`]).
 
 use std::fmt;
 
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
+
+mod hierarchy;
+
+pub use hierarchy::{ScopeCheck, ScopeHierarchy, ScopeImplications};
 
 /// Parses a scope list written as a space- or comma-separated string or as a JSON array of strings.
 ///
@@ -106,7 +110,8 @@ pub fn join_scopes<S: AsRef<str>>(scopes: &[S]) -> String {
     out
 }
 
-/// The scopes of `required` that are missing from `granted`.
+/// The scopes of `required` that are missing from `granted`, compared exactly ([`ScopeCheck`] also
+/// follows a scope hierarchy).
 ///
 /// # Examples
 ///

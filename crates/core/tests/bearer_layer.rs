@@ -311,3 +311,44 @@ async fn extractors_without_the_layer_are_a_server_error_not_a_pass() {
     assert_eq!(call(app.clone(), "/optional", &[]).await.body, json!(false));
     assert_eq!(call(app, "/guarded", &[]).await.status, StatusCode::INTERNAL_SERVER_ERROR);
 }
+
+/// Review finding: cloning a `BearerAuthLayer` and then calling a builder method on either copy panicked
+/// (the configuration sat in an `Arc` the builder expected to own alone).
+#[tokio::test]
+async fn cloned_bearer_layer_can_be_configured_on_either_copy() {
+    let clock = ManualClock::at_unix(1_000);
+    let base = BearerAuthLayer::new(Arc::new(verifier(&clock))).resource_metadata_url(METADATA_URL);
+    let copy = base.clone();
+    let strict = base.required_scopes(["mcp:admin"]);
+    let lenient = copy.required_scopes(["mcp:tools"]);
+    let route = |layer: BearerAuthLayer| Router::new().route("/mcp", get(whoami)).layer(layer);
+    assert_eq!(
+        call(route(strict.clone()), "/mcp", &["Bearer member-token"]).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(call(route(lenient), "/mcp", &["Bearer member-token"]).await.status, StatusCode::OK);
+    // Configuring a clone after the original served requests leaves the original as it was.
+    let changed = strict.clone().required_scopes(Vec::<String>::new());
+    assert_eq!(call(route(changed), "/mcp", &["Bearer member-token"]).await.status, StatusCode::OK);
+    assert_eq!(call(route(strict), "/mcp", &["Bearer member-token"]).await.status, StatusCode::FORBIDDEN);
+}
+
+/// Review finding: scope checks were exact string matches; the MCP specification says servers must
+/// account for scope hierarchies. Off by default, a hook when asked.
+#[tokio::test]
+async fn scope_hierarchy_hook_lets_a_broad_scope_meet_a_narrow_requirement() {
+    let clock = ManualClock::at_unix(1_000);
+    let broad = StaticTokenVerifier::new().with_clock(Arc::new(clock.clone())).with_token(
+        "broad-token",
+        AccessToken::new("broad-token").with_subject("user_9").with_scopes(["mcp:admin"]),
+    );
+    let verifier: Arc<dyn TokenVerifier> = Arc::new(broad);
+    let route = |layer: BearerAuthLayer| Router::new().route("/mcp", get(whoami)).layer(layer);
+    let exact = BearerAuthLayer::new(Arc::clone(&verifier)).required_scopes(["mcp:read"]);
+    let answer = call(route(exact.clone()), "/mcp", &["Bearer broad-token"]).await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN, "exact matching by default");
+    let hierarchy = mcp_auth_core::scope::ScopeImplications::new().scope_implies("mcp:admin", ["mcp:read"]);
+    let answer = call(route(exact.scope_hierarchy(hierarchy)), "/mcp", &["Bearer broad-token"]).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.body["scopes"], json!(["mcp:admin"]), "the token's scopes are reported as granted");
+}

@@ -4,8 +4,10 @@ use std::fmt;
 use std::sync::Arc;
 
 use mcp_auth_core::TokenVerifier;
+use mcp_auth_core::mcp_scope::McpScopePolicy;
 use mcp_auth_core::metadata::ProtectedResourceMetadata;
 use mcp_auth_core::resource::ResourceUrl;
+use mcp_auth_core::scope::ScopeHierarchy;
 use mcp_auth_core::settings::Settings;
 
 use crate::audience::AudienceCheck;
@@ -23,6 +25,8 @@ pub struct RemoteAuthProviderBuilder {
     resource_name: Option<String>,
     resource_documentation: Option<String>,
     check_audience: bool,
+    scope_hierarchy: Option<Arc<dyn ScopeHierarchy>>,
+    mcp_scopes: Option<Arc<McpScopePolicy>>,
 }
 
 impl fmt::Debug for RemoteAuthProviderBuilder {
@@ -47,6 +51,8 @@ impl RemoteAuthProviderBuilder {
             resource_name: None,
             resource_documentation: None,
             check_audience: true,
+            scope_hierarchy: None,
+            mcp_scopes: None,
         }
     }
 
@@ -89,6 +95,21 @@ impl RemoteAuthProviderBuilder {
     /// A documentation URL for the metadata.
     pub fn resource_documentation(mut self, url: impl Into<String>) -> Self {
         self.resource_documentation = Some(url.into());
+        self
+    }
+
+    /// Judges scopes through `hierarchy` (a broad scope satisfies the narrower ones it implies), in the
+    /// bearer layer and in every per-operation check. Off by default: scopes match exactly.
+    pub fn scope_hierarchy(mut self, hierarchy: impl ScopeHierarchy + 'static) -> Self {
+        self.scope_hierarchy = Some(Arc::new(hierarchy));
+        self
+    }
+
+    /// Per-operation scopes: calls of the tools, prompts and resources `policy` names need its scopes too,
+    /// and a call without them is answered with a 403 step-up challenge
+    /// ([`BearerAuthLayer::mcp_scopes`](mcp_auth_core::BearerAuthLayer::mcp_scopes)).
+    pub fn mcp_scopes(mut self, policy: McpScopePolicy) -> Self {
+        self.mcp_scopes = Some(Arc::new(policy));
         self
     }
 
@@ -155,7 +176,14 @@ impl RemoteAuthProviderBuilder {
             tracing::warn!(resource = %resource, "audience check turned off: tokens for other resources are accepted");
             self.verifier
         };
-        Ok(RemoteAuthProvider { verifier, resource, metadata: Arc::new(metadata), required_scopes })
+        Ok(RemoteAuthProvider {
+            verifier,
+            resource,
+            metadata: Arc::new(metadata),
+            required_scopes,
+            scope_hierarchy: self.scope_hierarchy,
+            mcp_scopes: self.mcp_scopes,
+        })
     }
 }
 

@@ -4,8 +4,10 @@
 use std::fmt;
 use std::sync::Arc;
 
+use mcp_auth_core::mcp_scope::McpScopePolicy;
 use mcp_auth_core::metadata::ProtectedResourceMetadata;
 use mcp_auth_core::resource::ResourceUrl;
+use mcp_auth_core::scope::ScopeHierarchy;
 use mcp_auth_core::{BearerAuthLayer, TokenVerifier};
 
 use crate::builder::RemoteAuthProviderBuilder;
@@ -20,6 +22,8 @@ pub struct RemoteAuthProvider {
     pub(crate) resource: ResourceUrl,
     pub(crate) metadata: Arc<ProtectedResourceMetadata>,
     pub(crate) required_scopes: Vec<String>,
+    pub(crate) scope_hierarchy: Option<Arc<dyn ScopeHierarchy>>,
+    pub(crate) mcp_scopes: Option<Arc<McpScopePolicy>>,
 }
 
 impl fmt::Debug for RemoteAuthProvider {
@@ -29,6 +33,8 @@ impl fmt::Debug for RemoteAuthProvider {
             .field("authorization_servers", &self.metadata.authorization_servers)
             .field("required_scopes", &self.required_scopes)
             .field("verifier", &self.verifier)
+            .field("scope_hierarchy", &self.scope_hierarchy)
+            .field("mcp_scopes", &self.mcp_scopes)
             .finish()
     }
 }
@@ -63,10 +69,24 @@ impl RemoteAuthProvider {
         Arc::clone(&self.verifier)
     }
 
-    /// The bearer layer for the MCP route: challenges name the metadata URL and the required scopes.
+    /// The per-operation scope policy, when one was given.
+    #[must_use]
+    pub fn mcp_scopes(&self) -> Option<&McpScopePolicy> {
+        self.mcp_scopes.as_deref()
+    }
+
+    /// The bearer layer for the MCP route: challenges name the metadata URL and the required scopes;
+    /// the scope hierarchy and the per-operation policy apply when given.
     pub fn bearer_layer(&self) -> BearerAuthLayer {
-        BearerAuthLayer::new(Arc::clone(&self.verifier))
+        let mut layer = BearerAuthLayer::new(Arc::clone(&self.verifier))
             .resource_metadata_url(self.resource.metadata_url())
-            .required_scopes(self.required_scopes.iter().cloned())
+            .required_scopes(self.required_scopes.iter().cloned());
+        if let Some(hierarchy) = &self.scope_hierarchy {
+            layer = layer.scope_hierarchy(Arc::clone(hierarchy));
+        }
+        if let Some(policy) = &self.mcp_scopes {
+            layer = layer.mcp_scopes(Arc::clone(policy));
+        }
+        layer
     }
 }
