@@ -45,8 +45,9 @@ async fn main() -> anyhow::Result<()> {
         .context("configuring AuthKit")?;
     let hosts = allowed_hosts(&url::Url::parse(&base_url)?, listen);
     let app = authkit_app(&provider, hosts);
+    // TCP_NODELAY on every connection: without it each MCP response stalls ~40 ms on keep-alive clients.
     let listener =
-        tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+        mcp_auth_core::serve::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(
         mcp = %provider.resource(),
         authkit = %provider.domain(),

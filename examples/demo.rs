@@ -2,7 +2,8 @@
 //! by `AuthKitProvider`, and the rmcp client SDK signing in and calling tools, all on loopback, with no
 //! account and no network.
 //!
-//! `cargo run -p mcp-auth-examples --example demo` runs every step, prints each with its result and
+//! `cargo run -p mcp-auth-examples --example demo` runs every step (sign-in, tool calls, a role refusal, a
+//! per-tool scope challenge and the step-up that answers it, a refresh), prints each with its result and
 //! timing, and exits 0 only if all of them behaved. `-- --serve` keeps the identity provider (port 9400)
 //! and the MCP server (port 8000) running and prints how to connect the MCP Inspector.
 
@@ -13,7 +14,7 @@ use std::time::Instant;
 use anyhow::{Context, bail, ensure};
 use mcp_auth_dev_idp::{DevIdp, DevIdpHandle, DevUser};
 use mcp_auth_examples::client;
-use mcp_auth_examples::server::{allowed_hosts, authkit_app};
+use mcp_auth_examples::server::{NOTES_WRITE, allowed_hosts, authkit_app};
 use mcp_auth_workos::AuthKitProvider;
 use serde_json::Value;
 
@@ -63,6 +64,7 @@ async fn start_idp(serve: bool) -> anyhow::Result<DevIdpHandle> {
                 .permissions(["demo:reset"])
                 .password("grace"),
         )
+        .scope(NOTES_WRITE)
         .default_user("user_ada");
     // Headless runs sign in without a form; with --serve a person signs in on the login page.
     builder = if serve { builder.port(9400) } else { builder.auto_approve(true) };
@@ -90,7 +92,8 @@ async fn main() -> anyhow::Result<()> {
         .resource_name("mcp-auth demo")
         .build()?;
     let app = authkit_app(&provider, allowed_hosts(&url::Url::parse(&base_url)?, address));
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let server =
+        tokio::spawn(async move { axum::serve(mcp_auth_core::serve::no_delay(listener), app).await });
     let mcp_url = format!("{base_url}/mcp");
 
     println!("mcp-auth demo: the dev identity provider (development only) poses as WorkOS AuthKit");
@@ -175,8 +178,30 @@ async fn main() -> anyhow::Result<()> {
                 }
             })
             .await;
+        let challenge = steps
+            .run("6. call save_note, which needs notes:write (must be challenged)", async {
+                match client::try_call(session, "save_note").await {
+                    Ok(result) => bail!("allowed without the scope: {:?}", client::text_of(&result)),
+                    Err(err) => {
+                        let challenge = client::insufficient_scope_challenge(&err)
+                            .with_context(|| format!("refused without a step-up challenge: {err:#}"))?;
+                        Ok((challenge.clone(), format!("403, WWW-Authenticate: {challenge}")))
+                    }
+                }
+            })
+            .await;
+        if let Some(challenge) = challenge {
+            steps
+                .run("7. step up: re-authorize with the union of scopes, then call save_note again", async {
+                    let scopes = client::step_up(auth, &mcp_url, &challenge, "ada@example.com").await?;
+                    let result = client::call(session, "save_note").await?;
+                    let text = client::text_of(&result).unwrap_or_default();
+                    Ok(((), format!("scopes now {}; {text}", scopes.join(" "))))
+                })
+                .await;
+        }
         steps
-            .run("6. refresh the access token, then call whoami with it", async {
+            .run("8. refresh the access token, then call whoami with it", async {
                 let before = auth.get_access_token().await?;
                 auth.auth_manager.lock().await.refresh_token().await?;
                 let after = auth.get_access_token().await?;
@@ -191,7 +216,7 @@ async fn main() -> anyhow::Result<()> {
             .await;
     }
     steps
-        .run("7. sign in as grace (admin) and call admin_reset", async {
+        .run("9. sign in as grace (admin) and call admin_reset", async {
             let challenge = client::challenge(&mcp_url).await?;
             let manager = client::authorize(&mcp_url, &challenge, "grace@example.com").await?;
             let (session, _) = client::connect(&mcp_url, manager).await?;

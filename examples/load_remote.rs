@@ -84,7 +84,8 @@ async fn main() -> anyhow::Result<()> {
         .route("/open", get(|| async { "user_load" }))
         .merge(Router::new().route("/cached", whoami.clone()).layer(cached.bearer_layer()))
         .merge(Router::new().route("/uncached", whoami).layer(uncached.bearer_layer()));
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let server =
+        tokio::spawn(async move { axum::serve(mcp_auth_core::serve::no_delay(listener), app).await });
     // Both providers expect the same audience (the /cached resource URL), so one token serves all routes.
     let token = idp.issue_access_token("user_load", cached.resource().as_str(), ["openid"])?;
 

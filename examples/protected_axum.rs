@@ -68,7 +68,8 @@ async fn main() -> anyhow::Result<()> {
     let listener =
         tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let base_url = format!("http://{}", listener.local_addr()?);
-    let server = tokio::spawn(axum::serve(listener, app(&base_url)).into_future());
+    let server =
+        tokio::spawn(axum::serve(mcp_auth_core::serve::no_delay(listener), app(&base_url)).into_future());
 
     if serve {
         println!("Protected server on {base_url} (development tokens, never use in production)");

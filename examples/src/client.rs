@@ -9,10 +9,13 @@
 
 use anyhow::{Context, anyhow, bail};
 use rmcp::model::{CallToolRequestParams, CallToolResult, ClientConfig};
-use rmcp::service::RunningService;
+use rmcp::service::{RunningService, ServiceError};
 use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::transport::auth::{AuthClient, AuthorizationManager, AuthorizationRequest, OAuthState};
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::auth::{
+    AuthClient, AuthorizationCallback, AuthorizationManager, AuthorizationRequest, OAuthState,
+    WWWAuthenticateParams,
+};
+use rmcp::transport::streamable_http_client::{InsufficientScopeError, StreamableHttpClientTransportConfig};
 use rmcp::{RoleClient, ServiceExt};
 
 /// The redirect URI the demo client registers: a loopback URI, as native clients use (RFC 8252).
@@ -64,8 +67,19 @@ pub async fn authorize(
         )
         .await
         .context("discovery and client registration")?;
-    let mut authorization_url =
-        url::Url::parse(&state.get_authorization_url().await.context("building the authorization URL")?)?;
+    let authorization_url = state.get_authorization_url().await.context("building the authorization URL")?;
+    let callback = follow_authorization(&authorization_url, login_hint).await?;
+    state
+        .handle_callback_url(&callback)
+        .await
+        .context("checking the callback (state, iss) and exchanging the code")?;
+    state.into_authorization_manager().ok_or_else(|| anyhow!("the OAuth state did not end authorized"))
+}
+
+/// Opens an authorization URL as `login_hint` without following redirects, and returns the callback URL the
+/// authorization server redirected to.
+async fn follow_authorization(authorization_url: &str, login_hint: &str) -> anyhow::Result<String> {
+    let mut authorization_url = url::Url::parse(authorization_url)?;
     authorization_url.query_pairs_mut().append_pair("login_hint", login_hint);
     let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
     let response =
@@ -81,11 +95,53 @@ pub async fn authorize(
     if !callback.starts_with(REDIRECT_URI) {
         bail!("the authorization server redirected somewhere else: {callback}");
     }
-    state
-        .handle_callback_url(&callback)
+    Ok(callback)
+}
+
+/// The `WWW-Authenticate` challenge of a call the server refused with 403 `insufficient_scope`, when that
+/// is why `error` happened.
+#[must_use]
+pub fn insufficient_scope_challenge(error: &ServiceError) -> Option<String> {
+    let ServiceError::TransportSend(transport) = error else { return None };
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(transport.error.as_ref());
+    while let Some(current) = source {
+        if let Some(refusal) = current.downcast_ref::<InsufficientScopeError>() {
+            return Some(refusal.www_authenticate_header.clone());
+        }
+        source = current.source();
+    }
+    None
+}
+
+/// The step-up flow of the MCP authorization specification: re-authorizes (as `login_hint`) with the union
+/// of the scopes asked for so far and those of `challenge`, and exchanges the code on the same
+/// authorization manager, so the client's next request carries the wider token. Returns the scopes asked
+/// for.
+///
+/// # Errors
+///
+/// When the challenge names no scope, the upgrade is refused by the SDK's retry limit, or a step fails.
+pub async fn step_up(
+    auth: &AuthClient<reqwest::Client>,
+    mcp_url: &str,
+    challenge: &str,
+    login_hint: &str,
+) -> anyhow::Result<Vec<String>> {
+    let params = WWWAuthenticateParams::parse(challenge, &url::Url::parse(mcp_url)?);
+    if !params.is_insufficient_scope() {
+        bail!("not an insufficient_scope challenge: {challenge}");
+    }
+    let scope = params.scope.ok_or_else(|| anyhow!("the challenge names no scope: {challenge}"))?;
+    let manager = auth.auth_manager.lock().await;
+    let authorization_url =
+        manager.request_scope_upgrade(&scope).await.context("building the step-up authorization URL")?;
+    let callback = follow_authorization(&authorization_url, login_hint).await?;
+    let callback = AuthorizationCallback::from_redirect_url(&callback)?;
+    manager
+        .exchange_code_for_token_with_issuer(&callback.code, &callback.csrf_token, callback.issuer.as_deref())
         .await
-        .context("checking the callback (state, iss) and exchanging the code")?;
-    state.into_authorization_manager().ok_or_else(|| anyhow!("the OAuth state did not end authorized"))
+        .context("checking the step-up callback and exchanging the code")?;
+    Ok(manager.get_current_scopes().await)
 }
 
 /// Connects with the tokens of `manager`; returns the session and the shared client for later refreshes.
@@ -113,7 +169,16 @@ pub async fn connect(
 ///
 /// The MCP error the server answered, or a transport failure.
 pub async fn call(session: &McpSession, tool: &'static str) -> anyhow::Result<CallToolResult> {
-    Ok(session.call_tool(CallToolRequestParams::new(tool)).await?)
+    Ok(try_call(session, tool).await?)
+}
+
+/// Calls a tool without arguments, keeping rmcp's error (to read a step-up challenge out of it).
+///
+/// # Errors
+///
+/// The MCP error the server answered, or a transport failure.
+pub async fn try_call(session: &McpSession, tool: &'static str) -> Result<CallToolResult, ServiceError> {
+    session.call_tool(CallToolRequestParams::new(tool)).await
 }
 
 /// The first text content of a tool result.

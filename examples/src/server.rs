@@ -3,16 +3,22 @@
 use std::sync::Arc;
 
 use axum::Router;
+use mcp_auth_core::mcp_scope::McpScopePolicy;
 use mcp_auth_remote::mcp_cors;
-use mcp_auth_remote::rmcp::Caller;
+use mcp_auth_remote::rmcp::{Caller, ScopeFilter};
 use mcp_auth_workos::AuthKitProvider;
-use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
+use rmcp::model::{
+    CallToolResult, ContentBlock, Implementation, ListToolsResult, PaginatedRequestParams,
+    ServerCapabilities, ServerConfig,
+};
+use rmcp::service::RequestContext;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
-use rmcp::{ErrorData, ServerHandler, tool, tool_handler, tool_router};
+use rmcp::{ErrorData, RoleServer, ServerHandler, tool, tool_handler, tool_router};
 
-/// Two tools: `whoami` answers with the caller's [`AuthUser`](mcp_auth_core::AuthUser) as JSON, and
-/// `admin_reset` runs only for callers with the `admin` role (others get an MCP error, code -32003).
+/// Three tools: `whoami` answers with the caller's [`AuthUser`](mcp_auth_core::AuthUser) as JSON,
+/// `admin_reset` runs only for callers with the `admin` role (others get an MCP error, code -32003), and
+/// `save_note` needs the `notes:write` scope (the [`scope_policy`]), which clients get by stepping up.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct WhoAmIServer;
 
@@ -33,10 +39,40 @@ impl WhoAmIServer {
         tracing::info!(user = %caller.user_id, "admin_reset called");
         Ok(CallToolResult::success(vec![ContentBlock::text(format!("reset done by {}", caller.user_id))]))
     }
+
+    /// A tool that needs a scope clients do not ask for at first: the bearer layer answers a call without
+    /// it with a 403 step-up challenge; the check here is the same rule at the tool.
+    #[tool(description = "Save a note. Requires the notes:write scope.")]
+    async fn save_note(&self, caller: Caller) -> Result<CallToolResult, ErrorData> {
+        caller.require_scopes(&[NOTES_WRITE])?;
+        Ok(CallToolResult::success(vec![ContentBlock::text(format!("note saved for {}", caller.user_id))]))
+    }
+}
+
+/// The scope `save_note` needs.
+pub const NOTES_WRITE: &str = "notes:write";
+
+/// The per-tool scopes of [`WhoAmIServer`]: `save_note` needs `notes:write`.
+///
+/// # Panics
+///
+/// Never: the policy is fixed and valid (a test builds it).
+#[must_use]
+pub fn scope_policy() -> McpScopePolicy {
+    McpScopePolicy::builder().tool("save_note", [NOTES_WRITE]).build().expect("a valid fixed policy")
 }
 
 #[tool_handler]
 impl ServerHandler for WhoAmIServer {
+    /// The tools, without those the caller lacks the scopes for when the policy hides them.
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ScopeFilter::of(&context).list_tools(Self::tool_router().list_all()))
+    }
+
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("mcp-auth-whoami", env!("CARGO_PKG_VERSION")))
@@ -44,9 +80,19 @@ impl ServerHandler for WhoAmIServer {
     }
 }
 
-/// The axum app: the MCP service at the provider's MCP path, behind its bearer layer, plus the discovery
-/// routes. `allowed_hosts` are the `Host` values the MCP service accepts (DNS-rebinding protection).
+/// The axum app: the MCP service at the provider's MCP path, behind its bearer layer (with the per-tool
+/// [`scope_policy`]), plus the discovery routes. `allowed_hosts` are the `Host` values the MCP service
+/// accepts (DNS-rebinding protection).
 pub fn authkit_app(provider: &AuthKitProvider, allowed_hosts: Vec<String>) -> Router {
+    authkit_app_with_policy(provider, allowed_hosts, scope_policy())
+}
+
+/// [`authkit_app`] with another per-tool scope policy.
+pub fn authkit_app_with_policy(
+    provider: &AuthKitProvider,
+    allowed_hosts: Vec<String>,
+    policy: McpScopePolicy,
+) -> Router {
     let service = StreamableHttpService::new(
         || Ok(WhoAmIServer),
         Arc::new(LocalSessionManager::default()),
@@ -54,7 +100,8 @@ pub fn authkit_app(provider: &AuthKitProvider, allowed_hosts: Vec<String>) -> Ro
     );
     let mcp_path = provider.resource().mcp_path().to_owned();
     // CORS outside the bearer layer, so browser clients' preflights are answered without a token.
-    let mcp = Router::new().nest_service(&mcp_path, service).layer(provider.bearer_layer()).layer(mcp_cors());
+    let bearer = provider.bearer_layer().mcp_scopes(policy);
+    let mcp = Router::new().nest_service(&mcp_path, service).layer(bearer).layer(mcp_cors());
     mcp.merge(provider.router())
 }
 

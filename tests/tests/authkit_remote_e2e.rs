@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mcp_auth_core::clock::ManualClock;
+use mcp_auth_core::mcp_scope::McpScopePolicy;
 use mcp_auth_dev_idp::{DevIdp, DevIdpHandle, DevUser};
 use mcp_auth_examples::client::{self, McpSession};
-use mcp_auth_examples::server::authkit_app;
+use mcp_auth_examples::server;
 use mcp_auth_workos::AuthKitProvider;
 use serde_json::Value;
 use tokio::net::TcpListener;
@@ -34,6 +35,10 @@ impl World {
 }
 
 async fn world() -> World {
+    world_with(server::scope_policy()).await
+}
+
+async fn world_with(policy: McpScopePolicy) -> World {
     let idp = DevIdp::builder()
         .user(
             DevUser::new("user_ada", "ada@example.com")
@@ -47,6 +52,7 @@ async fn world() -> World {
                 .roles(["admin"])
                 .permissions(["demo:reset"]),
         )
+        .scope(server::NOTES_WRITE)
         .auto_approve(true)
         .default_user("user_ada")
         .start()
@@ -62,9 +68,10 @@ async fn world() -> World {
         .clock(Arc::new(clock.clone()))
         .build()
         .expect("provider builds");
-    let app = authkit_app(&provider, vec![address.to_string(), "127.0.0.1".to_owned()]);
+    let app =
+        server::authkit_app_with_policy(&provider, vec![address.to_string(), "127.0.0.1".to_owned()], policy);
     let server = tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
+        axum::serve(mcp_auth_core::serve::no_delay(listener), app).await.unwrap();
     });
     World { idp: Some(idp), mcp_url: format!("{base_url}/mcp"), base_url, clock, server }
 }
@@ -215,10 +222,18 @@ async fn key_rotation_at_the_idp_does_not_break_a_running_server() {
 }
 
 fn new_kid_in_header(token: &str, kid: &str) -> bool {
+    jwt_part(token, 0)["kid"] == kid
+}
+
+fn payload_of(token: &str) -> Value {
+    jwt_part(token, 1)
+}
+
+fn jwt_part(token: &str, index: usize) -> Value {
     use base64::Engine;
-    let header = token.split('.').next().unwrap();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).unwrap();
-    serde_json::from_slice::<Value>(&bytes).unwrap()["kid"] == kid
+    let part = token.split('.').nth(index).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap();
+    serde_json::from_slice::<Value>(&bytes).unwrap()
 }
 
 #[tokio::test]
@@ -236,4 +251,63 @@ async fn idp_down_after_start_does_not_break_issued_tokens() {
     // Past the JWKS cache lifetime (refetches now fail) the last good keys keep serving.
     world.clock.advance(Duration::from_secs(30 * 60));
     assert_eq!(raw_mcp_post(&world, &token).await.status(), 200);
+}
+
+/// The step-up flow of the MCP authorization specification, with the rmcp client: a token without the
+/// scope a tool needs is challenged with 403 `insufficient_scope` naming it; the client re-authorizes with
+/// the union of its scopes and the challenge's, and the same call then succeeds.
+#[tokio::test]
+async fn step_up_low_scope_token_is_challenged_then_succeeds_after_reauthorizing() {
+    let world = world().await;
+    let (session, auth) = sign_in(&world, "user_ada").await;
+    let first_scopes = auth.auth_manager.lock().await.get_current_scopes().await;
+    assert!(!first_scopes.iter().any(|s| s == server::NOTES_WRITE), "{first_scopes:?}");
+    assert_eq!(whoami(&session).await["user_id"], "user_ada");
+
+    let refused = client::try_call(&session, "save_note").await.unwrap_err();
+    let challenge = client::insufficient_scope_challenge(&refused).expect("a 403 step-up challenge");
+    assert_eq!(
+        challenge,
+        format!(
+            r#"Bearer error="insufficient_scope", error_description="tool save_note needs scopes the token lacks", resource_metadata="{}/.well-known/oauth-protected-resource/mcp", scope="notes:write""#,
+            world.base_url
+        )
+    );
+
+    let scopes = client::step_up(&auth, &world.mcp_url, &challenge, "user_ada").await.expect("step-up");
+    for scope in first_scopes.iter().chain([&server::NOTES_WRITE.to_owned()]) {
+        assert!(scopes.contains(scope), "the union keeps {scope}: {scopes:?}");
+    }
+    let token = auth.get_access_token().await.unwrap();
+    let granted = payload_of(&token)["scope"].as_str().unwrap_or_default().to_owned();
+    assert!(granted.split(' ').any(|s| s == server::NOTES_WRITE), "the new token carries it: {granted}");
+
+    let saved = client::call(&session, "save_note").await.expect("the call succeeds after step-up");
+    assert_eq!(client::text_of(&saved).unwrap(), "note saved for user_ada");
+    assert_eq!(whoami(&session).await["user_id"], "user_ada", "earlier permissions are kept");
+    session.cancel().await.unwrap();
+}
+
+/// With a hiding policy, `tools/list` leaves out what the token cannot call, and shows it after step-up.
+#[tokio::test]
+async fn tools_the_caller_cannot_use_are_hidden_from_tools_list_when_asked() {
+    let policy = McpScopePolicy::builder()
+        .tool("save_note", [server::NOTES_WRITE])
+        .hide_unauthorized()
+        .build()
+        .unwrap();
+    let world = world_with(policy).await;
+    let (session, auth) = sign_in(&world, "user_ada").await;
+    let names =
+        |tools: Vec<rmcp::model::Tool>| tools.into_iter().map(|t| t.name.to_string()).collect::<Vec<_>>();
+    let listed = names(session.list_all_tools().await.unwrap());
+    assert!(listed.contains(&"whoami".to_owned()) && !listed.contains(&"save_note".to_owned()), "{listed:?}");
+
+    let refused = client::try_call(&session, "save_note").await.unwrap_err();
+    let challenge =
+        client::insufficient_scope_challenge(&refused).expect("hidden tools are still challenged");
+    client::step_up(&auth, &world.mcp_url, &challenge, "user_ada").await.expect("step-up");
+    let listed = names(session.list_all_tools().await.unwrap());
+    assert!(listed.contains(&"save_note".to_owned()), "{listed:?}");
+    session.cancel().await.unwrap();
 }

@@ -435,9 +435,10 @@ impl DevIdpBuilder {
         let router = idp.router();
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            let serve = axum::serve(listener, router).with_graceful_shutdown(async {
-                let _ = rx.await;
-            });
+            let serve =
+                axum::serve(mcp_auth_core::serve::no_delay(listener), router).with_graceful_shutdown(async {
+                    let _ = rx.await;
+                });
             if let Err(error) = serve.await {
                 tracing::error!(%error, "dev IdP server stopped with an error");
             }

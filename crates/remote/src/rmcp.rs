@@ -38,17 +38,17 @@
 //!
 //! The HTTP layer is where step-up belongs (a 403 challenge the client acts on, see
 //! [`BearerAuthLayer::mcp_scopes`](mcp_auth_core::BearerAuthLayer::mcp_scopes)); `require_scopes` is the
-//! same check at the tool, for scopes that depend on the arguments. [`ScopedServer`] wraps a handler so
-//! listings leave out what the caller cannot use, when the policy asks for it.
+//! same check at the tool, for scopes that depend on the arguments. [`ScopeFilter`] leaves out of listings
+//! what the caller cannot use, when the policy asks for it.
 
 use mcp_auth_core::scope::ScopeCheck;
 use mcp_auth_core::{AccessToken, AuthUser};
 use rmcp::handler::server::common::{AsRequestContext, FromContextPart};
 use rmcp::model::{ErrorCode, ErrorData};
 
-mod scoped;
+mod filter;
 
-pub use scoped::ScopedServer;
+pub use filter::ScopeFilter;
 
 /// The JSON-RPC error code for "authenticated but not allowed" (in the server-defined range).
 pub const FORBIDDEN: ErrorCode = ErrorCode(-32003);

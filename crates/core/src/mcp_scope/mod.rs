@@ -9,7 +9,7 @@
 //! [`BearerAuthLayer::mcp_scopes`](crate::BearerAuthLayer::mcp_scopes), which reads each JSON-RPC request
 //! body (bounded; batches included) and challenges before the MCP service sees the request, so no response
 //! or SSE stream has started. Inside an rmcp server, `mcp_auth_remote::rmcp::Caller::require_scopes`
-//! checks the same way and answers an MCP error, and `mcp_auth_remote::rmcp::ScopedServer` hides from
+//! checks the same way and answers an MCP error, and `mcp_auth_remote::rmcp::ScopeFilter` leaves out of
 //! `tools/list` what the caller cannot use, when the policy asks for it.
 //!
 //! # Examples
