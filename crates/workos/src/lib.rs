@@ -7,7 +7,8 @@
 //! | [`AuthKitDomain`] | the AuthKit domain, normalised (`your-app.authkit.app` -> `https://your-app.authkit.app`) |
 //!
 //! Configuration from the environment: `MCP_AUTH_AUTHKIT_DOMAIN`, `MCP_AUTH_BASE_URL`, `MCP_AUTH_MCP_PATH`,
-//! `MCP_AUTH_REQUIRED_SCOPES`. See `docs/workos.md` for the WorkOS dashboard settings.
+//! `MCP_AUTH_REQUIRED_SCOPES`, `MCP_AUTH_INSECURE_ACCEPT_CLIENT_ID_AUDIENCE`. See `docs/workos.md` for the
+//! WorkOS dashboard settings.
 
 mod authkit;
 mod breaker;
