@@ -262,6 +262,20 @@ impl AuthKitProviderBuilder {
     /// leave out `resource` must be served, and only when every server trusting this environment is
     /// yours. Applies to the default JWT verifier: combined with [`verifier`](Self::verifier),
     /// [`build`](Self::build) refuses it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mcp_auth_workos::AuthKitProvider;
+    ///
+    /// let authkit = AuthKitProvider::builder()
+    ///     .authkit_domain("your-app.authkit.app")
+    ///     .base_url("https://mcp.example.com")
+    ///     // Logs a warning naming the option when built.
+    ///     .insecure_accept_client_id_audience("client_01HZEXAMPLE")
+    ///     .build()?;
+    /// # Ok::<(), mcp_auth_workos::WorkOSError>(())
+    /// ```
     pub fn insecure_accept_client_id_audience(mut self, client_id: impl Into<String>) -> Self {
         self.client_id_audience = Some(client_id.into());
         self

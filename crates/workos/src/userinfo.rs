@@ -454,6 +454,27 @@ impl WorkOSTokenVerifierBuilder {
     /// AuthKit environment may do everything the scopes allow. To require scopes, use AuthKit's JWTs
     /// ([`AuthKitProvider`](crate::AuthKitProvider)), which carry them. The scopes are not advertised
     /// as required ([`TokenVerifier::required_scopes`] stays empty).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mcp_auth_core::settings::Settings;
+    /// use mcp_auth_workos::WorkOSTokenVerifier;
+    ///
+    /// // A required scope cannot be checked through userinfo, so the setting is refused...
+    /// let settings = Settings::from_pairs([
+    ///     ("MCP_AUTH_AUTHKIT_DOMAIN", "your-app.authkit.app"),
+    ///     ("MCP_AUTH_REQUIRED_SCOPES", "mcp:read"),
+    /// ]);
+    /// let err = WorkOSTokenVerifier::builder().settings(&settings)?.build().unwrap_err();
+    /// assert!(err.to_string().contains("MCP_AUTH_REQUIRED_SCOPES"));
+    /// // ...and granting it to every token is said out loud.
+    /// let verifier = WorkOSTokenVerifier::builder()
+    ///     .authkit_domain("your-app.authkit.app")
+    ///     .insecure_assume_scopes(["mcp:read"])
+    ///     .build()?;
+    /// # Ok::<(), mcp_auth_workos::WorkOSError>(())
+    /// ```
     pub fn insecure_assume_scopes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, scopes: I) -> Self {
         self.assumed_scopes = scopes.into_iter().map(Into::into).collect();
         self
