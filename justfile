@@ -26,6 +26,10 @@ bench *ARGS:
 load REQUESTS="20000" CONCURRENCY="32":
     cargo run --release -p mcp-auth-examples --example load_remote -- {{REQUESTS}} {{CONCURRENCY}}
 
+# A flood of random bearer tokens against WorkOSTokenVerifier over a loopback stand-in for WorkOS.
+flood SECONDS="10" WORKERS="64":
+    cargo bench -p mcp-auth-workos --bench userinfo_flood -- {{SECONDS}} {{WORKERS}}
+
 # Run the demo.
 demo:
     cargo run -p mcp-auth-examples --example demo

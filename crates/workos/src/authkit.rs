@@ -10,7 +10,7 @@ use mcp_auth_core::clock::{SharedClock, system_clock};
 use mcp_auth_core::settings::Settings;
 use mcp_auth_core::{BearerAuthLayer, TokenVerifier};
 use mcp_auth_jwt::{Algorithm, JwtVerifier};
-use mcp_auth_remote::{RemoteAuthProvider, ResourceUrl, metadata_cors};
+use mcp_auth_remote::{OFFLINE_ACCESS, RemoteAuthProvider, ResourceUrl, metadata_cors};
 
 use crate::WorkOSError;
 use crate::domain::AuthKitDomain;
@@ -126,7 +126,7 @@ pub struct AuthKitProviderBuilder {
     domain: Option<String>,
     base_url: Option<String>,
     mcp_path: String,
-    required_scopes: Vec<String>,
+    required_scopes: Option<Vec<String>>,
     scopes_supported: Vec<String>,
     verifier: Option<Arc<dyn TokenVerifier>>,
     client: Option<reqwest::Client>,
@@ -134,7 +134,9 @@ pub struct AuthKitProviderBuilder {
     metadata_cache: CachePolicy,
     resource_name: Option<String>,
     userinfo_profile: bool,
+    profile_timeout: Duration,
     token_cache: usize,
+    client_id_audience: Option<String>,
 }
 
 impl Default for AuthKitProviderBuilder {
@@ -143,7 +145,7 @@ impl Default for AuthKitProviderBuilder {
             domain: None,
             base_url: None,
             mcp_path: "/mcp".to_owned(),
-            required_scopes: Vec::new(),
+            required_scopes: None,
             scopes_supported: DEFAULT_SCOPES_SUPPORTED.iter().map(|s| (*s).to_owned()).collect(),
             verifier: None,
             client: None,
@@ -155,7 +157,9 @@ impl Default for AuthKitProviderBuilder {
             },
             resource_name: None,
             userinfo_profile: true,
+            profile_timeout: Duration::from_secs(2),
             token_cache: 10_000,
+            client_id_audience: None,
         }
     }
 }
@@ -167,6 +171,7 @@ impl fmt::Debug for AuthKitProviderBuilder {
             .field("base_url", &self.base_url)
             .field("mcp_path", &self.mcp_path)
             .field("required_scopes", &self.required_scopes)
+            .field("client_id_audience", &self.client_id_audience)
             .finish_non_exhaustive()
     }
 }
@@ -190,9 +195,13 @@ impl AuthKitProviderBuilder {
         self
     }
 
-    /// Scopes every token must carry.
+    /// Scopes every token must carry (default: the verifier's own, none for the default verifier).
+    ///
+    /// This one list is both what the bearer layer checks and what its challenges advertise, so the two
+    /// always agree. `offline_access` is left out of both: it asks for refresh tokens and is never a
+    /// resource requirement (MCP authorization, "Scope Selection Strategy").
     pub fn required_scopes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, scopes: I) -> Self {
-        self.required_scopes = scopes.into_iter().map(Into::into).collect();
+        self.required_scopes = Some(scopes.into_iter().map(Into::into).collect());
         self
     }
 
@@ -238,6 +247,48 @@ impl AuthKitProviderBuilder {
         self
     }
 
+    /// Also accepts tokens whose audience is `client_id`, the AuthKit environment's client id, which
+    /// AuthKit puts in `aud` when a client leaves out the `resource` parameter (RFC 8707). Also read
+    /// from `MCP_AUTH_INSECURE_ACCEPT_CLIENT_ID_AUDIENCE`. Tokens for this server's resource URL are
+    /// accepted as before; tokens for any other audience are still refused. Logged at warn level when
+    /// the provider is built.
+    ///
+    /// # Security
+    ///
+    /// This weakens the audience check. A token issued without a resource names no resource server,
+    /// so with this option a token obtained for *any* resource server of this AuthKit environment
+    /// (another MCP server, an API of yours) without a resource indicator is accepted here too, and a
+    /// server that receives such a token can replay it against this one. Use it only while clients that
+    /// leave out `resource` must be served, and only when every server trusting this environment is
+    /// yours. Applies to the default JWT verifier: combined with [`verifier`](Self::verifier),
+    /// [`build`](Self::build) refuses it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mcp_auth_workos::AuthKitProvider;
+    ///
+    /// let authkit = AuthKitProvider::builder()
+    ///     .authkit_domain("your-app.authkit.app")
+    ///     .base_url("https://mcp.example.com")
+    ///     // Logs a warning naming the option when built.
+    ///     .insecure_accept_client_id_audience("client_01HZEXAMPLE")
+    ///     .build()?;
+    /// # Ok::<(), mcp_auth_workos::WorkOSError>(())
+    /// ```
+    pub fn insecure_accept_client_id_audience(mut self, client_id: impl Into<String>) -> Self {
+        self.client_id_audience = Some(client_id.into());
+        self
+    }
+
+    /// The timeout of the best-effort userinfo profile lookup (default 2 s). After a failed lookup
+    /// (this timeout included), no lookup is tried for a back-off (1 s, doubling up to 30 s) and
+    /// requests proceed at once without the profile.
+    pub fn userinfo_profile_timeout(mut self, timeout: Duration) -> Self {
+        self.profile_timeout = timeout;
+        self
+    }
+
     /// The HTTP client for JWKS and metadata fetches.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.client = Some(client);
@@ -250,8 +301,8 @@ impl AuthKitProviderBuilder {
         self
     }
 
-    /// Reads `MCP_AUTH_AUTHKIT_DOMAIN`, `MCP_AUTH_BASE_URL`, `MCP_AUTH_MCP_PATH` and
-    /// `MCP_AUTH_REQUIRED_SCOPES` where set.
+    /// Reads `MCP_AUTH_AUTHKIT_DOMAIN`, `MCP_AUTH_BASE_URL`, `MCP_AUTH_MCP_PATH`,
+    /// `MCP_AUTH_REQUIRED_SCOPES` and `MCP_AUTH_INSECURE_ACCEPT_CLIENT_ID_AUDIENCE` where set.
     ///
     /// # Errors
     ///
@@ -267,7 +318,10 @@ impl AuthKitProviderBuilder {
             self.mcp_path = path;
         }
         if let Some(scopes) = settings.scopes("REQUIRED_SCOPES")? {
-            self.required_scopes = scopes;
+            self.required_scopes = Some(scopes);
+        }
+        if let Some(client_id) = settings.string("INSECURE_ACCEPT_CLIENT_ID_AUDIENCE") {
+            self.client_id_audience = Some(client_id.trim().to_owned());
         }
         Ok(self)
     }
@@ -277,7 +331,10 @@ impl AuthKitProviderBuilder {
     /// # Errors
     ///
     /// A [`WorkOSError`] naming the setting and its environment variable: a missing or malformed AuthKit
-    /// domain or base URL, or a verifier that cannot be built.
+    /// domain or base URL, a verifier that cannot be built, a custom verifier that requires
+    /// `offline_access` (its 403 would ask for a scope clients are told never to request), or
+    /// [`insecure_accept_client_id_audience`](Self::insecure_accept_client_id_audience) with a custom
+    /// verifier.
     pub fn build(self) -> Result<AuthKitProvider, WorkOSError> {
         let domain = self.domain.ok_or(WorkOSError::Missing {
             setting: "MCP_AUTH_AUTHKIT_DOMAIN",
@@ -294,17 +351,65 @@ impl AuthKitProviderBuilder {
             Some(client) => client,
             None => default_client()?,
         };
+        if let Some(scopes) = &self.required_scopes
+            && scopes.iter().any(|scope| scope == OFFLINE_ACCESS)
+        {
+            tracing::warn!(
+                "offline_access in the required scopes (MCP_AUTH_REQUIRED_SCOPES) is ignored: it asks for \
+                 refresh tokens and is never required or challenged"
+            );
+        }
+        if self.client_id_audience.as_deref().is_some_and(|client_id| client_id.trim().is_empty()) {
+            return Err(WorkOSError::Conflict {
+                reason:
+                    "insecure_accept_client_id_audience (MCP_AUTH_INSECURE_ACCEPT_CLIENT_ID_AUDIENCE) is \
+                         empty: give the AuthKit client id, or leave it out"
+                        .to_owned(),
+            });
+        }
         let verifier = match self.verifier {
-            Some(verifier) => verifier,
+            Some(verifier) => {
+                if let Some(client_id) = &self.client_id_audience {
+                    return Err(WorkOSError::Conflict {
+                        reason: format!(
+                            "insecure_accept_client_id_audience ({client_id:?}, \
+                             MCP_AUTH_INSECURE_ACCEPT_CLIENT_ID_AUDIENCE) configures the default AuthKit JWT \
+                             verifier's audience check, but a custom verifier was given: remove one of them"
+                        ),
+                    });
+                }
+                if verifier.required_scopes().iter().any(|scope| scope == OFFLINE_ACCESS) {
+                    return Err(WorkOSError::Conflict {
+                        reason: "the custom verifier requires offline_access, which is never challenged \
+                                 (clients are told not to request it for a resource), so its 403 answers \
+                                 would ask for a scope no client asks for: remove it from the verifier's \
+                                 required scopes"
+                            .to_owned(),
+                    });
+                }
+                verifier
+            }
             None => {
+                // No required scopes here: the bearer layer checks the provider's one list (below), so
+                // what is required and what a 403 challenge asks for cannot drift apart.
                 let mut builder = JwtVerifier::builder()
                     .jwks_url(domain.jwks_url())
                     .issuer(domain.as_str())
                     .audience(resource.as_str())
                     .algorithms([Algorithm::RS256])
-                    .required_scopes(self.required_scopes.iter().cloned())
                     .clock(Arc::clone(&self.clock))
                     .http_client(client.clone());
+                if let Some(client_id) = &self.client_id_audience {
+                    tracing::warn!(
+                        client_id = %client_id,
+                        resource = %resource,
+                        "INSECURE: insecure_accept_client_id_audience (MCP_AUTH_INSECURE_ACCEPT_CLIENT_ID_AUDIENCE) \
+                         is on: tokens whose audience is the AuthKit client id, issued to clients that left out \
+                         the resource parameter, are accepted besides those for this resource; a token such a \
+                         client obtained for any other server of this AuthKit environment works here too"
+                    );
+                    builder = builder.audience(client_id.as_str());
+                }
                 if domain.is_loopback() {
                     builder = builder.insecure_allow_http_jwks();
                 }
@@ -316,6 +421,7 @@ impl AuthKitProviderBuilder {
                     let userinfo = WorkOSTokenVerifier::builder()
                         .authkit_domain(domain.as_str())
                         .http_client(client.clone())
+                        .timeout(self.profile_timeout)
                         .clock(Arc::clone(&self.clock))
                         .build()?;
                     Arc::new(WithUserinfoProfile { inner: jwt, userinfo })
@@ -328,8 +434,14 @@ impl AuthKitProviderBuilder {
             .authorization_server(domain.as_str())
             .base_url(base_url)
             .mcp_path(self.mcp_path)
-            .scopes_supported(self.scopes_supported)
-            .required_scopes(self.required_scopes);
+            .scopes_supported(self.scopes_supported);
+        if let Some(scopes) = self.required_scopes {
+            remote = remote.required_scopes(scopes);
+        }
+        if self.client_id_audience.is_some() {
+            // The JWT verifier checks the audience itself, against the resource and the client id.
+            remote = remote.insecure_skip_audience_check();
+        }
         if let Some(name) = self.resource_name {
             remote = remote.resource_name(name);
         }

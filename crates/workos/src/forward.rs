@@ -1,6 +1,6 @@
 //! Forwarding AuthKit's authorization server metadata, cached.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -9,13 +9,25 @@ use mcp_auth_core::body::{BodyError, read_response_limited};
 use mcp_auth_core::challenge::oauth_error_body;
 use mcp_auth_core::clock::SharedClock;
 use mcp_auth_core::metadata::AuthorizationServerMetadata;
-use tokio::sync::Mutex;
 use tracing::Instrument;
+
+use crate::breaker::{Breaker, whole_seconds};
+use crate::flight::SingleFlight;
 
 /// The largest metadata document accepted from upstream.
 const MAX_METADATA_BYTES: usize = 256 * 1024;
 
+/// The first back-off after a failed fetch; it doubles with each failure up to the policy's `min_ttl`.
+const FIRST_BACKOFF: Duration = Duration::from_secs(2);
+
 /// Fetches and caches the upstream authorization server metadata.
+///
+/// No lock is held across the fetch: the cached copy sits behind a lock taken only to read or replace
+/// it, and concurrent callers that need a fetch share one ([`SingleFlight`]). While a refresh is in
+/// flight, callers other than the one that started it are answered at once with the stale copy, if
+/// there is one. After a failed fetch, stale copy or not, no fetch is tried for a back-off (2 s,
+/// doubling up to `min_ttl`): callers get the stale copy, or a 502 with `Retry-After` when nothing was
+/// ever fetched.
 #[derive(Debug)]
 pub(crate) struct MetadataForwarder {
     url: String,
@@ -24,6 +36,8 @@ pub(crate) struct MetadataForwarder {
     clock: SharedClock,
     policy: CachePolicy,
     cached: Mutex<Option<Cached>>,
+    refresh: SingleFlight<(), Result<Arc<Vec<u8>>, Duration>>,
+    breaker: Breaker,
 }
 
 /// How long a fetched document is kept.
@@ -64,14 +78,24 @@ impl MetadataForwarder {
         clock: SharedClock,
         policy: CachePolicy,
     ) -> Self {
-        Self { url, expected_issuer, client, clock, policy, cached: Mutex::new(None) }
+        let breaker = Breaker::new(FIRST_BACKOFF.min(policy.min_ttl), policy.min_ttl.max(FIRST_BACKOFF));
+        Self {
+            url,
+            expected_issuer,
+            client,
+            clock,
+            policy,
+            cached: Mutex::new(None),
+            refresh: SingleFlight::new(),
+            breaker,
+        }
     }
 
-    /// The metadata as a response: fresh from cache, fetched, or stale when upstream fails; 502 when
-    /// upstream fails and nothing was ever fetched.
+    /// The metadata as a response: fresh from cache, fetched, or stale when upstream fails or a refresh
+    /// is under way; 502 with `Retry-After` when upstream fails and nothing was ever fetched.
     pub(crate) async fn respond(&self) -> Response {
         match self.document().await {
-            Some(body) => (
+            Ok(body) => (
                 [
                     (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
                     (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300")),
@@ -79,9 +103,12 @@ impl MetadataForwarder {
                 body.to_vec(),
             )
                 .into_response(),
-            None => (
+            Err(retry_after) => (
                 StatusCode::BAD_GATEWAY,
-                [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+                [
+                    (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+                    (header::RETRY_AFTER, HeaderValue::from(whole_seconds(retry_after).as_secs())),
+                ],
                 oauth_error_body(
                     "temporarily_unavailable",
                     "the authorization server's metadata cannot be fetched right now; retry later",
@@ -91,27 +118,51 @@ impl MetadataForwarder {
         }
     }
 
-    async fn document(&self) -> Option<Arc<Vec<u8>>> {
-        // Holding the lock across the fetch makes concurrent misses share one upstream request.
-        let mut cached = self.cached.lock().await;
+    /// The document, or how long until the next fetch may be tried.
+    async fn document(&self) -> Result<Arc<Vec<u8>>, Duration> {
         let now = self.clock.now();
-        if let Some(entry) = cached.as_ref().filter(|entry| entry.fresh_until > now) {
-            return Some(Arc::clone(&entry.body));
+        let stale = {
+            let cached = self.cached.lock().unwrap_or_else(PoisonError::into_inner);
+            match cached.as_ref() {
+                Some(entry) if entry.fresh_until > now => return Ok(Arc::clone(&entry.body)),
+                Some(entry) => Some(Arc::clone(&entry.body)),
+                None => None,
+            }
+        };
+        if let Some(stale) = &stale
+            && self.refresh.in_flight(&())
+        {
+            return Ok(Arc::clone(stale));
         }
+        match self.refresh.run((), || self.refresh()).await {
+            Ok(body) => Ok(body),
+            Err(retry_after) => stale.ok_or(retry_after),
+        }
+    }
+
+    /// One fetch, unless backing off; stores what it fetched.
+    async fn refresh(&self) -> Result<Arc<Vec<u8>>, Duration> {
+        self.breaker.admit(self.clock.now())?;
         let span = tracing::info_span!("authkit_metadata_fetch", url = %self.url);
-        match self.fetch().instrument(span).await {
+        let fetched = self.fetch().instrument(span).await;
+        let now = self.clock.now();
+        match fetched {
             Ok((body, ttl)) => {
+                self.breaker.succeeded();
                 let body = Arc::new(body);
-                *cached = Some(Cached { body: Arc::clone(&body), fresh_until: now + ttl });
-                Some(body)
+                *self.cached.lock().unwrap_or_else(PoisonError::into_inner) =
+                    Some(Cached { body: Arc::clone(&body), fresh_until: now + ttl });
+                Ok(body)
             }
             Err(err) => {
-                tracing::warn!(error = %err, cause = ?std::error::Error::source(&err), "cannot fetch AuthKit metadata");
-                cached.as_mut().map(|entry| {
-                    // Serve the stale copy, and retry no sooner than the minimum TTL.
-                    entry.fresh_until = now + self.policy.min_ttl;
-                    Arc::clone(&entry.body)
-                })
+                let backoff = self.breaker.failed(now, None);
+                tracing::warn!(
+                    error = %err,
+                    cause = ?std::error::Error::source(&err),
+                    backoff_secs = backoff.as_secs_f64(),
+                    "cannot fetch AuthKit metadata; backing off"
+                );
+                Err(backoff)
             }
         }
     }

@@ -3,14 +3,17 @@
 //! | type | what it does |
 //! |---|---|
 //! | [`AuthKitProvider`] | remote auth: AuthKit is the authorization server, this MCP server verifies its JWTs, publishes RFC 9728 metadata and forwards AuthKit's RFC 8414 metadata |
-//! | [`WorkOSTokenVerifier`] | verifies opaque AuthKit tokens through `/oauth2/userinfo`, with a bounded answer cache |
+//! | [`WorkOSTokenVerifier`] | verifies opaque AuthKit tokens through `/oauth2/userinfo`, with bounded answer caches, single-flight lookups, a back-off and rate and concurrency limits |
 //! | [`AuthKitDomain`] | the AuthKit domain, normalised (`your-app.authkit.app` -> `https://your-app.authkit.app`) |
 //!
 //! Configuration from the environment: `MCP_AUTH_AUTHKIT_DOMAIN`, `MCP_AUTH_BASE_URL`, `MCP_AUTH_MCP_PATH`,
-//! `MCP_AUTH_REQUIRED_SCOPES`. See `docs/workos.md` for the WorkOS dashboard settings.
+//! `MCP_AUTH_REQUIRED_SCOPES`, `MCP_AUTH_INSECURE_ACCEPT_CLIENT_ID_AUDIENCE`. See `docs/workos.md` for the
+//! WorkOS dashboard settings.
 
 mod authkit;
+mod breaker;
 mod domain;
+mod flight;
 mod forward;
 mod profile;
 mod userinfo;
@@ -41,7 +44,8 @@ pub enum WorkOSError {
         /// What is wrong.
         reason: String,
     },
-    /// Settings contradict each other.
+    /// Settings contradict each other, or one cannot be honoured; the message names the setting (and its
+    /// environment variable, if it has one).
     #[error("{reason}")]
     Conflict {
         /// What to change.

@@ -14,7 +14,10 @@ const PROFILE_CLAIMS: [&str; 7] =
 /// Wraps a verifier: after it accepts a token, the profile claims AuthKit's access tokens leave out are
 /// read from userinfo (cached by token hash) and added, so [`AuthUser`](mcp_auth_core::AuthUser) has an
 /// email and a name. Only an answer about the same subject is used. The profile is best-effort: when
-/// userinfo cannot be reached the token is still accepted, without the profile.
+/// userinfo cannot be reached the token is still accepted, without the profile. The userinfo verifier's
+/// back-off is the circuit breaker: after a failure (including a timeout, which `AuthKitProvider` keeps
+/// short) no lookup is tried until it has passed, so during an outage requests do not each wait out the
+/// timeout.
 #[derive(Debug)]
 pub(crate) struct WithUserinfoProfile {
     pub(crate) inner: Arc<dyn TokenVerifier>,
@@ -36,7 +39,13 @@ impl TokenVerifier for WithUserinfoProfile {
                 }
             }
             Ok(_) => tracing::warn!("userinfo answered for another subject; profile not added"),
-            Err(err) => tracing::info!(error = %err, "userinfo profile unavailable; continuing without it"),
+            // The verifier logs an outage once per back-off; each request going on without is routine.
+            Err(err) if err.is_unavailable() => {
+                tracing::debug!(error = %err, "userinfo profile unavailable; continuing without it");
+            }
+            Err(err) => {
+                tracing::info!(error = %err, "userinfo refused a valid token; continuing without the profile");
+            }
         }
         Ok(access)
     }
@@ -48,8 +57,11 @@ impl TokenVerifier for WithUserinfoProfile {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
     use axum::Router;
-    use axum::http::HeaderMap;
+    use axum::http::{HeaderMap, StatusCode};
     use axum::routing::get;
     use mcp_auth_core::StaticTokenVerifier;
     use serde_json::json;
@@ -106,6 +118,55 @@ mod tests {
         assert_eq!(user.email, None);
         assert_eq!(user.name.as_deref(), Some("Kept"));
         server.abort();
+    }
+
+    /// A userinfo endpoint in an outage: it answers `status` (or, for `None`, never answers) and counts
+    /// the requests it gets.
+    async fn failing_userinfo(
+        status: Option<StatusCode>,
+    ) -> (String, Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&calls);
+        let app = Router::new().route(
+            "/oauth2/userinfo",
+            get(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    match status {
+                        Some(status) => status,
+                        None => std::future::pending().await,
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        (url, calls, tokio::spawn(async move { axum::serve(listener, app).await.unwrap() }))
+    }
+
+    #[tokio::test]
+    async fn profile_lookup_failures_open_a_circuit_breaker_and_requests_proceed_without_the_profile() {
+        for status in [Some(StatusCode::SERVICE_UNAVAILABLE), None] {
+            let (url, calls, server) = failing_userinfo(status).await;
+            let wrapper = WithUserinfoProfile {
+                inner: Arc::new(
+                    StaticTokenVerifier::new()
+                        .with_token("mine", AccessToken::new("mine").with_subject("u1")),
+                ),
+                userinfo: WorkOSTokenVerifier::builder()
+                    .authkit_domain(&url)
+                    .timeout(Duration::from_millis(200))
+                    .build()
+                    .unwrap(),
+            };
+            for _ in 0..5 {
+                let access = wrapper.verify("mine").await.unwrap();
+                assert_eq!(access.subject.as_deref(), Some("u1"), "{status:?}");
+                assert!(access.claims.get("email").is_none());
+            }
+            assert_eq!(calls.load(Ordering::SeqCst), 1, "{status:?}: the outage is remembered");
+            server.abort();
+        }
     }
 
     #[tokio::test]
