@@ -8,6 +8,8 @@ use axum::body::Body;
 use axum::routing::post;
 use http::{Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
+use mcp_auth_core::mcp_scope::McpScopePolicy;
+use mcp_auth_core::scope::ScopeImplications;
 use mcp_auth_core::settings::Settings;
 use mcp_auth_core::{AccessToken, StaticTokenVerifier, TokenVerifier};
 use mcp_auth_remote::{RemoteAuthError, RemoteAuthProvider};
@@ -243,4 +245,42 @@ async fn mcp_cors_answers_preflight_before_authentication_and_exposes_the_challe
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let exposed = headers[header::ACCESS_CONTROL_EXPOSE_HEADERS].to_str().unwrap().to_ascii_lowercase();
     assert!(exposed.contains("www-authenticate") && exposed.contains("mcp-session-id"), "{exposed}");
+}
+
+/// The provider's bearer layer carries its scope hierarchy and per-tool policy: a broad scope meets the
+/// required one, and a guarded tool is challenged with the provider's metadata URL.
+#[tokio::test]
+async fn provider_layer_carries_the_scope_hierarchy_and_the_mcp_scope_policy() {
+    let broad = StaticTokenVerifier::new().with_token(
+        "broad",
+        AccessToken::new("broad")
+            .with_subject("u1")
+            .with_scopes(["mcp:admin"])
+            .with_audience(["https://mcp.example.com/mcp"]),
+    );
+    let provider = RemoteAuthProvider::builder(Arc::new(broad))
+        .authorization_server("https://auth.example.com")
+        .base_url("https://mcp.example.com")
+        .required_scopes(["mcp:tools"])
+        .scope_hierarchy(ScopeImplications::new().scope_implies("mcp:admin", ["mcp:tools"]))
+        .mcp_scopes(McpScopePolicy::builder().tool("deploy", ["deploy:prod"]).build().unwrap())
+        .build()
+        .unwrap();
+    let call = |tool: &str| {
+        Request::post("/mcp")
+            .header(header::AUTHORIZATION, "Bearer broad")
+            .body(Body::from(
+                json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool}})
+                    .to_string(),
+            ))
+            .unwrap()
+    };
+    let (status, _, _) = send(app(&provider), call("whoami")).await;
+    assert_eq!(status, StatusCode::OK, "mcp:admin implies the required mcp:tools");
+    let (status, headers, _) = send(app(&provider), call("deploy")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        headers[header::WWW_AUTHENTICATE],
+        r#"Bearer error="insufficient_scope", error_description="tool deploy needs scopes the token lacks", resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp", scope="mcp:tools deploy:prod""#
+    );
 }

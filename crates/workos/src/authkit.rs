@@ -7,6 +7,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::get;
 use mcp_auth_core::clock::{SharedClock, system_clock};
+use mcp_auth_core::mcp_scope::McpScopePolicy;
+use mcp_auth_core::scope::ScopeHierarchy;
 use mcp_auth_core::settings::Settings;
 use mcp_auth_core::{BearerAuthLayer, TokenVerifier};
 use mcp_auth_jwt::{Algorithm, JwtVerifier};
@@ -137,6 +139,8 @@ pub struct AuthKitProviderBuilder {
     profile_timeout: Duration,
     token_cache: usize,
     client_id_audience: Option<String>,
+    scope_hierarchy: Option<Arc<dyn ScopeHierarchy>>,
+    mcp_scopes: Option<McpScopePolicy>,
 }
 
 impl Default for AuthKitProviderBuilder {
@@ -160,6 +164,8 @@ impl Default for AuthKitProviderBuilder {
             profile_timeout: Duration::from_secs(2),
             token_cache: 10_000,
             client_id_audience: None,
+            scope_hierarchy: None,
+            mcp_scopes: None,
         }
     }
 }
@@ -209,6 +215,35 @@ impl AuthKitProviderBuilder {
     /// `offline_access` is never advertised there).
     pub fn scopes_supported<I: IntoIterator<Item = S>, S: Into<String>>(mut self, scopes: I) -> Self {
         self.scopes_supported = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Per-tool (prompt, resource) scopes: a call without them is answered with a 403 step-up challenge
+    /// naming every scope it needs ([`RemoteAuthProviderBuilder::mcp_scopes`](mcp_auth_remote::RemoteAuthProviderBuilder::mcp_scopes)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mcp_auth_core::mcp_scope::McpScopePolicy;
+    /// use mcp_auth_workos::AuthKitProvider;
+    ///
+    /// let provider = AuthKitProvider::builder()
+    ///     .authkit_domain("your-app.authkit.app")
+    ///     .base_url("https://mcp.example.com")
+    ///     .mcp_scopes(McpScopePolicy::builder().tool("delete_repo", ["repo:admin"]).build().unwrap())
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(provider.remote().mcp_scopes().is_some());
+    /// ```
+    pub fn mcp_scopes(mut self, policy: McpScopePolicy) -> Self {
+        self.mcp_scopes = Some(policy);
+        self
+    }
+
+    /// Judges scopes through `hierarchy` (a broad scope satisfies the narrower ones it implies), in the
+    /// bearer layer and in every per-operation check. Off by default: scopes match exactly.
+    pub fn scope_hierarchy(mut self, hierarchy: impl ScopeHierarchy + 'static) -> Self {
+        self.scope_hierarchy = Some(Arc::new(hierarchy));
         self
     }
 
@@ -444,6 +479,12 @@ impl AuthKitProviderBuilder {
         }
         if let Some(name) = self.resource_name {
             remote = remote.resource_name(name);
+        }
+        if let Some(hierarchy) = self.scope_hierarchy {
+            remote = remote.scope_hierarchy(hierarchy);
+        }
+        if let Some(policy) = self.mcp_scopes {
+            remote = remote.mcp_scopes(policy);
         }
         let remote = remote.build()?;
         let forwarder = Arc::new(MetadataForwarder::new(

@@ -22,18 +22,20 @@ use rmcp::service::RequestContext;
 ///
 /// ```
 /// use mcp_auth_remote::rmcp::ScopeFilter;
-/// use rmcp::handler::server::router::tool::ToolRouter;
-/// use rmcp::model::{ListToolsResult, PaginatedRequestParams};
+/// use rmcp::model::{CallToolResult, ContentBlock, ListToolsResult, PaginatedRequestParams};
 /// use rmcp::service::RequestContext;
-/// use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler, tool_router};
+/// use rmcp::{ErrorData, RoleServer, ServerHandler, tool, tool_handler, tool_router};
 ///
 /// #[derive(Clone)]
-/// struct Tools {
-///     tool_router: ToolRouter<Self>,
-/// }
+/// struct Tools;
 ///
 /// #[tool_router]
-/// impl Tools {}
+/// impl Tools {
+///     #[tool(description = "Deploy to production (needs deploy:prod in the policy)")]
+///     async fn deploy(&self) -> Result<CallToolResult, ErrorData> {
+///         Ok(CallToolResult::success(vec![ContentBlock::text("deployed")]))
+///     }
+/// }
 ///
 /// #[tool_handler]
 /// impl ServerHandler for Tools {
@@ -42,7 +44,7 @@ use rmcp::service::RequestContext;
 ///         _request: Option<PaginatedRequestParams>,
 ///         context: RequestContext<RoleServer>,
 ///     ) -> Result<ListToolsResult, ErrorData> {
-///         Ok(ScopeFilter::of(&context).list_tools(self.tool_router.list_all()))
+///         Ok(ScopeFilter::of(&context).list_tools(Self::tool_router().list_all()))
 ///     }
 /// }
 /// ```
