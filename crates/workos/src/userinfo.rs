@@ -46,10 +46,12 @@ const BACKING_OFF: &str = "WorkOS userinfo unavailable; backing off";
 ///    Then one lookup probes WorkOS; a success ends the back-off.
 /// 4. **Concurrency limit** (default 32 lookups in flight) and **rate limit** (a token bucket, default
 ///    50 lookups a second with bursts of 100): a lookup over either is a 503 with `Retry-After`, at
-///    once, without a call.
+///    once, without a call. Tokens WorkOS accepted in the last 24 h
+///    ([`returning_user_window`](WorkOSTokenVerifierBuilder::returning_user_window)) skip the rate limit.
 ///
 /// Cached answers are served whatever the guards say, so users verified before a flood of random
-/// tokens keep being served during it; only tokens not seen recently can be turned away.
+/// tokens keep being served during it, and a user whose answer expired is looked up again without
+/// waiting behind the flood; only tokens WorkOS never accepted can be turned away.
 ///
 /// Userinfo does not say which resource a token was issued for, so tokens verified this way cannot be
 /// audience-bound; nor which scopes it carries, so a verified token has none unless
@@ -85,6 +87,10 @@ struct Inner {
     negative_ttl: Duration,
     valid: FingerprintCache<Valid>,
     refused: FingerprintCache<()>,
+    /// Tokens WorkOS accepted within `returning_window`: their lookups skip the rate limit, so a flood of
+    /// strangers cannot lock out a user whose cached answer merely expired.
+    returning: FingerprintCache<()>,
+    returning_window: Duration,
     flights: SingleFlight<TokenFingerprint, Outcome>,
     breaker: Breaker,
     bucket: TokenBucket,
@@ -225,7 +231,8 @@ impl WorkOSTokenVerifier {
                 cause: None,
             };
         };
-        if let Err(wait) = inner.bucket.take(now) {
+        let returning = inner.returning.get(&inner.returning.fingerprint(token), now, GENERATION).is_some();
+        if !returning && let Err(wait) = inner.bucket.take(now) {
             tracing::debug!("userinfo lookup refused: rate limit reached");
             return Outcome::Unavailable {
                 reason: "WorkOS userinfo lookup rate limit reached",
@@ -240,6 +247,12 @@ impl WorkOSTokenVerifier {
                 inner.breaker.succeeded();
                 let valid = Arc::new(valid);
                 inner.valid.insert(valid_key, Valid::clone(&valid), now + inner.positive_ttl, GENERATION);
+                inner.returning.insert(
+                    inner.returning.fingerprint(token),
+                    (),
+                    now + inner.returning_window,
+                    GENERATION,
+                );
                 Outcome::Valid(valid)
             }
             Ok(Answer::Refused) => {
@@ -390,6 +403,7 @@ pub struct WorkOSTokenVerifierBuilder {
     negative_ttl: Duration,
     max_valid: usize,
     max_refused: usize,
+    returning_window: Duration,
     rate: (u32, u32),
     max_concurrent: usize,
     backoff: (Duration, Duration),
@@ -411,6 +425,7 @@ impl Default for WorkOSTokenVerifierBuilder {
             negative_ttl: Duration::from_secs(10),
             max_valid: 10_000,
             max_refused: 10_000,
+            returning_window: Duration::from_secs(24 * 3600),
             rate: (50, 100),
             max_concurrent: 32,
             backoff: (Duration::from_secs(1), Duration::from_secs(30)),
@@ -501,6 +516,15 @@ impl WorkOSTokenVerifierBuilder {
     /// The most cached refusals, in a table of their own (default 10,000; 0 turns that cache off).
     pub fn max_cached_refusals(mut self, entries: usize) -> Self {
         self.max_refused = entries;
+        self
+    }
+
+    /// How long a token WorkOS accepted keeps skipping the lookup rate limit after its cached answer
+    /// expires (default 24 h; zero turns this off). Its lookups still go to WorkOS, through the concurrency
+    /// limit and the back-off: only the rate limit, meant for strangers, is waived, so a flood of random
+    /// tokens cannot lock out users whose answers merely expired.
+    pub fn returning_user_window(mut self, window: Duration) -> Self {
+        self.returning_window = window;
         self
     }
 
@@ -598,6 +622,7 @@ impl WorkOSTokenVerifierBuilder {
             }
         };
         let (valid, refused) = answer_caches(self.max_valid, self.max_refused)?;
+        let returning = FingerprintCache::new(self.max_valid, 1)?;
         Ok(WorkOSTokenVerifier {
             inner: Arc::new(Inner {
                 userinfo_url: domain.userinfo_url(),
@@ -610,6 +635,8 @@ impl WorkOSTokenVerifierBuilder {
                 negative_ttl: self.negative_ttl,
                 valid,
                 refused,
+                returning,
+                returning_window: self.returning_window,
                 flights: SingleFlight::new(),
                 breaker: Breaker::new(base, max),
                 bucket: TokenBucket::new(per_second, burst),

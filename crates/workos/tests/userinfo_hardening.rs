@@ -267,3 +267,32 @@ async fn a_404_from_a_mistyped_domain_is_a_503_configuration_error_logged_with_t
     assert!(line.contains("MCP_AUTH_AUTHKIT_DOMAIN"), "{line}");
     assert!(!text.contains("Bearer"), "no token in the logs");
 }
+
+// Follow-up to the flood finding: a user whose cached answer expired must not compete with a flood of
+// random tokens for the rate limit, or a long flood locks returning users out.
+
+#[tokio::test]
+async fn a_returning_user_is_looked_up_even_while_a_flood_uses_up_the_rate_limit() {
+    let standin = StandIn::start().await;
+    standin.user("good", json!({"sub": "user_01"}));
+    let clock = ManualClock::starting_now();
+    let verifier = builder(&standin, &clock).lookup_rate_limit(5, 10).build().unwrap();
+    assert_eq!(verifier.verify("good").await.unwrap().subject.as_deref(), Some("user_01"));
+    let flood = |from: usize| {
+        let verifier = verifier.clone();
+        async move {
+            for i in from..from + 100 {
+                let _ = verifier.verify(&format!("random-{i}")).await;
+            }
+        }
+    };
+    flood(0).await;
+    // The positive answer expires (60 s); the bucket refills, and the flood drains it again.
+    clock.advance(Duration::from_secs(61));
+    flood(1000).await;
+    let calls = standin.userinfo_calls();
+    let again = verifier.verify("good").await.expect("a returning user is not rate limited with the flood");
+    assert_eq!(again.subject.as_deref(), Some("user_01"));
+    assert_eq!(standin.userinfo_calls(), calls + 1, "checked with WorkOS again, not served stale");
+    assert!(verifier.verify("random-new").await.unwrap_err().is_unavailable(), "strangers still wait");
+}
