@@ -24,6 +24,7 @@ use crate::shared::SharedKeys;
 use crate::strict;
 
 pub use self::builder::JwtVerifierBuilder;
+pub(crate) use self::claims::CLAIMS_THE_VERIFIER_READS;
 use self::header::Header;
 
 /// The default largest token accepted: 16 KiB.
