@@ -131,7 +131,9 @@ pub enum JwtError {
     /// The signature does not verify.
     #[error("signature does not verify")]
     InvalidSignature(#[source] Option<jsonwebtoken::errors::Error>),
-    /// The key source (JWKS URL) has never produced usable keys, so nothing can be verified yet.
+    /// The key source (JWKS URL) has never produced usable keys, or its last keys are more than the
+    /// maximum stale age ([`JwtVerifierBuilder::jwks_max_stale`](crate::JwtVerifierBuilder::jwks_max_stale))
+    /// past their freshness and refreshing fails, so nothing can be verified now.
     #[error("key source unavailable")]
     KeySourceUnavailable(#[source] Box<JwtError>),
     /// Fetching the JWKS document failed.
