@@ -75,7 +75,7 @@ async fn metadata_is_served_at_every_path_with_cors() {
     let provider = provider(Arc::new(verifier()));
     let expected = json!({
         "resource": "https://mcp.example.com/tools/mcp",
-        "authorization_servers": ["https://auth.example.com"],
+        "authorization_servers": ["https://auth.example.com/"],
         "scopes_supported": ["mcp:tools"],
         "bearer_methods_supported": ["header"],
         "resource_name": "Example tools",
@@ -243,4 +243,27 @@ async fn mcp_cors_answers_preflight_before_authentication_and_exposes_the_challe
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let exposed = headers[header::ACCESS_CONTROL_EXPOSE_HEADERS].to_str().unwrap().to_ascii_lowercase();
     assert!(exposed.contains("www-authenticate") && exposed.contains("mcp-session-id"), "{exposed}");
+}
+
+/// Issue 11: a trailing slash was trimmed from the issuer, but clients compare the issuer in this metadata
+/// with the authorization server's own `issuer` byte for byte (RFC 8414 §3.3, RFC 9207), so
+/// `https://auth.example.com/` must stay as written, with or without a path.
+#[test]
+fn issuers_are_kept_exactly_as_the_authorization_server_publishes_them() {
+    for issuer in [
+        "https://auth.example.com/",
+        "https://auth.example.com",
+        "https://login.example.com/tenant-1/",
+        "https://login.example.com/tenant-1",
+        "https://login.example.com/realms/a//",
+        "http://127.0.0.1:9400/",
+    ] {
+        let provider = RemoteAuthProvider::builder(Arc::new(verifier()))
+            .authorization_server(issuer)
+            .authorization_server(format!("  {issuer}\n"))
+            .base_url("https://mcp.example.com")
+            .build()
+            .unwrap();
+        assert_eq!(provider.metadata().authorization_servers, [issuer, issuer], "surrounding blanks only go");
+    }
 }
