@@ -23,6 +23,15 @@ fn core_types_never_print_secrets() {
 
     let settings = Settings::from_pairs([("MCP_AUTH_CLIENT_SECRET", SECRET)]);
     assert_redacted("Settings::secret", &format!("{:?}", settings.secret("CLIENT_SECRET")));
+    let redis_url = format!("redis://default:{SECRET}@redis.internal:6379");
+    let settings = Settings::from_pairs([
+        ("MCP_AUTH_CLIENT_SECRET", SECRET),
+        ("MCP_AUTH_JWT_SIGNING_KEY", SECRET),
+        ("MCP_AUTH_FERNET_KEYS", SECRET),
+        ("MCP_AUTH_REDIS_URL", redis_url.as_str()),
+    ]);
+    assert_redacted("Settings", &format!("{settings:?}"));
+    assert_redacted("Settings (pretty)", &format!("{settings:#?}"));
     let missing = Settings::from_pairs([("MCP_AUTH_BASE_URL", SECRET)]).require_url("BASE_URL", "https://x");
     assert_redacted(
         "SettingsError",

@@ -5,7 +5,7 @@
 //! and show an example value; they never echo the value itself, which may be a secret.
 
 use std::collections::HashMap;
-use std::fmt::Display;
+use std::fmt::{self, Display};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -40,9 +40,28 @@ pub const ENV_PREFIX: &str = "MCP_AUTH_";
 ///     "MCP_AUTH_AUTHKIT_DOMAIN is not set (example: MCP_AUTH_AUTHKIT_DOMAIN=your-app.authkit.app)"
 /// );
 /// ```
-#[derive(Debug, Clone)]
+///
+/// `Debug` lists the names of the variables that are set, never their values, which may be signing keys,
+/// Fernet keys or passwords in URLs, so logging the settings is safe:
+///
+/// ```
+/// use mcp_auth_core::settings::Settings;
+///
+/// let settings = Settings::from_pairs([("MCP_AUTH_REDIS_URL", "redis://:hunter2@redis.internal")]);
+/// assert_eq!(format!("{settings:?}"), r#"Settings { variables: ["MCP_AUTH_REDIS_URL"], .. }"#);
+/// ```
+#[derive(Clone)]
 pub struct Settings {
     config: config::Config,
+    /// The full names of the variables that are set, sorted; what `Debug` shows.
+    names: Vec<String>,
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Written by hand: the values may be secrets, and `config::Config`'s own `Debug` prints them.
+        f.debug_struct("Settings").field("variables", &self.names).finish_non_exhaustive()
+    }
 }
 
 /// A variable is missing or malformed, or a `.env` file cannot be read.
@@ -129,12 +148,14 @@ impl Settings {
             .map(|(k, v)| (k.into(), v.into()))
             .filter(|(k, v)| k.starts_with(ENV_PREFIX) && !v.is_empty())
             .collect();
+        let mut names: Vec<String> = vars.keys().cloned().collect();
+        names.sort_unstable();
         let source = config::Environment::with_prefix(ENV_PREFIX.trim_end_matches('_'))
             .prefix_separator("_")
             .source(Some(vars));
         // Building from an in-memory map of strings cannot fail; fall back to empty settings if it ever does.
         let config = config::Config::builder().add_source(source).build().unwrap_or_default();
-        Self { config }
+        Self { config, names }
     }
 
     /// The full variable name for `name`: `BASE_URL` becomes `MCP_AUTH_BASE_URL`.
@@ -292,6 +313,33 @@ mod tests {
         assert_eq!(settings.string("VAR"), None);
         assert_eq!(settings.require_secret("SECRET", "x").unwrap().expose_secret(), "hunter2");
         assert!(!format!("{:?}", settings.secret("SECRET")).contains("hunter2"));
+    }
+
+    /// Issue 11: the derived `Debug` printed every raw value, signing keys, Fernet keys and Redis
+    /// passwords included, so `debug!(?settings)` leaked them. It shows the variable names only.
+    #[test]
+    fn settings_debug_shows_variable_names_never_values() {
+        let secrets = [
+            ("MCP_AUTH_JWT_SIGNING_KEY", "-----BEGIN PRIVATE KEY-----MIGHAgEAMBMGByqGSM49"),
+            ("MCP_AUTH_FERNET_KEYS", "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4="),
+            ("MCP_AUTH_REDIS_URL", "redis://default:hunter2-redis-password@redis.internal:6379/0"),
+            ("MCP_AUTH_CLIENT_SECRET", "sk_test_a1b2c3d4e5"),
+            ("MCP_AUTH_BASE_URL", "https://mcp.example.com"),
+        ];
+        let settings = Settings::from_pairs(secrets.iter().copied().chain([("OTHER", "not-mcp-auth")]));
+        for debug in [format!("{settings:?}"), format!("{settings:#?}")] {
+            for (name, value) in secrets {
+                assert!(debug.contains(name), "{name} is listed: {debug}");
+                for part in value.split([':', '@', '/', '-']).filter(|part| part.len() >= 6) {
+                    assert!(!debug.contains(part), "{name}'s value leaks ({part}): {debug}");
+                }
+            }
+            assert!(!debug.contains("OTHER"), "{debug}");
+        }
+        assert_eq!(
+            format!("{:?}", Settings::from_pairs([("MCP_AUTH_B", "1"), ("MCP_AUTH_A", "2")])),
+            r#"Settings { variables: ["MCP_AUTH_A", "MCP_AUTH_B"], .. }"#
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The dev IdP on the file store: state survives a restart, and no raw code or token is ever a key or
 //! written to disk.
 
+use std::os::unix::fs::PermissionsExt as _;
 use std::sync::Arc;
 
 use base64::Engine as _;
@@ -55,7 +56,8 @@ fn files_contain(dir: &std::path::Path, needle: &str) -> bool {
 
 #[tokio::test]
 async fn state_lives_in_the_file_store_under_hashes_and_survives_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
+    // Private to this user (mode 0700): the file store refuses a root open to others.
+    let dir = tempfile::Builder::new().permissions(std::fs::Permissions::from_mode(0o700)).tempdir().unwrap();
     let store: Arc<dyn KvStorage> = Arc::new(FileStore::open(dir.path()).await.unwrap());
     let idp = start(Arc::clone(&store)).await;
 

@@ -70,11 +70,11 @@ pub enum JwtError {
         source: serde_json::Error,
     },
     /// The header or payload repeats a member name (parsers disagree on which copy wins).
-    #[error("{part} has the member {name:?} more than once")]
+    #[error("{part} has the member {} more than once", Untrusted(name))]
     DuplicateKey {
         /// Which segment.
         part: Part,
-        /// The repeated name.
+        /// The repeated name, as the token wrote it (the message shows it escaped).
         name: String,
     },
     /// The header is JSON but not a valid JOSE header (for example `alg` missing or unknown).
@@ -86,31 +86,31 @@ pub enum JwtError {
     #[error("unsigned tokens (alg \"none\") are never accepted")]
     AlgNone,
     /// The token's algorithm is not in the verifier's allow-list.
-    #[error("algorithm {alg} is not allowed")]
+    #[error("algorithm {} is not allowed", Untrusted(alg))]
     AlgorithmNotAllowed {
-        /// The algorithm named in the header.
+        /// The algorithm named in the header, as the token wrote it (the message shows it escaped).
         alg: String,
     },
     /// The header lists `crit` extensions this verifier does not understand (RFC 7515 §4.1.11).
-    #[error("critical header extensions not understood: {names:?}")]
+    #[error("critical header extensions not understood: {}", UntrustedList(names))]
     UnsupportedCritical {
-        /// The extensions listed in `crit`.
+        /// The extensions listed in `crit`, as the token wrote them (the message shows them escaped).
         names: Vec<String>,
     },
     /// The header's `typ` is not the required one (for example `at+jwt`, RFC 9068).
-    #[error("token type {found:?} is not the required {expected:?}")]
+    #[error("token type {} is not the required {expected:?}", UntrustedOption(found.as_deref()))]
     WrongType {
         /// The required type.
         expected: String,
-        /// The type found, if any.
+        /// The type found, if any, as the token wrote it (the message shows it escaped).
         found: Option<String>,
     },
 
     // ---- Keys -------------------------------------------------------------------------------------
     /// The header names a `kid` the key set does not hold (even after a permitted refresh).
-    #[error("no key with kid {kid:?}")]
+    #[error("no key with kid {}", Untrusted(kid))]
     UnknownKid {
-        /// The key id from the header.
+        /// The key id from the header, as the token wrote it (the message shows it escaped).
         kid: String,
     },
     /// The header names no `kid` and the key set holds more than one usable key.
@@ -121,9 +121,9 @@ pub enum JwtError {
     },
     /// The key the token points at cannot be used with the token's algorithm (for example an RSA key
     /// with `HS256`, the algorithm-confusion attack).
-    #[error("key {kid:?} cannot be used with {alg}")]
+    #[error("key {} cannot be used with {alg}", UntrustedOption(kid.as_deref()))]
     KeyMismatch {
-        /// The key id, when the token named one.
+        /// The key id, when the token named one (the message shows it escaped).
         kid: Option<String>,
         /// The token's algorithm.
         alg: String,
@@ -131,7 +131,9 @@ pub enum JwtError {
     /// The signature does not verify.
     #[error("signature does not verify")]
     InvalidSignature(#[source] Option<jsonwebtoken::errors::Error>),
-    /// The key source (JWKS URL) has never produced usable keys, so nothing can be verified yet.
+    /// The key source (JWKS URL) has never produced usable keys, or its last keys are more than the
+    /// maximum stale age ([`JwtVerifierBuilder::jwks_max_stale`](crate::JwtVerifierBuilder::jwks_max_stale))
+    /// past their freshness and refreshing fails, so nothing can be verified now.
     #[error("key source unavailable")]
     KeySourceUnavailable(#[source] Box<JwtError>),
     /// Fetching the JWKS document failed.
@@ -207,23 +209,23 @@ pub enum JwtError {
         now: u64,
     },
     /// The `iss` claim is not one of the accepted issuers (compared exactly).
-    #[error("issuer {found:?} is not accepted")]
+    #[error("issuer {} is not accepted", Untrusted(found))]
     WrongIssuer {
-        /// The `iss` claim.
+        /// The `iss` claim (the message shows it escaped).
         found: String,
     },
     /// The `aud` claim does not contain an accepted audience.
-    #[error("audience {found:?} does not include an accepted audience")]
+    #[error("audience {} does not include an accepted audience", UntrustedList(found))]
     WrongAudience {
-        /// The audiences the token names.
+        /// The audiences the token names (the message shows them escaped).
         found: Vec<String>,
     },
     /// The token is not an access token (`token_use` is `refresh`, `id`, ...), or not the expected kind.
-    #[error("token_use {found:?} where {expected:?} was required")]
+    #[error("token_use {} where {expected:?} was required", UntrustedOption(found.as_deref()))]
     WrongTokenUse {
         /// The required use.
         expected: &'static str,
-        /// The `token_use` claim, if any.
+        /// The `token_use` claim, if any (the message shows it escaped).
         found: Option<String>,
     },
     /// The token is valid but lacks required scopes.
@@ -273,6 +275,62 @@ pub enum JwtError {
     /// The operating system gave no randomness for the verified-token cache's key.
     #[error("cannot key the verified-token cache")]
     Randomness(#[from] mcp_auth_core::fingerprint::RandomnessUnavailable),
+}
+
+/// The most characters of one token-supplied value an error message shows.
+const SHOWN_CHARS: usize = 64;
+/// The most values of a token-supplied list an error message shows.
+const SHOWN_ITEMS: usize = 8;
+
+/// A value a token supplied (a header field, member name or claim), shown in an error message: quoted,
+/// with control, formatting and other non-printable characters escaped as Rust's `escape_debug` does
+/// (`\n`, `\u{1b}`, `\u{202e}`), and cut after [`SHOWN_CHARS`] characters. Error messages end up in
+/// logs; this keeps a hostile token from writing log lines, terminal escapes or hidden text there, or
+/// from flooding them.
+struct Untrusted<'a>(&'a str);
+
+impl fmt::Display for Untrusted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"")?;
+        for (shown, c) in self.0.chars().enumerate() {
+            if shown == SHOWN_CHARS {
+                return write!(f, "\"... ({} bytes)", self.0.len());
+            }
+            write!(f, "{}", c.escape_debug())?;
+        }
+        f.write_str("\"")
+    }
+}
+
+/// An optional [`Untrusted`] value; `none` when absent.
+struct UntrustedOption<'a>(Option<&'a str>);
+
+impl fmt::Display for UntrustedOption<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(value) => Untrusted(value).fmt(f),
+            None => f.write_str("none"),
+        }
+    }
+}
+
+/// A list of [`Untrusted`] values, at most [`SHOWN_ITEMS`] of them.
+struct UntrustedList<'a>(&'a [String]);
+
+impl fmt::Display for UntrustedList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[")?;
+        for (i, value) in self.0.iter().enumerate() {
+            if i == SHOWN_ITEMS {
+                return write!(f, ", ... ({} in all)]", self.0.len());
+            }
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            Untrusted(value).fmt(f)?;
+        }
+        f.write_str("]")
+    }
 }
 
 impl JwtError {
@@ -351,6 +409,21 @@ impl From<JwtError> for VerifyError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn untrusted_values_are_quoted_escaped_and_cut() {
+        assert_eq!(Untrusted("RS256").to_string(), r#""RS256""#);
+        assert_eq!(Untrusted("a\"b\nc\u{1b}[31m\u{202e}").to_string(), r#""a\"b\nc\u{1b}[31m\u{202e}""#);
+        let long = "é".repeat(100);
+        assert_eq!(Untrusted(&long).to_string(), format!("\"{}\"... (200 bytes)", "é".repeat(64)));
+        assert_eq!(UntrustedOption(None).to_string(), "none");
+        let many: Vec<String> = (0..10).map(|i| i.to_string()).collect();
+        assert_eq!(
+            UntrustedList(&many).to_string(),
+            r#"["0", "1", "2", "3", "4", "5", "6", "7", ... (10 in all)]"#
+        );
+        assert_eq!(UntrustedList(&[]).to_string(), "[]");
+    }
 
     #[test]
     fn maps_to_the_right_status() {

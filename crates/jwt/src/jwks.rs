@@ -1,6 +1,7 @@
 //! A JWKS URL behind a cache: `Cache-Control: max-age` honoured within bounds, refresh on an unknown
 //! `kid` at most once per cooldown, concurrent refreshes coalesced into one request, the last good keys
-//! kept when a refresh fails.
+//! kept when a refresh fails, but no longer than the maximum stale age past their freshness. A fetch that
+//! returns the same usable keys keeps the key set (and its generation, so the verified-token cache stays).
 
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
@@ -14,6 +15,10 @@ use url::Url;
 use crate::error::JwtError;
 use crate::keys::{KeySet, parse_jwks};
 
+/// The default of [`JwksPolicy::max_stale`]: a day, long enough to ride out an identity provider's
+/// outage overnight, short enough that keys it has since withdrawn are not trusted indefinitely.
+pub(crate) const DEFAULT_MAX_STALE: Duration = Duration::from_secs(24 * 3600);
+
 /// How a remote key set is cached.
 #[derive(Debug, Clone)]
 pub(crate) struct JwksPolicy {
@@ -23,8 +28,10 @@ pub(crate) struct JwksPolicy {
     pub(crate) min_ttl: Duration,
     /// The upper bound applied to `max-age`.
     pub(crate) max_ttl: Duration,
-    /// The least time between two refreshes caused by unknown `kid`s.
+    /// The least time between two refreshes caused by unknown `kid`s (other fetches do not count).
     pub(crate) cooldown: Duration,
+    /// How long past their freshness the last keys are still used while refreshes fail.
+    pub(crate) max_stale: Duration,
     /// The least time between a failed fetch and the next attempt.
     pub(crate) retry_after_failure: Duration,
     /// The timeout of one fetch.
@@ -40,6 +47,7 @@ impl Default for JwksPolicy {
             min_ttl: Duration::from_secs(30),
             max_ttl: Duration::from_secs(24 * 3600),
             cooldown: Duration::from_secs(30),
+            max_stale: DEFAULT_MAX_STALE,
             retry_after_failure: Duration::from_secs(5),
             timeout: Duration::from_secs(10),
             max_body: 512 * 1024,
@@ -60,6 +68,8 @@ struct State {
     last_error: Option<String>,
     /// Completed fetches, successful or not; lets waiters see that a refresh happened meanwhile.
     attempts: u64,
+    /// When the last fetch caused by an unknown `kid` finished; the cooldown counts from it.
+    last_kid_refetch: Option<SystemTime>,
 }
 
 /// Why a refresh is wanted.
@@ -103,13 +113,14 @@ impl RemoteJwks {
     ///
     /// # Errors
     ///
-    /// [`JwtError::KeySourceUnavailable`] only when no keys were ever fetched.
+    /// [`JwtError::KeySourceUnavailable`] when no keys were ever fetched, or when the last ones are more
+    /// than the maximum stale age past their freshness and no refresh succeeds now.
     pub(crate) async fn keys(&self) -> Result<Arc<KeySet>, JwtError> {
         let now = self.clock.now();
         let (keys, attempts, wanted) = {
             let state = self.read();
             let stale = state.fresh_until.is_none_or(|until| now >= until);
-            (state.keys.clone(), state.attempts, stale && self.may_retry(&state, now, Reason::Stale))
+            (self.usable(&state, now), state.attempts, stale && self.may_retry(&state, now, Reason::Stale))
         };
         match (keys, wanted) {
             (Some(keys), false) => Ok(keys),
@@ -122,39 +133,67 @@ impl RemoteJwks {
                 let guard = self.refresh.lock().await;
                 self.refresh_locked(guard, attempts, Reason::Stale).await
             }
-            (None, false) => Err(self.unavailable()),
+            (None, false) => Err(self.unavailable(now)),
         }
     }
 
-    /// Refreshes because a token named `kid`, unless the cooldown forbids it. Returns the new keys when
-    /// a refresh happened (here or in a concurrent request) and now holds `kid`.
-    pub(crate) async fn refresh_for_kid(&self, kid: &str) -> Option<Arc<KeySet>> {
+    /// The last keys, unless they are more than the maximum stale age past their freshness at `now`.
+    fn usable(&self, state: &State, now: SystemTime) -> Option<Arc<KeySet>> {
+        let keys = state.keys.as_ref()?;
+        let trusted_until = state.fresh_until?.checked_add(self.policy.max_stale);
+        trusted_until.is_none_or(|until| now < until).then(|| Arc::clone(keys))
+    }
+
+    /// How many fetches have completed, successful or not.
+    pub(crate) fn fetches(&self) -> u64 {
+        self.read().attempts
+    }
+
+    /// Refreshes because a token named `kid`, unless the cooldown forbids it: at most one such refresh per
+    /// cooldown, counted from the last one (the periodic refreshes do not use it up). `fetches_before` is
+    /// [`fetches`](Self::fetches) when the request began: when a fetch completed since, its keys are used
+    /// and nothing is fetched again. Returns the keys when they now hold `kid`.
+    pub(crate) async fn refresh_for_kid(&self, kid: &str, fetches_before: u64) -> Option<Arc<KeySet>> {
         let now = self.clock.now();
-        let attempts = {
+        {
             let state = self.read();
+            if state.attempts != fetches_before {
+                return self.usable(&state, now).filter(|keys| keys.has_kid(kid));
+            }
             if !self.may_retry(&state, now, Reason::UnknownKid) {
                 return None;
             }
-            state.attempts
-        };
+        }
         let guard = self.refresh.lock().await;
-        let keys = self.refresh_locked(guard, attempts, Reason::UnknownKid).await.ok()?;
+        let keys = self.refresh_locked(guard, fetches_before, Reason::UnknownKid).await.ok()?;
         keys.has_kid(kid).then_some(keys)
     }
 
     fn may_retry(&self, state: &State, now: SystemTime, reason: Reason) -> bool {
-        let Some(last) = state.last_attempt else { return true };
-        let since = now.duration_since(last).unwrap_or_default();
-        let wait = match (reason, state.last_failed) {
-            (Reason::UnknownKid, _) => self.policy.cooldown,
-            (Reason::Stale, true) => self.policy.retry_after_failure,
-            (Reason::Stale, false) => Duration::ZERO,
-        };
-        since >= wait
+        let since = |at: Option<SystemTime>| at.map(|at| now.duration_since(at).unwrap_or_default());
+        // After a failure, every kind of fetch waits a little before the next attempt.
+        if state.last_failed && since(state.last_attempt).is_some_and(|s| s < self.policy.retry_after_failure)
+        {
+            return false;
+        }
+        match reason {
+            Reason::Stale => true,
+            Reason::UnknownKid => since(state.last_kid_refetch).is_none_or(|s| s >= self.policy.cooldown),
+        }
     }
 
-    fn unavailable(&self) -> JwtError {
-        let detail = self.read().last_error.clone().unwrap_or_else(|| "no fetch yet".to_owned());
+    fn unavailable(&self, now: SystemTime) -> JwtError {
+        let state = self.read();
+        let last = state.last_error.clone().unwrap_or_else(|| "no fetch yet".to_owned());
+        let detail = match (&state.keys, state.fresh_until) {
+            (Some(_), Some(until)) => format!(
+                "the last keys went stale {} s ago, more than the maximum stale age of {} s \
+                 (jwks_max_stale); last fetch: {last}",
+                now.duration_since(until).unwrap_or_default().as_secs(),
+                self.policy.max_stale.as_secs()
+            ),
+            _ => last,
+        };
         JwtError::KeySourceUnavailable(Box::new(JwtError::JwksFetch {
             url: self.url.to_string(),
             source: detail.into(),
@@ -171,11 +210,12 @@ impl RemoteJwks {
     ) -> Result<Arc<KeySet>, JwtError> {
         {
             let state = self.read();
-            if state.attempts != seen_attempts || !self.may_retry(&state, self.clock.now(), reason) {
+            let now = self.clock.now();
+            if state.attempts != seen_attempts || !self.may_retry(&state, now, reason) {
                 // Someone else just fetched: share their result.
-                return state.keys.clone().ok_or_else(|| {
+                return self.usable(&state, now).ok_or_else(|| {
                     drop(state);
-                    self.unavailable()
+                    self.unavailable(now)
                 });
             }
         }
@@ -185,13 +225,22 @@ impl RemoteJwks {
         let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
         state.attempts += 1;
         state.last_attempt = Some(now);
+        if reason == Reason::UnknownKid {
+            state.last_kid_refetch = Some(now);
+        }
         match result {
-            Ok((keys, ttl)) => {
-                let generation = state.keys.as_ref().map_or(1, |k| k.generation + 1);
-                let keys = Arc::new(KeySet { keys, generation });
+            Ok((fetched, ttl)) => {
+                // The same usable keys keep their generation, so the verified-token cache stays valid.
+                let keys = match &state.keys {
+                    Some(current) if current.same_keys(&fetched) => Arc::clone(current),
+                    current => {
+                        let generation = current.as_ref().map_or(1, |k| k.generation.wrapping_add(1));
+                        Arc::new(KeySet { keys: fetched, generation })
+                    }
+                };
                 tracing::debug!(
                     count = keys.keys.len(),
-                    generation,
+                    generation = keys.generation,
                     ttl_secs = ttl.as_secs(),
                     "JWKS refreshed"
                 );
@@ -202,12 +251,27 @@ impl RemoteJwks {
                 Ok(keys)
             }
             Err(err) => {
-                tracing::warn!(error = %err, url = %self.url, kept_old_keys = state.keys.is_some(), "JWKS fetch failed");
                 state.last_failed = true;
                 state.last_error = Some(error_chain(&err));
-                match &state.keys {
-                    Some(keys) => Ok(Arc::clone(keys)),
-                    None => Err(JwtError::KeySourceUnavailable(Box::new(err))),
+                match self.usable(&state, now) {
+                    Some(keys) => {
+                        tracing::warn!(error = %err, url = %self.url, kept_old_keys = true, "JWKS fetch failed");
+                        Ok(keys)
+                    }
+                    None if state.keys.is_some() => {
+                        tracing::error!(
+                            error = %err,
+                            url = %self.url,
+                            max_stale_secs = self.policy.max_stale.as_secs(),
+                            "JWKS fetch failed and the last keys are past the maximum stale age: \
+                             tokens are refused (503) until a fetch succeeds"
+                        );
+                        Err(JwtError::KeySourceUnavailable(Box::new(err)))
+                    }
+                    None => {
+                        tracing::warn!(error = %err, url = %self.url, kept_old_keys = false, "JWKS fetch failed");
+                        Err(JwtError::KeySourceUnavailable(Box::new(err)))
+                    }
                 }
             }
         }

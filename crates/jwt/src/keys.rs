@@ -122,6 +122,19 @@ impl VerifyingKey {
         Self { kid, kind, alg, key, prepared: Arc::new(prepared) }
     }
 
+    /// Whether `other` is the same key: `kid`, type, pinned algorithm and key material.
+    pub(crate) fn same_as(&self, other: &Self) -> bool {
+        let same_material = match (self.key.kind(), other.key.kind()) {
+            (DecodingKeyKind::SecretOrDer(a), DecodingKeyKind::SecretOrDer(b)) => a == b,
+            (
+                DecodingKeyKind::RsaModulusExponent { n: n_a, e: e_a },
+                DecodingKeyKind::RsaModulusExponent { n: n_b, e: e_b },
+            ) => n_a == n_b && e_a == e_b,
+            _ => false,
+        };
+        self.kid == other.kid && self.kind == other.kind && self.alg == other.alg && same_material
+    }
+
     pub(crate) fn fits(&self, alg: Algorithm) -> bool {
         self.alg.is_none_or(|pinned| pinned == alg) && self.kind.fits(alg)
     }
@@ -316,6 +329,14 @@ impl KeySet {
 
     pub(crate) fn has_kid(&self, kid: &str) -> bool {
         self.keys.iter().any(|k| k.kid.as_deref() == Some(kid))
+    }
+
+    /// Whether `keys` are this set's keys, in any order: same `kid`s, types, pinned algorithms and key
+    /// material.
+    pub(crate) fn same_keys(&self, keys: &[VerifyingKey]) -> bool {
+        self.keys.len() == keys.len()
+            && keys.iter().all(|new| self.keys.iter().any(|old| old.same_as(new)))
+            && self.keys.iter().all(|old| keys.iter().any(|new| new.same_as(old)))
     }
 }
 

@@ -14,7 +14,8 @@
 //!
 //! Every failure is a [`JwtError`] variant; through [`TokenVerifier`](mcp_auth_core::TokenVerifier) it
 //! becomes [`VerifyError`](mcp_auth_core::VerifyError) `Invalid` (401), `InsufficientScope` (403) or, when
-//! the JWKS URL has never answered, `Unavailable` (503).
+//! the JWKS URL has never answered or its last keys are past the maximum stale age
+//! ([`JwtVerifierBuilder::jwks_max_stale`]), `Unavailable` (503).
 //!
 //! # Example
 //!

@@ -383,3 +383,51 @@ async fn hostile_input_never_panics() {
         assert!(verifier.verify_jwt(&candidate).await.is_err(), "{candidate}");
     }
 }
+
+/// Issue 11: the `alg` header was printed raw in `AlgorithmNotAllowed`, whose message goes to the logs, so
+/// a token could write new log lines or terminal escapes there. Every value the token controls (`alg`,
+/// `kid`, `typ`, `crit`, member names, claims) is shown quoted, escaped and cut short.
+#[tokio::test]
+async fn the_alg_header_is_escaped_in_errors_shown_in_logs() {
+    let hostile = "RS256\n2031-01-01T00:00:00Z  INFO admin login ok\u{1b}[2K\u{202e}\r";
+    let long = format!("{hostile}{}", "A".repeat(4_000));
+    let require_typ = JwtVerifier::builder()
+        .jwks(jwks(&[&rsa1()]))
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .require_access_token_type()
+        .clock(Arc::new(clock()))
+        .build()
+        .unwrap();
+    let key = rsa1();
+    let signed = |header: serde_json::Value, claims: &serde_json::Value| {
+        sign_raw(&header.to_string(), &claims.to_string(), Algorithm::RS256, &key.encoding)
+    };
+    let errors = [
+        refuse(&signed(json!({"alg": hostile, "kid": "rsa-1"}), &claims())).await,
+        refuse(&signed(json!({"alg": long, "kid": "rsa-1"}), &claims())).await,
+        refuse(&signed(json!({"alg": "RS256", "kid": hostile}), &claims())).await,
+        refuse(&signed(json!({"alg": "ES256", "kid": long}), &claims())).await,
+        refuse(&signed(json!({"alg": "RS256", "kid": "rsa-1", "crit": [hostile]}), &claims())).await,
+        refuse(&signed(json!({"alg": "RS256", "kid": "rsa-1"}), &claims_with(json!({"iss": long})))).await,
+        refuse(&signed(json!({"alg": "RS256", "kid": "rsa-1"}), &claims_with(json!({"aud": [hostile]}))))
+            .await,
+        refuse(&signed(json!({"alg": "RS256", "kid": "rsa-1"}), &claims_with(json!({"token_use": hostile}))))
+            .await,
+        require_typ
+            .verify_jwt(&signed(json!({"alg": "RS256", "kid": "rsa-1", "typ": hostile}), &claims()))
+            .await
+            .unwrap_err(),
+    ];
+    let name = serde_json::to_string(hostile).unwrap();
+    let raw_header = format!(r#"{{"alg":"RS256",{name}:1,{name}:2}}"#);
+    let duplicate = refuse(&format!("{}.{}.{}", b64(&raw_header), b64(claims().to_string()), b64("s"))).await;
+    for err in errors.iter().chain([&duplicate]) {
+        let shown = err.to_string();
+        assert!(!shown.chars().any(|c| c.is_control() || c == '\u{202e}'), "{err:?} shows {shown:?}");
+        assert!(shown.contains(r"\n") || shown.contains("AAA"), "the value is shown, escaped: {shown}");
+        assert!(shown.len() < 300, "a long value is cut short: {} bytes: {shown}", shown.len());
+    }
+    // The fields keep the value as the token sent it, for programs.
+    assert!(matches!(&errors[0], JwtError::AlgorithmNotAllowed { alg } if alg == hostile));
+}

@@ -51,13 +51,17 @@ async fn unknown_kid_within_the_cooldown_does_not_refetch() {
     let clock = clock();
     let verifier = remote(&server.url(), &clock);
     verifier.verify_jwt(&token(&rsa1(), &long_claims())).await.unwrap();
+    // An unknown kid (claiming our issuer, so it could be ours) uses the refetch of this cooldown.
+    let unknown = token_with_header(&rsa1(), &json!({"alg": "RS256", "kid": "unknown"}), &long_claims());
+    assert!(matches!(verifier.verify_jwt(&unknown).await, Err(JwtError::UnknownKid { .. })));
+    assert_eq!(server.hits(), 2);
     server.set_jwks(jwks(&[&rsa1(), &rsa2()]));
     clock.advance(Duration::from_secs(10));
     assert!(matches!(
         verifier.verify_jwt(&token(&rsa2(), &long_claims())).await,
         Err(JwtError::UnknownKid { .. })
     ));
-    assert_eq!(server.hits(), 1);
+    assert_eq!(server.hits(), 2);
 }
 
 #[tokio::test]
@@ -112,7 +116,9 @@ async fn a_thousand_random_kids_cause_at_most_one_fetch_per_cooldown() {
     for i in 0..1_000 {
         assert!(matches!(verifier.verify_jwt(&forged(i)).await, Err(JwtError::UnknownKid { .. })));
     }
-    assert_eq!(server.hits(), 1, "the initial fetch only");
+    // The first token's request made the initial fetch (and no second one for its kid); the second token
+    // used the one refetch for unknown kids of this cooldown (the initial fetch does not use it up).
+    assert_eq!(server.hits(), 2, "the initial fetch and one refetch");
 
     clock.advance(Duration::from_secs(31));
     // This time concurrently.
@@ -125,7 +131,7 @@ async fn a_thousand_random_kids_cause_at_most_one_fetch_per_cooldown() {
     for task in tasks {
         assert!(matches!(task.await.unwrap(), Err(JwtError::UnknownKid { .. })));
     }
-    assert_eq!(server.hits(), 2, "one refetch for the whole cooldown period");
+    assert_eq!(server.hits(), 3, "one refetch for the whole cooldown period");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -302,5 +308,122 @@ async fn redirects_are_followed_a_few_times_only() {
             assert!(matches!(*cause, JwtError::JwksFetch { .. }), "{cause:?}");
         }
         other => panic!("{other:?}"),
+    }
+}
+
+/// Issue 11: while every refresh failed, the last keys were trusted forever. They are now trusted for at
+/// most the maximum stale age past their freshness (default 24 h), then verification answers 503 until a
+/// refresh succeeds.
+#[tokio::test]
+async fn keys_are_not_trusted_forever_while_refreshes_fail() {
+    let server = JwksServer::start(jwks(&[&rsa1()])).await;
+    let clock = clock();
+    let verifier = remote(&server.url(), &clock);
+    let t = token(&rsa1(), &claims_with(json!({"exp": NOW + 10 * 86_400})));
+    verifier.verify_jwt(&t).await.unwrap(); // fresh for the default 5 minutes
+
+    server.set_status(StatusCode::SERVICE_UNAVAILABLE);
+    clock.advance(Duration::from_secs(300 + 24 * 3_600 - 1)); // one second short of the default limit
+    verifier.verify_jwt(&t).await.unwrap();
+    clock.advance(Duration::from_secs(1));
+    let err = verifier.verify(&t).await.unwrap_err();
+    assert_eq!(err.status_code(), 503, "{err}");
+    assert!(matches!(verifier.verify_jwt(&t).await, Err(JwtError::KeySourceUnavailable(_))));
+    let hits = server.hits();
+    clock.advance(Duration::from_secs(1));
+    assert!(matches!(verifier.verify_jwt(&t).await, Err(JwtError::KeySourceUnavailable(_))));
+    assert_eq!(server.hits(), hits, "still no hammering: retried after the failure pause only");
+
+    server.set_status(StatusCode::OK);
+    clock.advance(Duration::from_secs(5));
+    verifier.verify_jwt(&t).await.unwrap();
+
+    // The limit is a setting, checked against the keys' freshness, not their fetch time.
+    server.set_cache_control("max-age=600");
+    let short = JwtVerifier::builder()
+        .jwks_url(server.url())
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .jwks_max_stale(Duration::from_secs(60))
+        .token_cache(100)
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
+    short.verify_jwt(&t).await.unwrap();
+    short.verify_jwt(&t).await.unwrap(); // now cached
+    server.set_status(StatusCode::BAD_GATEWAY);
+    clock.advance(Duration::from_secs(659));
+    short.verify_jwt(&t).await.unwrap();
+    clock.advance(Duration::from_secs(1));
+    assert!(
+        matches!(short.verify_jwt(&t).await, Err(JwtError::KeySourceUnavailable(_))),
+        "the verified-token cache does not outlive the keys either"
+    );
+}
+
+/// Issue 11: a stream of tokens with random `kid`s used up the refetch cooldown, so a key the issuer had
+/// just rotated in was refused for up to 30 s. Tokens whose (unverified) `iss` is not a configured issuer
+/// no longer cause refetches at all, and a periodic refresh no longer uses up the budget of refetches for
+/// new `kid`s; random `kid`s that claim the right issuer still cause at most one refetch per cooldown.
+#[tokio::test]
+async fn random_kids_do_not_delay_a_rotated_key_from_a_listed_issuer() {
+    let server = JwksServer::start(jwks(&[&rsa1()])).await;
+    server.set_cache_control("max-age=60");
+    let clock = clock();
+    let verifier = JwtVerifier::builder()
+        .jwks_url(server.url())
+        .algorithms([jsonwebtoken::Algorithm::RS256, jsonwebtoken::Algorithm::ES256])
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
+    let claims = claims_with(json!({"exp": NOW + 86_400}));
+    verifier.verify_jwt(&token(&rsa1(), &claims)).await.unwrap();
+    assert_eq!(server.hits(), 1);
+
+    // Random kids in tokens of other issuers (or none, or an unreadable payload) cause no fetch at all,
+    // even once the cooldown has passed.
+    clock.advance(Duration::from_secs(31));
+    let key = rsa1();
+    let random = |i: u32, claims: &serde_json::Value| {
+        token_with_header(&key, &json!({"alg": "RS256", "kid": format!("random-{i}")}), claims)
+    };
+    for i in 0..300 {
+        let claims = match i % 3 {
+            0 => claims_with(json!({"iss": format!("https://attacker-{i}.example")})),
+            1 => claims_with(json!({"iss": null})),
+            _ => json!({"iss": [ISSUER]}),
+        };
+        assert!(matches!(verifier.verify_jwt(&random(i, &claims)).await, Err(JwtError::UnknownKid { .. })));
+    }
+    let unreadable = format!("{}.!!.sig", b64(r#"{"alg":"RS256","kid":"random-x"}"#));
+    assert!(matches!(verifier.verify_jwt(&unreadable).await, Err(JwtError::UnknownKid { .. })));
+    assert_eq!(server.hits(), 1, "no refetch for tokens of other issuers");
+
+    // The issuer rotates: its new key is accepted at once.
+    server.set_jwks(jwks(&[&rsa1(), &rsa2()]));
+    clock.advance(Duration::from_secs(1));
+    verifier.verify_jwt(&token(&rsa2(), &claims)).await.unwrap();
+    assert_eq!(server.hits(), 2);
+
+    // A periodic refresh (max-age passed) does not use up the refetch for the next new kid.
+    clock.advance(Duration::from_secs(60));
+    verifier.verify_jwt(&token(&rsa1(), &claims)).await.unwrap();
+    assert_eq!(server.hits(), 3, "periodic refresh");
+    server.set_cache_control("max-age=3600"); // no more periodic refreshes below
+    server.set_jwks(jwks(&[&rsa1(), &rsa2(), &ec256()]));
+    clock.advance(Duration::from_secs(1));
+    verifier.verify_jwt(&token(&ec256(), &claims)).await.unwrap();
+    assert_eq!(server.hits(), 4, "the new kid's refetch");
+
+    // Random kids claiming the configured issuer: still one refetch per cooldown, no more.
+    for period in 0..5u32 {
+        clock.advance(Duration::from_secs(31));
+        for i in 0..200 {
+            let forged = random(1_000 * (period + 1) + i, &claims);
+            assert!(matches!(verifier.verify_jwt(&forged).await, Err(JwtError::UnknownKid { .. })));
+        }
+        assert_eq!(server.hits(), 5 + period as usize, "period {period}: one refetch");
     }
 }

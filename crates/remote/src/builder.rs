@@ -187,9 +187,15 @@ impl RemoteAuthProviderBuilder {
     }
 }
 
+/// Checks an authorization server's issuer and returns it exactly as given, minus surrounding blanks.
+///
+/// No other normalisation, not even of a trailing slash: clients compare this value with the
+/// authorization server's own `issuer` byte for byte (RFC 8414 §3.3, RFC 9207), so it must be the
+/// string the server publishes.
 fn validate_issuer(issuer: &str) -> Result<String, RemoteAuthError> {
     let invalid = |reason: String| RemoteAuthError::InvalidAuthorizationServer { reason };
-    let url = url::Url::parse(issuer.trim()).map_err(|err| invalid(format!("{issuer:?}: {err}")))?;
+    let issuer = issuer.trim();
+    let url = url::Url::parse(issuer).map_err(|err| invalid(format!("{issuer:?}: {err}")))?;
     match url.scheme() {
         "https" => {}
         "http" if mcp_auth_core::loopback::is_loopback_url(&url) => {}
@@ -198,8 +204,7 @@ fn validate_issuer(issuer: &str) -> Result<String, RemoteAuthError> {
     if url.query().is_some() || url.fragment().is_some() {
         return Err(invalid(format!("{issuer:?} must not have a query or fragment")));
     }
-    // Issuer identifiers are compared as strings: keep the caller's form, minus a lone trailing slash.
-    Ok(issuer.trim().trim_end_matches('/').to_owned())
+    Ok(issuer.to_owned())
 }
 
 fn without_offline_access(scopes: Vec<String>) -> Vec<String> {

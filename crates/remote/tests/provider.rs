@@ -77,7 +77,7 @@ async fn metadata_is_served_at_every_path_with_cors() {
     let provider = provider(Arc::new(verifier()));
     let expected = json!({
         "resource": "https://mcp.example.com/tools/mcp",
-        "authorization_servers": ["https://auth.example.com"],
+        "authorization_servers": ["https://auth.example.com/"],
         "scopes_supported": ["mcp:tools"],
         "bearer_methods_supported": ["header"],
         "resource_name": "Example tools",
@@ -283,4 +283,27 @@ async fn provider_layer_carries_the_scope_hierarchy_and_the_mcp_scope_policy() {
         headers[header::WWW_AUTHENTICATE],
         r#"Bearer error="insufficient_scope", error_description="tool deploy needs scopes the token lacks", resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp", scope="mcp:tools deploy:prod""#
     );
+}
+
+/// Issue 11: a trailing slash was trimmed from the issuer, but clients compare the issuer in this metadata
+/// with the authorization server's own `issuer` byte for byte (RFC 8414 §3.3, RFC 9207), so
+/// `https://auth.example.com/` must stay as written, with or without a path.
+#[test]
+fn issuers_are_kept_exactly_as_the_authorization_server_publishes_them() {
+    for issuer in [
+        "https://auth.example.com/",
+        "https://auth.example.com",
+        "https://login.example.com/tenant-1/",
+        "https://login.example.com/tenant-1",
+        "https://login.example.com/realms/a//",
+        "http://127.0.0.1:9400/",
+    ] {
+        let provider = RemoteAuthProvider::builder(Arc::new(verifier()))
+            .authorization_server(issuer)
+            .authorization_server(format!("  {issuer}\n"))
+            .base_url("https://mcp.example.com")
+            .build()
+            .unwrap();
+        assert_eq!(provider.metadata().authorization_servers, [issuer, issuer], "surrounding blanks only go");
+    }
 }

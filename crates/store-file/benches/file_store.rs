@@ -4,6 +4,7 @@
 #![allow(missing_docs)]
 
 use std::hint::black_box;
+use std::os::unix::fs::PermissionsExt as _;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use mcp_auth_core::store::{KvStorage, MemoryStore};
@@ -12,7 +13,8 @@ use mcp_auth_store_file::FileStore;
 
 fn bench(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    // Private to this user (mode 0700): the file store refuses a root open to others.
+    let dir = tempfile::Builder::new().permissions(std::fs::Permissions::from_mode(0o700)).tempdir().unwrap();
     let file = runtime.block_on(FileStore::open(dir.path())).unwrap();
     let fernet = FernetStore::new(file.clone(), vec![FernetKey::generate()]).unwrap();
     let memory = MemoryStore::new();

@@ -26,6 +26,37 @@ pub enum FileStoreError {
         #[source]
         source: io::Error,
     },
+    /// The store directory already exists and its group or other users may enter, list or change it
+    /// (mode `& 0o077 != 0`): entries are often secrets. Fix it with `chmod 700 <path>`, or open with
+    /// [`FileStoreBuilder::insecure_skip_root_permission_check`](crate::FileStoreBuilder::insecure_skip_root_permission_check).
+    #[error(
+        "the store directory {path} is open to its group or other users (mode {mode:04o}): run `chmod 700 {path}`, \
+         or, if it must be shared, open it with FileStoreBuilder::insecure_skip_root_permission_check()",
+        path = path.display()
+    )]
+    RootOpenToOthers {
+        /// The directory.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The store directory already exists and belongs to another user, who can change the entries in
+    /// it. Give it to this process's user (`chown`) and `chmod 700 <path>`, or open with
+    /// [`FileStoreBuilder::insecure_skip_root_permission_check`](crate::FileStoreBuilder::insecure_skip_root_permission_check).
+    #[error(
+        "the store directory {path} belongs to uid {owner}, not to this process's user (uid {user}): run \
+         `chown {user} {path} && chmod 700 {path}` as root, or, if it must be shared, open it with \
+         FileStoreBuilder::insecure_skip_root_permission_check()",
+        path = path.display()
+    )]
+    RootNotOwned {
+        /// The directory.
+        path: PathBuf,
+        /// The directory's owner.
+        owner: u32,
+        /// This process's (effective) user.
+        user: u32,
+    },
     /// The disk (or quota) is full.
     #[error("no space left for {}: free disk space or move the store directory", path.display())]
     DiskFull {

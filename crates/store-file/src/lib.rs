@@ -24,8 +24,10 @@
 //!   [`FileStoreError`]s inside [`StoreError`]; a corrupt file is reported and skipped by `list_keys`
 //!   and the sweep, never a panic. All file I/O runs in `tokio::task::spawn_blocking`.
 //!
-//! Directories are created `0700` and files `0600`: values are often secrets, so wrap the store in
-//! `mcp_auth_fernet::FernetStore` when the disk is not trusted. Unix only (it relies on `rename`,
+//! Directories are created `0700` and files `0600`, and an existing store directory open to its group or
+//! other users, or owned by another user, is refused at [`FileStoreBuilder::open`] with the `chmod 700`
+//! that fixes it (unless [`FileStoreBuilder::insecure_skip_root_permission_check`]): values are often
+//! secrets, so also wrap the store in `mcp_auth_fernet::FernetStore` when the disk is not trusted. Unix only (it relies on `rename`,
 //! `link` and inode numbers); the directory must be on a local file system with POSIX semantics (not
 //! NFS).
 //!

@@ -12,7 +12,7 @@ use mcp_auth_store_file::{FileStore, FileStoreError, FormatError};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn file_store_passes_the_conformance_suite() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = private_tempdir();
     let store: Arc<dyn KvStorage> = Arc::new(FileStore::open(dir.path()).await.unwrap());
     testkit::run_all(Arc::clone(&store)).await;
     testkit::list_keys_pages_respect_limit(&store).await;
@@ -20,7 +20,7 @@ async fn file_store_passes_the_conformance_suite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fernet_over_file_passes_the_conformance_suite() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = private_tempdir();
     let store: Arc<dyn KvStorage> = Arc::new(
         FernetStore::new(FileStore::open(dir.path()).await.unwrap(), vec![FernetKey::generate()]).unwrap(),
     );
@@ -30,7 +30,7 @@ async fn fernet_over_file_passes_the_conformance_suite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_instances_over_one_directory_share_state_and_race_atomically() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = private_tempdir();
     let a: Arc<dyn KvStorage> = Arc::new(FileStore::open(dir.path()).await.unwrap());
     let b: Arc<dyn KvStorage> = Arc::new(FileStore::open(dir.path()).await.unwrap());
     testkit::instances_share_state(&a, &b).await;
@@ -42,7 +42,7 @@ async fn two_instances_over_one_directory_share_state_and_race_atomically() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn put_if_absent_over_an_expired_entry_has_exactly_one_winner() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = private_tempdir();
     let clock = ManualClock::starting_now();
     let store = FileStore::builder(dir.path()).clock(Arc::new(clock.clone())).open().await.unwrap();
     for round in 0..5 {
@@ -82,9 +82,16 @@ fn entry_files(root: &std::path::Path) -> Vec<std::path::PathBuf> {
     out
 }
 
+/// A temporary directory private to this user (mode 0700), as the store requires of an existing root
+/// (`tempfile::tempdir()` follows the umask, typically giving 0755).
+fn private_tempdir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    tempfile::Builder::new().permissions(std::fs::Permissions::from_mode(0o700)).tempdir().unwrap()
+}
+
 #[tokio::test]
 async fn corrupt_and_foreign_files_are_reported_and_skipped() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = private_tempdir();
     let store = FileStore::builder(dir.path()).sweep_interval(None).open().await.unwrap();
     store.put("c", "good", b"fine", None).await.unwrap();
     store.put("c", "flipped", b"will be damaged", None).await.unwrap();
@@ -135,7 +142,7 @@ async fn corrupt_and_foreign_files_are_reported_and_skipped() {
 
 #[tokio::test]
 async fn sweep_removes_expired_entries_and_stale_temp_files_in_bounded_batches() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = private_tempdir();
     let clock = ManualClock::starting_now();
     let store = FileStore::builder(dir.path())
         .clock(Arc::new(clock.clone()))
@@ -187,7 +194,7 @@ fn clock_now(clock: &ManualClock) -> std::time::SystemTime {
 
 #[tokio::test]
 async fn expired_entries_are_removed_when_read() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = private_tempdir();
     let clock = ManualClock::starting_now();
     let store = FileStore::builder(dir.path())
         .clock(Arc::new(clock.clone()))
@@ -204,7 +211,7 @@ async fn expired_entries_are_removed_when_read() {
 
 #[tokio::test]
 async fn background_sweep_runs_by_itself() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = private_tempdir();
     let store =
         FileStore::builder(dir.path()).sweep_interval(Some(Duration::from_millis(100))).open().await.unwrap();
     for i in 0..5 {
@@ -220,7 +227,7 @@ async fn background_sweep_runs_by_itself() {
 #[tokio::test]
 async fn files_are_private_and_opening_an_unusable_path_fails_clearly() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap();
+    let dir = private_tempdir();
     let root = dir.path().join("store");
     let store = FileStore::open(&root).await.unwrap();
     store.put("c", "k", b"secret", None).await.unwrap();
@@ -237,9 +244,52 @@ async fn files_are_private_and_opening_an_unusable_path_fails_clearly() {
     assert!(source.contains("plain-file"), "the path is named: {source}");
 }
 
+/// Issue 11: an existing store directory was used whatever its permissions, so entries (often secrets)
+/// sat in a directory other users could list, or that another user owned and could change. Opening now
+/// refuses a root that is group or world accessible, or not owned by this process's user, naming the
+/// path and the fix, unless `insecure_skip_root_permission_check()` says otherwise.
+#[tokio::test]
+async fn an_existing_root_open_to_others_or_owned_by_another_user_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = private_tempdir();
+    let root = dir.path().join("shared-store");
+    std::fs::create_dir(&root).unwrap();
+    let chmod = |mode: u32| std::fs::set_permissions(&root, std::fs::Permissions::from_mode(mode)).unwrap();
+    let refusal = |result: Result<FileStore, StoreError>| {
+        let err = result.expect_err("must be refused");
+        assert!(matches!(err, StoreError::Backend { backend: "file", .. }), "{err:?}");
+        let source = std::error::Error::source(&err).unwrap();
+        let text = source.to_string();
+        assert!(text.contains(&format!("chmod 700 {}", root.display())), "the fix is named: {text}");
+        assert!(text.contains("insecure_skip_root_permission_check"), "{text}");
+        text
+    };
+    for mode in [0o755, 0o750, 0o705, 0o770, 0o701, 0o710, 0o740, 0o704, 0o777, 0o1777] {
+        chmod(mode);
+        let text = refusal(FileStore::open(&root).await);
+        assert!(text.contains(&format!("{:04o}", mode & 0o7777)), "the mode is shown: {text}");
+        assert_eq!(std::fs::read_dir(&root).unwrap().count(), 0, "{mode:o}: nothing written");
+        assert_eq!(std::fs::metadata(&root).unwrap().permissions().mode() & 0o7777, mode, "left as it was");
+    }
+    chmod(0o755);
+    let store = FileStore::builder(&root).insecure_skip_root_permission_check().open().await.unwrap();
+    store.put("c", "k", b"v", None).await.unwrap();
+    chmod(0o700);
+    FileStore::open(&root).await.unwrap();
+
+    // Owned by another user: only root can arrange that.
+    if std::os::unix::fs::chown(&root, Some(65_534), Some(65_534)).is_ok() {
+        let text = refusal(FileStore::open(&root).await);
+        assert!(text.contains("uid 65534"), "{text}");
+        FileStore::builder(&root).insecure_skip_root_permission_check().open().await.unwrap();
+    } else {
+        eprintln!("NOTICE: not root, so the check of the directory's owner is not exercised here");
+    }
+}
+
 #[tokio::test]
 async fn a_vanished_store_directory_is_unavailable_not_empty() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = private_tempdir();
     let root = dir.path().join("store");
     let store = FileStore::builder(&root).sweep_interval(None).open().await.unwrap();
     store.put("c", "k", b"v", None).await.unwrap();
@@ -270,7 +320,7 @@ async fn a_vanished_store_directory_is_unavailable_not_empty() {
 /// not waited, it would have returned the old value and the swap would have landed on a taken entry).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn take_and_delete_wait_for_the_collection_lock() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = private_tempdir();
     let store = FileStore::builder(dir.path()).sweep_interval(None).open().await.unwrap();
     for op in ["take", "delete"] {
         // The bytes of the entry holding "swapped", to rename into place while holding the lock.

@@ -3,6 +3,7 @@
 //! read back as a complete value (its content is regenerated and compared byte for byte), and generations
 //! never go backwards.
 
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -91,7 +92,8 @@ fn crash_writer_child() {
 
 #[tokio::test]
 async fn sigkilled_writers_never_leave_torn_values() {
-    let dir = tempfile::tempdir().unwrap();
+    // Private to this user (mode 0700): the file store refuses a root open to others.
+    let dir = tempfile::Builder::new().permissions(std::fs::Permissions::from_mode(0o700)).tempdir().unwrap();
     let exe = std::env::current_exe().unwrap();
     let mut last_seen = vec![0u64; usize::try_from(KEYS).unwrap()];
     let mut progressed = 0;

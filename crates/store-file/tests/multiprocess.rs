@@ -1,6 +1,7 @@
 //! `take`, `put_if_absent` and `compare_and_swap` across real processes: this test binary re-executed
 //! four times with `MCP_AUTH_FILE_RACE_CHILD` set, all racing over one directory.
 
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -77,7 +78,8 @@ fn parse(stdout: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn processes_sharing_a_directory_take_and_claim_each_entry_exactly_once() {
-    let dir = tempfile::tempdir().unwrap();
+    // Private to this user (mode 0700): the file store refuses a root open to others.
+    let dir = tempfile::Builder::new().permissions(std::fs::Permissions::from_mode(0o700)).tempdir().unwrap();
     let store = FileStore::open(dir.path()).await.unwrap();
     for i in 0..CODES {
         store.put("codes", &format!("code-{i}"), b"one-time", None).await.unwrap();

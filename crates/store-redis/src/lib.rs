@@ -1,9 +1,12 @@
 //! A Redis backend for the mcp-auth [`KvStorage`]: state shared by every server instance that points at the
 //! same Redis, with automatic reconnects and bounded waits.
 //!
-//! - Entries live under `<prefix>:<collection>:<key>` (prefix `mcp-auth` by default). In the collection
-//!   part `%`, `:`, `{` and `}` are percent-encoded, so a collection and key can never be confused with
-//!   another pair (`("a:b", "c")` and `("a", "b:c")` stay apart); the key part is stored as given.
+//! - Entries live under `<prefix>:<collection>:<key>` (prefix `mcp-auth` by default). In the prefix part
+//!   `%` and `:` are percent-encoded, in the collection part `%`, `:`, `{` and `}`; the key part is stored
+//!   as given. Neither of the first two parts then holds a `:`, so no two (prefix, collection, key)
+//!   triples share a Redis key: collections `("a:b", "c")` and `("a", "b:c")` stay apart, and so do two
+//!   deployments with prefixes `a:b` and `a` (`a%3Ab:c:k` and `a:b:c:k`). A prefix without `%` or `:`
+//!   appears as it is; [`RedisStore::key_prefix`] gives the escaped form.
 //! - TTLs are Redis expirations (`SET .. PX`), so Redis removes expired entries itself.
 //! - `put_if_absent` is `SET .. NX`, `take` is `GETDEL` (Redis 6.2 or later): atomic across every
 //!   process, which is what one-time authorization codes need.
@@ -152,9 +155,13 @@ enum Connection {
     Cluster(redis::cluster_async::ClusterConnection),
 }
 
-/// How collection and key map to Redis keys.
+/// How prefix, collection and key map to Redis keys: `<prefix>:<collection>:<key>`, with `%` and `:`
+/// percent-encoded in the prefix, and `%`, `:`, `{` and `}` in the collection. Neither part then holds a
+/// `:`, so the first two colons split any Redis key back into its prefix, collection and key, and two
+/// different (prefix, collection, key) triples never share a Redis key or a `SCAN` pattern.
 #[derive(Debug, Clone)]
 struct Layout {
+    /// The prefix as configured (not escaped).
     prefix: String,
     /// In cluster mode the collection is a hash tag, so a collection's keys share one slot and one
     /// `SCAN` on that slot's node lists them.
@@ -162,6 +169,20 @@ struct Layout {
 }
 
 impl Layout {
+    /// The prefix as it begins every Redis key: `%` and `:` percent-encoded. Prefixes without them (the
+    /// default `mcp-auth` included) are unchanged.
+    fn prefix_part(&self) -> String {
+        let mut out = String::with_capacity(self.prefix.len());
+        for ch in self.prefix.chars() {
+            match ch {
+                '%' => out.push_str("%25"),
+                ':' => out.push_str("%3A"),
+                other => out.push(other),
+            }
+        }
+        out
+    }
+
     fn collection_part(&self, collection: &str) -> String {
         let mut out = String::with_capacity(collection.len() + 2);
         if self.hash_tag {
@@ -183,7 +204,7 @@ impl Layout {
     }
 
     fn collection_prefix(&self, collection: &str) -> String {
-        format!("{}:{}:", self.prefix, self.collection_part(collection))
+        format!("{}:{}:", self.prefix_part(), self.collection_part(collection))
     }
 
     fn key(&self, collection: &str, key: &str) -> String {
@@ -462,10 +483,31 @@ impl RedisStore {
         }
     }
 
-    /// The key prefix.
+    /// The key prefix, as configured.
     #[must_use]
     pub fn prefix(&self) -> &str {
         &self.layout.prefix
+    }
+
+    /// The prefix as it begins every Redis key of this store, for operators and scripts: the configured
+    /// prefix with `%` and `:` percent-encoded (`tenant:a` becomes `tenant%3Aa`; `mcp-auth` stays as it
+    /// is). Every key is `<key_prefix>:<collection>:<key>`, so `SCAN MATCH <key_prefix>:*` finds this
+    /// store's keys and no other's.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use mcp_auth_store_redis::RedisStore;
+    ///
+    /// # async fn demo() -> Result<(), mcp_auth_core::StoreError> {
+    /// let store = RedisStore::builder("redis://127.0.0.1:6379").prefix("tenant:a").connect().await?;
+    /// assert_eq!(store.key_prefix(), "tenant%3Aa");
+    /// assert_eq!(store.redis_key("codes", "abc"), "tenant%3Aa:codes:abc");
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn key_prefix(&self) -> String {
+        self.layout.prefix_part()
     }
 
     /// The Redis key that holds `key` of `collection`, for operators inspecting Redis.
@@ -717,6 +759,19 @@ mod tests {
         for bad in ["", "1234", "r1:", "r1:0", "r1:-1", "r1:1x", "m1:key", "r1:18446744073709551616"] {
             assert!(matches!(decode_cursor(bad), Err(StoreError::InvalidCursor { .. })), "{bad:?}");
         }
+    }
+
+    /// Issue 11: the prefix was not escaped, so prefix `a:b` with collection `c` and prefix `a` with
+    /// collection `b` shared Redis keys (and `SCAN`s).
+    #[test]
+    fn redis_prefixes_cannot_collide_between_deployments() {
+        let layout = |prefix: &str| Layout { prefix: prefix.to_owned(), hash_tag: false };
+        assert_ne!(layout("a:b").key("c", "k"), layout("a").key("b", "c:k"));
+        assert_ne!(layout("a%3Ab").key("c", "k"), layout("a:b").key("c", "k"));
+        assert_eq!(layout("a:b").key("c", "k"), "a%3Ab:c:k");
+        assert_eq!(layout("100%").key("c", "k"), "100%25:c:k");
+        assert_eq!(layout("mcp-auth").key("c", "k"), "mcp-auth:c:k", "ordinary prefixes are unchanged");
+        assert_eq!(layout("a").scan_pattern("b"), "a:b:*", "does not match a%3Ab:c:k");
     }
 
     #[test]

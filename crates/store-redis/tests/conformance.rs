@@ -63,7 +63,7 @@ async fn keys_are_laid_out_under_the_prefix_and_expire_in_redis() {
     let store = common::shared_store("layout").await;
     store.put("clients", "c:1", b"v", Some(std::time::Duration::from_secs(30))).await.unwrap();
     let key = store.redis_key("clients", "c:1");
-    assert_eq!(key, format!("{}:clients:c:1", store.prefix()));
+    assert_eq!(key, format!("{}:clients:c:1", store.key_prefix()));
     let client = redis::Client::open(common::shared_url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let pttl: i64 = redis::cmd("PTTL").arg(&key).query_async(&mut conn).await.unwrap();
@@ -161,4 +161,43 @@ async fn fernet_over_redis_refuses_values_moved_or_written_back_with_raw_command
         assert!(source.downcast_ref::<mcp_auth_fernet::BindingError>().is_some(), "{key}: {source}");
     }
     common::cleanup(&store).await;
+}
+
+/// Issue 11: the prefix was not escaped, so two deployments sharing a Redis could read, overwrite and
+/// list each other's entries: prefix `a:b` with collection `c` and prefix `a` with collection `b` wrote
+/// the same Redis keys (`a:b:c:<key>`). The prefix is now escaped like the collection.
+#[tokio::test]
+async fn redis_prefixes_cannot_collide_between_deployments() {
+    if common::skipped() {
+        return;
+    }
+    let base = common::unique_prefix("prefix-collision");
+    let connect = |prefix: String| async move {
+        mcp_auth_store_redis::RedisStore::builder(common::shared_url())
+            .prefix(prefix)
+            .connect()
+            .await
+            .unwrap()
+    };
+    let nested = connect(format!("{base}:b")).await; // prefix a:b
+    let outer = connect(base.clone()).await; // prefix a
+    nested.put("c", "k", b"nested's secret", None).await.unwrap();
+    assert_ne!(nested.redis_key("c", "k"), outer.redis_key("b", "c:k"));
+    assert_eq!(outer.get("b", "c:k").await.unwrap(), None, "read across deployments");
+    assert!(testkit::list_all_keys(&outer, "b", 1000).await.unwrap().is_empty(), "listed across deployments");
+    outer.put("b", "c:k", b"outer's value", None).await.unwrap();
+    assert_eq!(nested.get("c", "k").await.unwrap().as_deref(), Some(&b"nested's secret"[..]), "overwritten");
+    assert!(!outer.delete("b", "c:x").await.unwrap());
+
+    // A `%` in a prefix cannot imitate an escaped `:` either.
+    let percent = connect(format!("{base}%3Ab")).await;
+    assert_eq!(percent.get("c", "k").await.unwrap(), None);
+
+    // Readable: an ordinary prefix is unchanged, and the one with a `:` shows it escaped.
+    assert!(nested.redis_key("c", "k").ends_with("%3Ab:c:k"), "{}", nested.redis_key("c", "k"));
+    assert_eq!(nested.key_prefix(), format!("{}%3Ab", base.replace(':', "%3A")));
+    for store in [&nested, &outer, &percent] {
+        common::cleanup(store).await;
+        assert_eq!(common::count_keys(store).await, 0);
+    }
 }

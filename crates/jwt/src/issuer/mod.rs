@@ -29,7 +29,7 @@ pub use self::signing_key::SigningKey;
 use crate::error::JwtError;
 use crate::keys::VerifyingKey;
 use crate::shared::SharedKeys;
-use crate::verifier::{JwtVerifier, JwtVerifierBuilder};
+use crate::verifier::{CLAIMS_THE_VERIFIER_READS, JwtVerifier, JwtVerifierBuilder};
 
 /// The HKDF-SHA256 salt used to derive an HMAC signing key from a configured secret.
 pub const HKDF_SALT: &[u8] = b"mcp-auth-jwt/v1";
@@ -40,10 +40,11 @@ const HKDF_KID_INFO: &[u8] = b"mcp-auth-jwt/v1 key id";
 /// The environment variable [`SigningKey::from_settings`] reads.
 pub const SIGNING_KEY_ENV: &str = "MCP_AUTH_JWT_SIGNING_KEY";
 
-/// Claims the issuer sets itself in access and refresh tokens; [`TokenRequest::claim`] cannot override
-/// them.
-const RESERVED: &[&str] =
-    &["iss", "aud", "sub", "client_id", "scope", "iat", "nbf", "exp", "jti", "token_use"];
+/// Claims [`TokenRequest::claim`] cannot set in access and refresh tokens: every claim the verifier
+/// reads ([`CLAIMS_THE_VERIFIER_READS`]: `iss`, `aud`, `sub`, `client_id`, `azp`, `cid`, `scope`, `scp`,
+/// `iat`, `nbf`, `exp`, `token_use`), so an extra claim can never widen scopes or name another client,
+/// plus `jti`, which the issuer sets itself.
+const RESERVED: [&[&str]; 2] = [CLAIMS_THE_VERIFIER_READS, &["jti"]];
 
 struct IssuerInner {
     issuer: String,
@@ -137,7 +138,7 @@ impl JwtIssuer {
         default_ttl: Duration,
     ) -> Result<IssuedToken, JwtError> {
         let inner = &*self.inner;
-        refuse_reserved(&request.claims, RESERVED, "TokenRequest::claim")?;
+        refuse_reserved(&request.claims, &RESERVED, "TokenRequest::claim")?;
         let mut claims = request.claims.clone();
         if let Some(audience) = request.audience.as_ref().or(inner.audience.as_ref()) {
             claims.insert("aud".into(), audience.clone().into());
@@ -190,7 +191,7 @@ impl JwtIssuer {
     /// # }).unwrap();
     /// ```
     pub fn sign_id_token(&self, request: &IdTokenRequest) -> Result<IssuedToken, JwtError> {
-        refuse_reserved(&request.claims, ID_TOKEN_RESERVED, "IdTokenRequest::claim")?;
+        refuse_reserved(&request.claims, &[ID_TOKEN_RESERVED], "IdTokenRequest::claim")?;
         let mut claims = request.claims.clone();
         claims.insert("sub".into(), request.subject.clone().into());
         claims.insert("aud".into(), request.client_id.clone().into());
@@ -516,10 +517,10 @@ fn published(ring: &[Arc<SigningKey>]) -> (Vec<VerifyingKey>, Vec<Algorithm>) {
 
 fn refuse_reserved(
     claims: &Map<String, Value>,
-    reserved: &[&str],
+    reserved: &[&[&str]],
     setting: &'static str,
 ) -> Result<(), JwtError> {
-    match claims.keys().find(|name| reserved.contains(&name.as_str())) {
+    match claims.keys().find(|name| reserved.iter().any(|list| list.contains(&name.as_str()))) {
         Some(name) => Err(JwtError::config(setting, format!("{name:?} is set by the issuer"))),
         None => Ok(()),
     }
@@ -562,6 +563,28 @@ mod tests {
                 matches!(err, JwtError::Config { setting: "IdTokenRequest::claim", .. }),
                 "{name}: {err:?}"
             );
+        }
+    }
+
+    /// Issue 11: `scp`, `azp` and `cid` were not reserved, so `.claim("scp", ..)` widened the scopes the
+    /// verifier grants and `.claim("azp", ..)` / `.claim("cid", ..)` could name another client.
+    #[tokio::test]
+    async fn custom_claims_cannot_set_what_the_verifier_reads() {
+        let issuer = issuer(SigningKey::generate_ed25519("k").unwrap());
+        let widened = TokenRequest::new("u").scopes(["mcp:read"]).claim("scp", ["mcp:admin"]);
+        if let Ok(token) = issuer.sign_access(&widened) {
+            let access = issuer.access_verifier().build().unwrap().verify_jwt(token.expose()).await.unwrap();
+            panic!("a custom scp claim was signed and granted {:?}", access.scopes);
+        }
+        let names = ["iss", "aud", "sub", "client_id", "azp", "cid", "scope", "scp", "iat", "nbf", "exp"];
+        for name in names.into_iter().chain(["jti", "token_use"]) {
+            for sign in [JwtIssuer::sign_access, JwtIssuer::sign_refresh] {
+                let err = sign(&issuer, &TokenRequest::new("u").claim(name, "x")).unwrap_err();
+                assert!(
+                    matches!(&err, JwtError::Config { setting: "TokenRequest::claim", reason } if reason.contains(name)),
+                    "{name}: {err:?}"
+                );
+            }
         }
     }
 

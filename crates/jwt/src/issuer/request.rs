@@ -101,8 +101,10 @@ impl TokenRequest {
         self
     }
 
-    /// Adds a claim (for example `email` or `org_id`). Reserved claims (`iss`, `aud`, `sub`, `exp`, ...)
-    /// are refused when signing.
+    /// Adds a claim (for example `email` or `org_id`). Every claim the verifier reads is reserved and
+    /// refused when signing (`iss`, `aud`, `sub`, `client_id`, `azp`, `cid`, `scope`, `scp`, `iat`, `nbf`,
+    /// `exp`, `token_use`), and so is `jti`: set scopes with [`scopes`](Self::scopes) and the client with
+    /// [`client_id`](Self::client_id).
     pub fn claim(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
         self.claims.insert(name.into(), value.into());
         self

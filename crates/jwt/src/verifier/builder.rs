@@ -292,9 +292,39 @@ impl JwtVerifierBuilder {
         self
     }
 
-    /// The least time between two refreshes caused by unknown `kid`s (default 30 s).
+    /// The least time between two refreshes caused by unknown `kid`s (default 30 s), counted from the
+    /// last such refresh; periodic refreshes do not use it up. Only a token whose `iss` (read before the
+    /// signature is checked, for this decision only) is one of the accepted [`issuer`](Self::issuer)s
+    /// causes such a refresh, so tokens of other issuers never delay a key your issuer just rotated in.
+    /// A forged token can still claim your issuer, so the cooldown stays: random `kid`s cause at most one
+    /// refresh per cooldown.
     pub fn jwks_refresh_cooldown(mut self, cooldown: Duration) -> Self {
         self.jwks_policy.cooldown = cooldown;
+        self
+    }
+
+    /// How long past their freshness (`Cache-Control: max-age`, within
+    /// [`jwks_ttl_bounds`](Self::jwks_ttl_bounds)) the last keys fetched from the JWKS URL are still used
+    /// while every refresh fails (default 24 hours). After that, verification answers
+    /// [`JwtError::KeySourceUnavailable`] (503 through [`TokenVerifier`](mcp_auth_core::TokenVerifier))
+    /// until a refresh succeeds: keys the provider has withdrawn meanwhile are not trusted indefinitely.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mcp_auth_jwt::JwtVerifier;
+    ///
+    /// let verifier = JwtVerifier::builder()
+    ///     .jwks_url("https://your-app.authkit.app/oauth2/jwks")
+    ///     .issuer("https://your-app.authkit.app")
+    ///     .audience("https://mcp.example.com/mcp")
+    ///     .jwks_max_stale(Duration::from_secs(6 * 3600))
+    ///     .build()?;
+    /// # Ok::<(), mcp_auth_jwt::JwtError>(())
+    /// ```
+    pub fn jwks_max_stale(mut self, max_stale: Duration) -> Self {
+        self.jwks_policy.max_stale = max_stale;
         self
     }
 

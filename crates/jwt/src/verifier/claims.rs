@@ -9,6 +9,13 @@ use serde_json::{Map, Value};
 use super::{Inner, TokenUse};
 use crate::error::JwtError;
 
+/// Every claim [`Inner::check_claims`] reads to accept a token or to fill the [`AccessToken`] it returns
+/// (its subject, client, issuer, audience, scopes and expiry). [`JwtIssuer`](crate::JwtIssuer) reserves
+/// all of them, so an extra claim given to it can never widen scopes or change who the token is for.
+/// Keep it in step with `check_claims`.
+pub(crate) const CLAIMS_THE_VERIFIER_READS: &[&str] =
+    &["iss", "aud", "sub", "client_id", "azp", "cid", "scope", "scp", "iat", "nbf", "exp", "token_use"];
+
 impl Inner {
     pub(super) fn check_claims(
         &self,

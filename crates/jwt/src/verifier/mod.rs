@@ -24,6 +24,7 @@ use crate::shared::SharedKeys;
 use crate::strict;
 
 pub use self::builder::JwtVerifierBuilder;
+pub(crate) use self::claims::CLAIMS_THE_VERIFIER_READS;
 use self::header::Header;
 
 /// The default largest token accepted: 16 KiB.
@@ -88,6 +89,21 @@ struct Inner {
 }
 
 impl Inner {
+    /// Whether the not yet verified `payload` names an accepted issuer (or any issuer is accepted). Only
+    /// decides whether an unknown `kid` may cause a JWKS refresh: a token of another issuer would be
+    /// refused anyway, so its `kid` is not worth a fetch.
+    fn claims_an_accepted_issuer(&self, payload: &str) -> bool {
+        if self.issuers.is_empty() {
+            return true;
+        }
+        strict::decode_object(payload, Part::Payload).is_ok_and(|claims| {
+            claims
+                .get("iss")
+                .and_then(serde_json::Value::as_str)
+                .is_some_and(|iss| self.issuers.iter().any(|i| i == iss))
+        })
+    }
+
     /// Whether a token signed with `alg` may be checked at all.
     fn allows(&self, alg: Algorithm) -> bool {
         match &self.keys {
@@ -177,13 +193,22 @@ impl JwtVerifier {
         let now = unix_seconds(time);
         let segments = strict::split(token)?;
         let header = Header::read(&segments.header, inner)?;
+        // Fetches completed before this request, so a fetch made meanwhile is not repeated for its kid.
+        let fetches_before = match &inner.keys {
+            Keys::Remote(remote) => remote.fetches(),
+            Keys::Static(_) | Keys::Shared(_) => 0,
+        };
         let keys = inner.keys.current().await?;
         let keys = match (keys.select(header.kid, header.alg), &inner.keys) {
             (Err(JwtError::UnknownKid { .. }), Keys::Remote(remote)) => match header.kid {
-                Some(kid) => remote
-                    .refresh_for_kid(kid)
+                Some(kid) if inner.claims_an_accepted_issuer(segments.payload) => remote
+                    .refresh_for_kid(kid, fetches_before)
                     .await
                     .ok_or_else(|| JwtError::UnknownKid { kid: kid.to_owned() })?,
+                Some(kid) => {
+                    tracing::debug!("unknown kid in a token that names no accepted issuer: no JWKS refresh");
+                    return Err(JwtError::UnknownKid { kid: kid.to_owned() });
+                }
                 None => keys,
             },
             (Err(err), _) => return Err(err),
@@ -248,5 +273,71 @@ fn verify_signature(
             }
             _ => Err(JwtError::InvalidSignature(Some(err))),
         },
+    }
+}
+
+/// The integration tests' helpers (test keys, a JWKS server on 127.0.0.1), for the tests below that
+/// look inside the verifier.
+#[cfg(test)]
+#[path = "../../tests/common/mod.rs"]
+mod test_common;
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use mcp_auth_core::clock::Clock as _;
+    use serde_json::json;
+
+    use super::test_common::*;
+    use super::*;
+
+    /// Issue 11: every JWKS fetch made a new key-set generation, even when the keys were the same, and
+    /// so flushed the verified-token cache every few minutes. The generation now changes only when the
+    /// usable keys do.
+    #[tokio::test]
+    async fn an_identical_key_set_keeps_the_generation_and_the_verified_token_cache() {
+        let server = JwksServer::start(jwks(&[&rsa1(), &rsa2()])).await;
+        server.set_cache_control("max-age=60");
+        let clock = clock();
+        let verifier = JwtVerifier::builder()
+            .jwks_url(server.url())
+            .issuer(ISSUER)
+            .audience(AUDIENCE)
+            .token_cache(100)
+            .clock(Arc::new(clock.clone()))
+            .build()
+            .unwrap();
+        let claims = |sub: &str| claims_with(json!({"sub": sub, "exp": NOW + 3_600}));
+        let cached = token(&rsa1(), &claims("cached"));
+        verifier.verify_jwt(&cached).await.unwrap();
+        let inner = &*verifier.inner;
+        let cache = inner.cache.as_ref().unwrap();
+        let hash = cache.fingerprint(&cached);
+        let first = inner.keys.fresh_generation(clock.now()).unwrap();
+
+        // The same keys, in another order and next to a key this verifier cannot use.
+        let mut same = jwks(&[&rsa2(), &rsa1()]);
+        same["keys"].as_array_mut().unwrap().push(json!({"kty": "oct", "kid": "sym", "k": b64([1u8; 32])}));
+        server.set_jwks(same);
+        for round in 1..=3 {
+            clock.advance(std::time::Duration::from_secs(61));
+            // Another token's verification makes the refresh.
+            verifier.verify_jwt(&token(&rsa2(), &claims(&format!("other-{round}")))).await.unwrap();
+            assert_eq!(server.hits(), 1 + round);
+            let now = clock.now();
+            assert_eq!(inner.keys.fresh_generation(now), Some(first), "round {round}: same keys");
+            assert!(cache.get(&hash, &cached, now, first).is_some(), "round {round}: still cached");
+        }
+
+        // A key removed: a new generation, and the cached tokens go.
+        server.set_jwks(jwks(&[&rsa2()]));
+        clock.advance(std::time::Duration::from_secs(61));
+        verifier.verify_jwt(&token(&rsa2(), &claims("other"))).await.unwrap();
+        let now = clock.now();
+        let second = inner.keys.fresh_generation(now).unwrap();
+        assert_ne!(second, first);
+        assert!(cache.get(&hash, &cached, now, second).is_none());
+        assert!(matches!(verifier.verify_jwt(&cached).await, Err(JwtError::UnknownKid { .. })));
     }
 }

@@ -52,7 +52,7 @@ pub async fn shared_store(test: &str) -> RedisStore {
 pub async fn cleanup(store: &RedisStore) {
     let client = redis::Client::open(shared_url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let pattern = format!("{}:*", store.prefix().replace('*', "\\*"));
+    let pattern = format!("{}:*", store.key_prefix().replace('*', "\\*"));
     let mut cursor: u64 = 0;
     loop {
         let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
@@ -79,7 +79,7 @@ pub async fn count_keys(store: &RedisStore) -> usize {
     let client = redis::Client::open(shared_url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let keys: Vec<String> =
-        redis::cmd("KEYS").arg(format!("{}:*", store.prefix())).query_async(&mut conn).await.unwrap();
+        redis::cmd("KEYS").arg(format!("{}:*", store.key_prefix())).query_async(&mut conn).await.unwrap();
     keys.len()
 }
 
