@@ -326,6 +326,29 @@ async fn missing_scopes_are_refused_with_403() {
     assert!(matches!(refuse(&t).await, JwtError::InvalidClaim { claim: "scope", .. }));
 }
 
+/// Issue 11: scope checks were exact; with a hierarchy a broad scope meets the narrower requirement, and
+/// without one it still does not.
+#[tokio::test]
+async fn scope_hierarchy_hook_lets_a_broad_scope_meet_the_required_one() {
+    let t = token(&rsa1(), &claims_with(json!({"scope": "mcp:admin"})));
+    assert!(matches!(refuse(&t).await, JwtError::InsufficientScope { .. }), "exact by default");
+    let verifier = JwtVerifier::builder()
+        .jwks(jwks(&[&rsa1()]))
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .required_scopes(["mcp:read"])
+        .scope_hierarchy(
+            mcp_auth_core::scope::ScopeImplications::new().scope_implies("mcp:admin", ["mcp:read"]),
+        )
+        .clock(Arc::new(clock()))
+        .build()
+        .unwrap();
+    let access = verifier.verify_jwt(&t).await.expect("mcp:admin implies mcp:read");
+    assert_eq!(access.scopes, ["mcp:admin"], "the granted scopes are reported as they are");
+    let narrow = token(&rsa1(), &claims_with(json!({"scope": "mcp:write"})));
+    assert!(matches!(verifier.verify_jwt(&narrow).await, Err(JwtError::InsufficientScope { .. })));
+}
+
 #[tokio::test]
 async fn algorithm_outside_the_allow_list_is_refused() {
     let t = token(&ed25519(), &claims());

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
 use mcp_auth_core::clock::{SharedClock, system_clock};
+use mcp_auth_core::scope::{ScopeCheck, ScopeHierarchy};
 use secrecy::{ExposeSecret, SecretSlice};
 use serde_json::Value;
 use url::Url;
@@ -70,6 +71,7 @@ pub struct JwtVerifierBuilder {
     allow_missing_exp: bool,
     allow_http_jwks: bool,
     required_scopes: Vec<String>,
+    scope_check: ScopeCheck,
     required_typ: Option<String>,
     leeway: Duration,
     max_token_size: usize,
@@ -93,6 +95,7 @@ impl Default for JwtVerifierBuilder {
             allow_missing_exp: false,
             allow_http_jwks: false,
             required_scopes: Vec::new(),
+            scope_check: ScopeCheck::exact(),
             required_typ: None,
             leeway: DEFAULT_LEEWAY,
             max_token_size: DEFAULT_MAX_TOKEN_SIZE,
@@ -229,6 +232,30 @@ impl JwtVerifierBuilder {
         S: Into<String>,
     {
         self.required_scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Judges the required scopes through `hierarchy`: a token with a broad scope (`mcp:admin`) meets a
+    /// requirement of a narrower one it implies (`mcp:read`). Off by default: scopes match exactly. Give
+    /// the bearer layer the same hierarchy, so per-operation checks agree.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mcp_auth_core::scope::ScopeImplications;
+    /// use mcp_auth_jwt::JwtVerifier;
+    ///
+    /// let verifier = JwtVerifier::builder()
+    ///     .jwks_url("https://your-app.authkit.app/oauth2/jwks")
+    ///     .issuer("https://auth.example.com")
+    ///     .audience("https://mcp.example.com/mcp")
+    ///     .required_scopes(["mcp:read"])
+    ///     .scope_hierarchy(ScopeImplications::new().scope_implies("mcp:admin", ["mcp:read"]))
+    ///     .build()
+    ///     .unwrap();
+    /// ```
+    pub fn scope_hierarchy(mut self, hierarchy: impl ScopeHierarchy + 'static) -> Self {
+        self.scope_check = ScopeCheck::with_hierarchy(hierarchy);
         self
     }
 
@@ -534,6 +561,7 @@ impl JwtVerifierBuilder {
             issuers: self.issuers,
             audiences: self.audiences,
             required_scopes: self.required_scopes,
+            scope_check: self.scope_check,
             required_typ: self.required_typ,
             require_exp: !self.allow_missing_exp,
             leeway: self.leeway.as_secs(),

@@ -93,10 +93,8 @@ impl Inner {
                 scopes.push(scope);
             }
         }
-        let missing: Vec<String> = mcp_auth_core::scope::missing_scopes(&self.required_scopes, &scopes)
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
+        let missing: Vec<String> =
+            self.scope_check.missing(&self.required_scopes, &scopes).into_iter().map(str::to_owned).collect();
         if !missing.is_empty() {
             return Err(JwtError::InsufficientScope { required: self.required_scopes.clone(), missing });
         }

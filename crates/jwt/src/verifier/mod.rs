@@ -14,6 +14,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use jsonwebtoken::Algorithm;
 use mcp_auth_core::clock::{SharedClock, unix_seconds};
+use mcp_auth_core::scope::ScopeCheck;
 use mcp_auth_core::{AccessToken, TokenVerifier, VerifyError};
 
 use crate::cache::TokenCache;
@@ -79,6 +80,7 @@ struct Inner {
     issuers: Vec<String>,
     audiences: Vec<String>,
     required_scopes: Vec<String>,
+    scope_check: ScopeCheck,
     required_typ: Option<String>,
     require_exp: bool,
     leeway: u64,
