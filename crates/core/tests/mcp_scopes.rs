@@ -278,3 +278,48 @@ async fn a_layer_without_a_policy_never_reads_the_body() {
     assert_eq!(answer.status, StatusCode::OK);
     assert_eq!(answer.body, "not json at all".as_bytes());
 }
+
+/// Review finding: other spellings of a guarded resource (case, dot and empty segments, escapes, a query)
+/// matched no rule and needed no scope.
+#[tokio::test]
+async fn other_spellings_of_a_guarded_resource_need_its_scopes() {
+    let world = world(layer());
+    let read = |uri: &str| {
+        json!({"jsonrpc": "2.0", "id": 1, "method": "resources/read", "params": {"uri": uri}}).to_string()
+    };
+    for spelling in [
+        "ORDERS://acme/orders/1",
+        "orders://ACME/orders/1",
+        "orders://acme/orders//1",
+        "orders://acme/x/../orders/1",
+        "orders://acme/orders/%31",
+        "orders://acme/orders/1?all=1",
+        "orders://acme/orders/1/",
+    ] {
+        let answer = post_mcp(&world, "low", read(spelling)).await;
+        assert_eq!(answer.status, StatusCode::FORBIDDEN, "{spelling}");
+    }
+    assert_eq!(world.calls.load(Ordering::SeqCst), 0);
+}
+
+/// Review finding: `subscriptions/listen`, `completion/complete` and `skills/get` reach a guarded
+/// resource or prompt without naming it in `resources/read` or `prompts/get`.
+#[tokio::test]
+async fn subscriptions_and_completions_of_guarded_targets_are_challenged() {
+    let world = world(layer());
+    let listen = json!({"jsonrpc": "2.0", "id": 1, "method": "subscriptions/listen",
+        "params": {"notifications": {"resourceSubscriptions": ["orders://acme/orders/1"]}}})
+    .to_string();
+    let complete = json!({"jsonrpc": "2.0", "id": 2, "method": "completion/complete",
+        "params": {"ref": {"type": "ref/prompt", "name": "secret_prompt"}, "argument": {"name": "a", "value": ""}}})
+    .to_string();
+    let complete_template = json!({"jsonrpc": "2.0", "id": 3, "method": "completion/complete",
+        "params": {"ref": {"type": "ref/resource", "uri": "orders://{org}/orders/{id}"},
+            "argument": {"name": "org", "value": ""}}})
+    .to_string();
+    for body in [listen, complete, complete_template] {
+        let answer = post_mcp(&world, "low", body.clone()).await;
+        assert_eq!(answer.status, StatusCode::FORBIDDEN, "{body}");
+        assert_eq!(post_mcp(&world, "everything", body.clone()).await.status, StatusCode::OK, "{body}");
+    }
+}

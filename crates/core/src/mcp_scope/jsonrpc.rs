@@ -16,8 +16,9 @@ pub enum JsonRpcBodyError {
     /// Not JSON, not a JSON-RPC message or batch of messages, or a member given twice.
     #[error("the body is not a JSON-RPC message: {0}")]
     Parse(String),
-    /// A guarded method whose target (tool or prompt `name`, resource `uri`) is missing, not a string, or
-    /// given twice.
+    /// A guarded method whose target (tool or prompt `name`, resource `uri`, the `ref` of a completion, the
+    /// `notifications` of a subscription stream) is missing, not of its type, given twice, or (a URI) longer
+    /// than [`MAX_URI_LEN`].
     #[error("{method} needs params.{field}, once, as a string")]
     MissingTarget {
         /// The method.
@@ -60,8 +61,45 @@ struct Addressed<'a> {
     uri: Cow<'a, str>,
 }
 
-/// The guarded operations in a JSON-RPC request body: one message or a batch, in order. Messages of other
-/// methods (`initialize`, `tools/list`, notifications, responses) are read and left out.
+/// `subscriptions/listen`: the resources whose updates the stream asks for.
+#[derive(Deserialize)]
+struct Listen {
+    notifications: ListenFilter,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListenFilter {
+    #[serde(default)]
+    resource_subscriptions: Option<Vec<String>>,
+}
+
+/// `completion/complete`: completing an argument of a prompt or of a resource template.
+#[derive(Deserialize)]
+struct Complete {
+    #[serde(rename = "ref")]
+    reference: Reference,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type")]
+enum Reference {
+    #[serde(rename = "ref/prompt")]
+    Prompt { name: String },
+    #[serde(rename = "ref/resource")]
+    Resource { uri: String },
+}
+
+/// The longest resource URI read; longer ones are refused (MCP resource URIs are short, and matching
+/// costs time in the URI's length).
+pub const MAX_URI_LEN: usize = 8 * 1024;
+
+/// The guarded operations in a JSON-RPC request body: one message or a batch, in order. Guarded methods:
+/// `tools/call` (a tool), `prompts/get` (a prompt), `resources/read`, `resources/subscribe`,
+/// `resources/directory/read` and `skills/get` (a resource URI), `subscriptions/listen` (each URI in
+/// `notifications.resourceSubscriptions`) and `completion/complete` (the prompt or resource template its
+/// `ref` names). Messages of other methods (`initialize`, `tools/list`, notifications, responses) are read
+/// and left out.
 ///
 /// # Errors
 ///
@@ -91,19 +129,42 @@ pub fn operations_in(body: &[u8]) -> Result<Vec<McpOperation>, JsonRpcBodyError>
         let Some(method) = message.method else { continue };
         let params = message.params.map_or("null", RawValue::get);
         let missing = |field| JsonRpcBodyError::MissingTarget { method: method.to_string(), field };
-        let operation = match method.as_ref() {
-            "tools/call" => McpOperation::Tool(
+        let before = operations.len();
+        match method.as_ref() {
+            "tools/call" => operations.push(McpOperation::Tool(
                 serde_json::from_str::<Named<'_>>(params).map_err(|_| missing("name"))?.name.into_owned(),
-            ),
-            "prompts/get" => McpOperation::Prompt(
+            )),
+            "prompts/get" => operations.push(McpOperation::Prompt(
                 serde_json::from_str::<Named<'_>>(params).map_err(|_| missing("name"))?.name.into_owned(),
-            ),
-            "resources/read" | "resources/subscribe" | "resources/directory/read" => McpOperation::Resource(
-                serde_json::from_str::<Addressed<'_>>(params).map_err(|_| missing("uri"))?.uri.into_owned(),
-            ),
-            _ => continue,
-        };
-        operations.push(operation);
+            )),
+            "resources/read" | "resources/subscribe" | "resources/directory/read" | "skills/get" => {
+                operations.push(McpOperation::Resource(
+                    serde_json::from_str::<Addressed<'_>>(params)
+                        .map_err(|_| missing("uri"))?
+                        .uri
+                        .into_owned(),
+                ));
+            }
+            "subscriptions/listen" => {
+                let listen = serde_json::from_str::<Listen>(params).map_err(|_| missing("notifications"))?;
+                let uris = listen.notifications.resource_subscriptions.unwrap_or_default();
+                operations.extend(uris.into_iter().map(McpOperation::Resource));
+            }
+            "completion/complete" => {
+                let complete = serde_json::from_str::<Complete>(params).map_err(|_| missing("ref"))?;
+                operations.push(match complete.reference {
+                    Reference::Prompt { name } => McpOperation::Prompt(name),
+                    Reference::Resource { uri } => McpOperation::Resource(uri),
+                });
+            }
+            _ => {}
+        }
+        if operations[before..]
+            .iter()
+            .any(|operation| matches!(operation, McpOperation::Resource(uri) if uri.len() > MAX_URI_LEN))
+        {
+            return Err(missing("uri"));
+        }
     }
     Ok(operations)
 }
@@ -135,6 +196,46 @@ mod tests {
                 McpOperation::Resource("file:///y".into()),
             ]
         );
+    }
+
+    #[test]
+    fn subscriptions_completions_and_skills_are_guarded_too() {
+        let batch = r#"[
+            {"jsonrpc":"2.0","id":1,"method":"subscriptions/listen","params":{"notifications":
+                {"toolsListChanged":true,"resourceSubscriptions":["config://app","file:///x"]}}},
+            {"jsonrpc":"2.0","id":2,"method":"completion/complete","params":{"ref":{"type":"ref/prompt","name":"p"},
+                "argument":{"name":"a","value":""}}},
+            {"jsonrpc":"2.0","id":3,"method":"completion/complete","params":{"ref":{"type":"ref/resource",
+                "uri":"orders://{org}/orders/{id}"},"argument":{"name":"org","value":""}}},
+            {"jsonrpc":"2.0","id":4,"method":"skills/get","params":{"uri":"skill://deploy"}},
+            {"jsonrpc":"2.0","id":5,"method":"subscriptions/listen","params":{"notifications":{}}}
+        ]"#;
+        assert_eq!(
+            ops(batch).unwrap(),
+            [
+                McpOperation::Resource("config://app".into()),
+                McpOperation::Resource("file:///x".into()),
+                McpOperation::Prompt("p".into()),
+                McpOperation::Resource("orders://{org}/orders/{id}".into()),
+                McpOperation::Resource("skill://deploy".into()),
+            ]
+        );
+        for bad in [
+            r#"{"jsonrpc":"2.0","id":1,"method":"subscriptions/listen","params":{}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"completion/complete","params":{"ref":{"type":"ref/other"}}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"completion/complete","params":{"ref":{"type":"ref/prompt","name":"a","name":"b"}}}"#,
+        ] {
+            assert_eq!(ops(bad).unwrap_err().code(), -32602, "{bad}");
+        }
+    }
+
+    #[test]
+    fn overlong_resource_uris_are_refused() {
+        let long = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{{"uri":"x://{}"}}}}"#,
+            "a".repeat(MAX_URI_LEN)
+        );
+        assert_eq!(ops(&long).unwrap_err().code(), -32602);
     }
 
     #[test]

@@ -32,11 +32,12 @@
 
 mod jsonrpc;
 mod template;
+mod uri;
 
 use std::collections::HashMap;
 use std::fmt;
 
-pub use self::jsonrpc::{JsonRpcBodyError, operations_in};
+pub use self::jsonrpc::{JsonRpcBodyError, MAX_URI_LEN, operations_in};
 use self::template::UriTemplate;
 use crate::scope::is_scope_token;
 
@@ -85,7 +86,9 @@ impl McpScopePolicy {
     }
 
     /// The scopes `operation` requires, beyond those every request needs. For a resource: those of its
-    /// exact entry and of every template it matches, together.
+    /// exact entry and of every template it matches, together, for the URI as sent and for its normalized
+    /// form (lower-cased scheme and host, dot and empty segments resolved, unreserved escapes decoded, no
+    /// query or fragment, no trailing `/`), so another spelling of a guarded resource needs its scopes too.
     #[must_use]
     pub fn required_for(&self, operation: &McpOperation) -> Vec<&str> {
         fn add<'a>(required: &mut Vec<&'a str>, scopes: &'a [String]) {
@@ -108,12 +111,15 @@ impl McpScopePolicy {
                 }
             }
             McpOperation::Resource(uri) => {
-                if let Some(scopes) = self.resources.get(uri) {
-                    add(&mut required, scopes);
-                }
-                for (template, scopes) in &self.templates {
-                    if template.matches(uri) {
+                for form in uri::matching_forms(uri) {
+                    if let Some(scopes) = self.resources.get(&form) {
                         add(&mut required, scopes);
+                    }
+                    for (template, scopes) in &self.templates {
+                        // A completion names the template itself.
+                        if template.as_str() == form || template.matches(&form) {
+                            add(&mut required, scopes);
+                        }
                     }
                 }
             }
