@@ -7,10 +7,10 @@ use mcp_auth_core::TokenVerifier;
 use mcp_auth_core::mcp_scope::McpScopePolicy;
 use mcp_auth_core::metadata::ProtectedResourceMetadata;
 use mcp_auth_core::resource::ResourceUrl;
-use mcp_auth_core::scope::ScopeHierarchy;
+use mcp_auth_core::scope::{ScopeCheck, ScopeHierarchy};
 use mcp_auth_core::settings::Settings;
 
-use crate::audience::AudienceCheck;
+use crate::audience::ResourceCheck;
 use crate::{OFFLINE_ACCESS, RemoteAuthError, RemoteAuthProvider};
 
 /// Builds a [`RemoteAuthProvider`].
@@ -170,12 +170,16 @@ impl RemoteAuthProviderBuilder {
         metadata.scopes_supported = self.scopes_supported.map(without_offline_access);
         metadata.resource_name = self.resource_name;
         metadata.resource_documentation = self.resource_documentation;
-        let verifier: Arc<dyn TokenVerifier> = if self.check_audience {
-            Arc::new(AudienceCheck { inner: self.verifier, audience: resource.as_str().to_owned() })
-        } else {
+        if !self.check_audience {
             tracing::warn!(resource = %resource, "audience check turned off: tokens for other resources are accepted");
-            self.verifier
-        };
+        }
+        let scope_check = self.scope_hierarchy.clone().map(ScopeCheck::with_hierarchy).unwrap_or_default();
+        let verifier: Arc<dyn TokenVerifier> = Arc::new(ResourceCheck {
+            inner: self.verifier,
+            audience: self.check_audience.then(|| resource.as_str().to_owned()),
+            required_scopes: required_scopes.clone(),
+            scope_check,
+        });
         Ok(RemoteAuthProvider {
             verifier,
             resource,

@@ -63,7 +63,9 @@ impl RemoteAuthProvider {
         &self.required_scopes
     }
 
-    /// The verifier in use (wrapped with the audience check unless it was turned off).
+    /// The verifier in use, wrapped with this resource's checks: the audience (unless it was turned off)
+    /// and the required scopes (through the scope hierarchy), so using it directly checks what the bearer
+    /// layer checks, short of per-operation scopes.
     #[must_use]
     pub fn verifier(&self) -> Arc<dyn TokenVerifier> {
         Arc::clone(&self.verifier)

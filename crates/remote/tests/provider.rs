@@ -307,3 +307,33 @@ fn issuers_are_kept_exactly_as_the_authorization_server_publishes_them() {
         assert_eq!(provider.metadata().authorization_servers, [issuer, issuer], "surrounding blanks only go");
     }
 }
+
+/// Review finding: with the scope check moved out of AuthKit's JWT verifier, `provider.verifier()` used on
+/// its own accepted tokens without the required scopes. It checks them now, through the hierarchy.
+#[tokio::test]
+async fn provider_verifier_checks_the_required_scopes_itself() {
+    let tokens = StaticTokenVerifier::new()
+        .with_token(
+            "narrow",
+            AccessToken::new("narrow").with_subject("u1").with_audience(["https://mcp.example.com/mcp"]),
+        )
+        .with_token(
+            "broad",
+            AccessToken::new("broad")
+                .with_subject("u1")
+                .with_scopes(["mcp:admin"])
+                .with_audience(["https://mcp.example.com/mcp"]),
+        );
+    let provider = RemoteAuthProvider::builder(Arc::new(tokens))
+        .authorization_server("https://auth.example.com")
+        .base_url("https://mcp.example.com")
+        .required_scopes(["mcp:tools", "offline_access"])
+        .scope_hierarchy(ScopeImplications::new().scope_implies("mcp:admin", ["mcp:tools"]))
+        .build()
+        .unwrap();
+    let verifier = provider.verifier();
+    assert_eq!(verifier.required_scopes(), ["mcp:tools"], "offline_access is never a requirement");
+    let refused = verifier.verify("narrow").await.unwrap_err();
+    assert_eq!(refused.status_code(), 403, "{refused}");
+    assert_eq!(verifier.verify("broad").await.unwrap().scopes, ["mcp:admin"]);
+}
