@@ -26,6 +26,8 @@ pub(crate) struct Breaker {
 struct BreakerState {
     open_until: Option<SystemTime>,
     failures: u32,
+    /// A probe was let through (half-open) and has not reported back.
+    probing: bool,
 }
 
 impl fmt::Debug for Breaker {
@@ -52,7 +54,8 @@ impl Breaker {
             None => Ok(()),
             Some(until) if now < until => Err(until.duration_since(now).unwrap_or_default()),
             Some(_) => {
-                state.open_until = Some(now + self.base);
+                state.open_until = Some(later(now, self.base));
+                state.probing = true;
                 Ok(())
             }
         }
@@ -65,14 +68,27 @@ impl Breaker {
 
     /// The upstream failed at `now` (asking, when `retry_after` is given, to wait that long): opens the
     /// breaker and returns the back-off.
+    ///
+    /// Failures of calls that were already in flight when the breaker opened belong to the same outage:
+    /// they do not double the back-off again (32 timeouts of one stall are one failure, not 32). Only the
+    /// first failure while closed and a failed probe count.
     pub(crate) fn failed(&self, now: SystemTime, retry_after: Option<Duration>) -> Duration {
         let mut state = lock(&self.state);
-        let doublings = state.failures.min(31);
-        state.failures = state.failures.saturating_add(1);
+        let same_outage = !state.probing && state.open_until.is_some_and(|until| until > now);
+        if !same_outage {
+            state.failures = state.failures.saturating_add(1);
+        }
+        state.probing = false;
+        let doublings = state.failures.saturating_sub(1).min(31);
         let exponential = self.base.saturating_mul(1 << doublings).min(self.max);
         let backoff = retry_after.map_or(exponential, |asked| asked.min(self.max).max(exponential));
-        state.open_until = Some(now + backoff);
-        backoff
+        let until = later(now, backoff);
+        let until = match state.open_until {
+            Some(current) if same_outage => current.max(until),
+            _ => until,
+        };
+        state.open_until = Some(until);
+        until.duration_since(now).unwrap_or(backoff)
     }
 }
 
@@ -125,6 +141,12 @@ impl TokenBucket {
     }
 }
 
+/// `now + duration`, saturating far in the future instead of overflowing (a TTL or back-off configured
+/// near `Duration::MAX` must not panic).
+pub(crate) fn later(now: SystemTime, duration: Duration) -> SystemTime {
+    now.checked_add(duration).unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
+}
+
 /// `duration` rounded up to whole seconds, at least one: the form of a `Retry-After` header.
 pub(crate) fn whole_seconds(duration: Duration) -> Duration {
     let seconds = duration.as_secs() + u64::from(duration.subsec_nanos() > 0);
@@ -165,6 +187,26 @@ mod tests {
         assert_eq!(breaker.admit(at(11)), Ok(()));
         assert_eq!(breaker.admit(at(11)), Ok(()), "closed: everyone goes");
         assert_eq!(breaker.failed(at(11), None), S, "the doubling starts over");
+    }
+
+    /// Review finding: 32 lookups in flight when WorkOS stalled each reported a failure and each doubled
+    /// the back-off, so one short blip opened the breaker for the maximum.
+    #[test]
+    fn failures_of_calls_already_in_flight_count_as_one_outage() {
+        let breaker = Breaker::new(S, 30 * S);
+        for _ in 0..32 {
+            assert_eq!(breaker.failed(at(0), None), S, "one outage, one failure");
+        }
+        assert_eq!(breaker.admit(at(1)), Ok(()), "the probe");
+        assert_eq!(breaker.failed(at(1), None), 2 * S, "a failed probe doubles");
+        assert_eq!(breaker.failed(at(2), Some(5 * S)), 5 * S, "a Retry-After still lengthens it");
+    }
+
+    #[test]
+    fn far_future_times_saturate_instead_of_panicking() {
+        let breaker = Breaker::new(S, Duration::MAX);
+        assert!(breaker.failed(at(0), Some(Duration::MAX)) > 365 * 24 * 3600 * S);
+        assert!(later(at(0), Duration::MAX) > at(0));
     }
 
     #[test]

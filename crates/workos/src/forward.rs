@@ -151,7 +151,7 @@ impl MetadataForwarder {
                 self.breaker.succeeded();
                 let body = Arc::new(body);
                 *self.cached.lock().unwrap_or_else(PoisonError::into_inner) =
-                    Some(Cached { body: Arc::clone(&body), fresh_until: now + ttl });
+                    Some(Cached { body: Arc::clone(&body), fresh_until: crate::breaker::later(now, ttl) });
                 Ok(body)
             }
             Err(err) => {

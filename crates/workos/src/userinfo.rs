@@ -16,7 +16,7 @@ use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 use crate::WorkOSError;
-use crate::breaker::{Breaker, TokenBucket, whole_seconds};
+use crate::breaker::{Breaker, TokenBucket, later, whole_seconds};
 use crate::domain::AuthKitDomain;
 use crate::flight::SingleFlight;
 
@@ -94,6 +94,7 @@ struct Inner {
     flights: SingleFlight<TokenFingerprint, Outcome>,
     breaker: Breaker,
     bucket: TokenBucket,
+    returning_bucket: TokenBucket,
     lookups: Semaphore,
     max_concurrent: usize,
 }
@@ -220,9 +221,14 @@ impl WorkOSTokenVerifier {
     ) -> Outcome {
         let inner = &self.inner;
         let now = inner.clock.now();
-        if let Err(remaining) = inner.breaker.admit(now) {
-            return Outcome::Unavailable { reason: BACKING_OFF, retry_after: Some(remaining), cause: None };
+        // A flight that ended just before this one started may have answered already.
+        if let Some(valid) = inner.valid.get(&valid_key, now, GENERATION) {
+            return Outcome::Valid(valid);
         }
+        if inner.refused.get(&refused_key, now, GENERATION).is_some() {
+            return Outcome::Refused;
+        }
+        // The limits come before the breaker, so a lookup they turn away never uses up the probe.
         let Ok(_permit) = inner.lookups.try_acquire() else {
             tracing::debug!(limit = inner.max_concurrent, "userinfo lookup refused: too many in flight");
             return Outcome::Unavailable {
@@ -231,14 +237,21 @@ impl WorkOSTokenVerifier {
                 cause: None,
             };
         };
-        let returning = inner.returning.get(&inner.returning.fingerprint(token), now, GENERATION).is_some();
-        if !returning && let Err(wait) = inner.bucket.take(now) {
-            tracing::debug!("userinfo lookup refused: rate limit reached");
+        let returning_key = inner.returning.fingerprint(token);
+        let returning = inner.returning.get(&returning_key, now, GENERATION).is_some();
+        // Returning users have their own, larger bucket: a flood of strangers cannot use it up, and a
+        // farm of once-valid tokens cannot go unbounded.
+        let bucket = if returning { &inner.returning_bucket } else { &inner.bucket };
+        if let Err(wait) = bucket.take(now) {
+            tracing::debug!(returning, "userinfo lookup refused: rate limit reached");
             return Outcome::Unavailable {
                 reason: "WorkOS userinfo lookup rate limit reached",
                 retry_after: Some(wait),
                 cause: None,
             };
+        }
+        if let Err(remaining) = inner.breaker.admit(now) {
+            return Outcome::Unavailable { reason: BACKING_OFF, retry_after: Some(remaining), cause: None };
         }
         let answer = self.ask(token).await;
         let now = inner.clock.now();
@@ -246,18 +259,20 @@ impl WorkOSTokenVerifier {
             Ok(Answer::Valid(valid)) => {
                 inner.breaker.succeeded();
                 let valid = Arc::new(valid);
-                inner.valid.insert(valid_key, Valid::clone(&valid), now + inner.positive_ttl, GENERATION);
-                inner.returning.insert(
-                    inner.returning.fingerprint(token),
-                    (),
-                    now + inner.returning_window,
+                inner.valid.insert(
+                    valid_key,
+                    Valid::clone(&valid),
+                    later(now, inner.positive_ttl),
                     GENERATION,
                 );
+                inner.returning.insert(returning_key, (), later(now, inner.returning_window), GENERATION);
                 Outcome::Valid(valid)
             }
             Ok(Answer::Refused) => {
                 inner.breaker.succeeded();
-                inner.refused.insert(refused_key, (), now + inner.negative_ttl, GENERATION);
+                inner.refused.insert(refused_key, (), later(now, inner.negative_ttl), GENERATION);
+                // A token WorkOS no longer accepts is no longer a returning user's.
+                inner.returning.remove(&returning_key);
                 Outcome::Refused
             }
             Ok(Answer::Rejected(status)) => {
@@ -409,6 +424,9 @@ pub struct WorkOSTokenVerifierBuilder {
     backoff: (Duration, Duration),
 }
 
+/// How much larger the returning users' rate limit is than the strangers' one.
+const RETURNING_RATE_FACTOR: u32 = 4;
+
 /// The whole-request timeout of the default client.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -519,10 +537,11 @@ impl WorkOSTokenVerifierBuilder {
         self
     }
 
-    /// How long a token WorkOS accepted keeps skipping the lookup rate limit after its cached answer
-    /// expires (default 24 h; zero turns this off). Its lookups still go to WorkOS, through the concurrency
-    /// limit and the back-off: only the rate limit, meant for strangers, is waived, so a flood of random
-    /// tokens cannot lock out users whose answers merely expired.
+    /// How long a token WorkOS accepted counts as a returning user's after its cached answer expires
+    /// (default 24 h; zero turns this off). Its lookups still go to WorkOS, through the concurrency limit
+    /// and the back-off, but draw on a separate rate limit four times the strangers' one, so a flood of
+    /// random tokens cannot lock out users whose answers merely expired. A token WorkOS refuses stops
+    /// counting at once.
     pub fn returning_user_window(mut self, window: Duration) -> Self {
         self.returning_window = window;
         self
@@ -640,6 +659,10 @@ impl WorkOSTokenVerifierBuilder {
                 flights: SingleFlight::new(),
                 breaker: Breaker::new(base, max),
                 bucket: TokenBucket::new(per_second, burst),
+                returning_bucket: TokenBucket::new(
+                    per_second.saturating_mul(RETURNING_RATE_FACTOR),
+                    burst.saturating_mul(RETURNING_RATE_FACTOR),
+                ),
                 lookups: Semaphore::new(self.max_concurrent),
                 max_concurrent: self.max_concurrent,
             }),
