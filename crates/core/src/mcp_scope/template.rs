@@ -188,3 +188,48 @@ mod tests {
         assert!(!template("x://{+a}").matches("x://"));
     }
 }
+
+/// Property tests (issue 16): the linear matcher agrees with a plain backtracking one on every small
+/// template and URI.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// The obvious matcher, exponential in the worst case: the reference.
+    fn reference(parts: &[Part], uri: &str) -> bool {
+        let Some((first, rest)) = parts.split_first() else { return uri.is_empty() };
+        match first {
+            Part::Literal(literal) => {
+                uri.strip_prefix(literal.as_str()).is_some_and(|tail| reference(rest, tail))
+            }
+            Part::Segment | Part::Reserved => (1..=uri.len()).any(|end| {
+                uri.is_char_boundary(end)
+                    && (matches!(first, Part::Reserved) || !uri[..end].contains(['/', '?', '#']))
+                    && reference(rest, &uri[end..])
+            }),
+        }
+    }
+
+    fn template_text() -> impl Strategy<Value = String> {
+        prop::collection::vec(prop::sample::select(vec!["a", "/", "-", "x/", "{v}", "{+v}", "é"]), 1..6)
+            .prop_map(|pieces| pieces.concat())
+    }
+
+    fn uri_text() -> impl Strategy<Value = String> {
+        prop::collection::vec(prop::sample::select(vec!["a", "/", "-", "x", "?", "#", "é", "{"]), 0..10)
+            .prop_map(|pieces| pieces.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 5_000, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn the_linear_matcher_agrees_with_backtracking(template in template_text(), uri in uri_text()) {
+            if let Ok(parsed) = UriTemplate::parse(&template) {
+                prop_assert_eq!(parsed.matches(&uri), reference(&parsed.parts, &uri), "{} vs {}", template, uri);
+            }
+        }
+    }
+}

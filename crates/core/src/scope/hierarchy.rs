@@ -223,3 +223,75 @@ mod tests {
         assert!(format!("{check:?}").contains("mcp:admin"));
     }
 }
+
+/// Property tests (issue 16): the table's closure is reachability over its rules, whatever the order they
+/// were given in, and a hierarchy only ever widens what a token may do.
+#[cfg(test)]
+mod properties {
+    use std::collections::BTreeSet;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const SCOPES: [&str; 5] = ["a", "b", "c", "d", "e"];
+
+    fn rules() -> impl Strategy<Value = Vec<(usize, Vec<usize>)>> {
+        prop::collection::vec((0..SCOPES.len(), prop::collection::vec(0..SCOPES.len(), 0..3)), 0..8)
+    }
+
+    fn reachable(rules: &[(usize, Vec<usize>)], from: usize) -> BTreeSet<usize> {
+        let mut seen = BTreeSet::new();
+        let mut stack = vec![from];
+        while let Some(scope) = stack.pop() {
+            for (broad, narrower) in rules {
+                if *broad == scope {
+                    for next in narrower {
+                        if seen.insert(*next) {
+                            stack.push(*next);
+                        }
+                    }
+                }
+            }
+        }
+        seen.remove(&from);
+        seen
+    }
+
+    fn table(rules: &[(usize, Vec<usize>)]) -> ScopeImplications {
+        rules.iter().fold(ScopeImplications::new(), |table, (broad, narrower)| {
+            table.scope_implies(SCOPES[*broad], narrower.iter().map(|i| SCOPES[*i]))
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2_000, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn implications_are_reachability_in_any_order(rules in rules()) {
+            let forwards = table(&rules);
+            let mut reversed = rules.clone();
+            reversed.reverse();
+            let backwards = table(&reversed);
+            for (from, granted) in SCOPES.iter().enumerate() {
+                let expected = reachable(&rules, from);
+                for (to, required) in SCOPES.iter().enumerate() {
+                    prop_assert_eq!(forwards.implies(granted, required), expected.contains(&to), "{:?}", rules);
+                    prop_assert_eq!(backwards.implies(granted, required), expected.contains(&to), "{:?}", rules);
+                }
+            }
+        }
+
+        #[test]
+        fn a_hierarchy_only_widens(rules in rules(), granted in prop::collection::vec(0..SCOPES.len(), 0..4),
+                                   required in prop::collection::vec(0..SCOPES.len(), 0..4)) {
+            let granted: Vec<String> = granted.iter().map(|i| SCOPES[*i].to_owned()).collect();
+            let required: Vec<&str> = required.iter().map(|i| SCOPES[*i]).collect();
+            let exact = ScopeCheck::exact().missing(&required, &granted);
+            let widened = ScopeCheck::with_hierarchy(table(&rules)).missing(&required, &granted);
+            prop_assert!(widened.iter().all(|scope| exact.contains(scope)), "{:?} {:?}", widened, exact);
+            prop_assert!(exact.iter().all(|scope| required.contains(scope)));
+            prop_assert!(exact.iter().all(|scope| !granted.iter().any(|g| g == scope)));
+        }
+    }
+}
