@@ -18,6 +18,9 @@ pub enum ClientOrigin {
     Configured,
     /// Registered anonymously through RFC 7591: expires when unused, never gets `client_credentials`.
     Dynamic,
+    /// Described by a Client ID Metadata Document: the client id is the https URL the document was
+    /// fetched from, the client is public, and it never gets `client_credentials`.
+    MetadataDocument,
 }
 
 /// A registered client. Only a SHA-256 of its secret is kept, so a leaked record reveals no secret
@@ -225,6 +228,36 @@ impl Client {
 
     pub(crate) fn dynamic(client_id: String, secret: Option<&str>) -> Self {
         Self::base(client_id, secret, ClientOrigin::Dynamic)
+    }
+
+    /// Turns a client validated from a Client ID Metadata Document into the client it names: the id is
+    /// the document's URL, the client is public (the document can hold no secret), and its origin is
+    /// [`ClientOrigin::MetadataDocument`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mcp_auth_oauth_server::{Client, ClientOrigin, RegistrationPolicy};
+    ///
+    /// let document = serde_json::json!({
+    ///     "client_id": "https://app.example.com/oauth/client.json",
+    ///     "redirect_uris": ["http://127.0.0.1/callback"],
+    ///     "token_endpoint_auth_method": "none",
+    /// });
+    /// let validated = RegistrationPolicy::default().validate(document.as_object().unwrap()).unwrap();
+    /// let client = Client::from_metadata_document("https://app.example.com/oauth/client.json", validated);
+    /// assert_eq!(client.client_id, "https://app.example.com/oauth/client.json");
+    /// assert_eq!(client.origin, ClientOrigin::MetadataDocument);
+    /// assert!(!client.is_confidential());
+    /// ```
+    #[must_use]
+    pub fn from_metadata_document(url: impl Into<String>, mut validated: Client) -> Self {
+        validated.client_id = url.into();
+        validated.secret_sha256 = None;
+        validated.token_endpoint_auth_method = CoreClientAuthMethod::None;
+        validated.grant_types.retain(|grant| *grant != CoreGrantType::ClientCredentials);
+        validated.origin = ClientOrigin::MetadataDocument;
+        validated
     }
 
     /// Sets (or clears) the secret, keeping only its digest.

@@ -7,6 +7,7 @@
 //! |---|---|
 //! | [`OAuthError`], [`no_store`] | the RFC 6749 §5.2 / RFC 7591 §3.2.2 / RFC 7009 error answer with its status, typed codes from `oauth2` and `openidconnect` |
 //! | [`Params`], [`read_form`], [`read_json_object`] | size-limited form and JSON bodies; repeated parameters refused, empty ones absent, unknown ones ignored |
+//! | [`ClientMetadataResolver`] | clients whose id is a Client ID Metadata Document URL, looked up by the registry through the server's resolver |
 //! | [`RegistrationPolicy`], [`ClientRegistry`] | RFC 7591 registration with the MCP 2026-07-28 `application_type` rules, metadata limits, a TTL renewed on use, an hourly ceiling shared by every instance; configured clients beside registered ones |
 //! | [`RedirectUri`], [`RedirectAllowList`] | redirect URI syntax (WHATWG parsing; backslashes, dot segments, user information, fragments and dangerous schemes refused), registration rules per application type, exact matching with the RFC 8252 loopback port exception, operator allow-list patterns |
 //! | [`CodeChallenge`] | PKCE `S256` (plain refused), constant-time verification |
@@ -64,6 +65,7 @@ mod cors;
 mod error;
 mod grants;
 mod metadata;
+mod metadata_document;
 mod page;
 mod params;
 mod pkce;
@@ -84,6 +86,7 @@ pub use grants::{
     CodeGrant, DEFAULT_CODE_TTL, DEFAULT_REFRESH_TTL, GrantData, GrantStore, NewCode, RefreshFamily, Rotation,
 };
 pub use metadata::ServerMetadata;
+pub use metadata_document::{ClientMetadataResolver, MetadataDocumentError};
 pub use page::{html_escape, html_page, page_headers};
 pub use params::{
     BodyError, DEFAULT_MAX_FORM_BYTES, DEFAULT_MAX_QUERY_BYTES, Params, read_body, read_form,

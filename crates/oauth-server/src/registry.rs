@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 
 use crate::client::Client;
 use crate::error::OAuthError;
+use crate::metadata_document::ClientMetadataResolver;
 use crate::registration::{RegistrationPolicy, registration_response};
 use crate::secrets::random_token;
 
@@ -89,6 +90,7 @@ pub struct ClientRegistry {
     counters: String,
     policy: RegistrationPolicy,
     clock: SharedClock,
+    documents: Option<Arc<dyn ClientMetadataResolver>>,
 }
 
 impl fmt::Debug for ClientRegistry {
@@ -97,6 +99,7 @@ impl fmt::Debug for ClientRegistry {
             .field("configured", &self.configured.keys().collect::<Vec<_>>())
             .field("collection", &self.clients.name())
             .field("policy", &self.policy)
+            .field("metadata_documents", &self.documents)
             .finish_non_exhaustive()
     }
 }
@@ -116,7 +119,21 @@ impl ClientRegistry {
             counters: format!("{namespace}_registrations"),
             policy,
             clock: mcp_auth_core::clock::system_clock(),
+            documents: None,
         }
+    }
+
+    /// Resolves client ids that `resolver` handles (Client ID Metadata Document URLs) through it.
+    #[must_use]
+    pub fn with_metadata_documents(mut self, resolver: Arc<dyn ClientMetadataResolver>) -> Self {
+        self.documents = Some(resolver);
+        self
+    }
+
+    /// The metadata document resolver, if any.
+    #[must_use]
+    pub fn metadata_documents(&self) -> Option<&Arc<dyn ClientMetadataResolver>> {
+        self.documents.as_ref()
     }
 
     /// Uses `clock` for registration times and expiry.
@@ -144,7 +161,8 @@ impl ClientRegistry {
         &self.policy
     }
 
-    /// A client by id: configured first, then registered (renewing its lifetime).
+    /// A client by id: configured first, then a metadata document's (when a resolver handles the id; a
+    /// document that cannot be used is no client, logged), then registered (renewing its lifetime).
     ///
     /// # Errors
     ///
@@ -152,6 +170,15 @@ impl ClientRegistry {
     pub async fn get(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
         if let Some(client) = self.configured.get(client_id) {
             return Ok(Some(client.clone()));
+        }
+        if let Some(documents) = self.documents.as_ref().filter(|d| d.handles(client_id)) {
+            return match documents.resolve(client_id).await {
+                Ok(client) => Ok(Some(client)),
+                Err(error) => {
+                    tracing::info!(client_id, %error, "client metadata document not usable");
+                    Ok(None)
+                }
+            };
         }
         if client_id.is_empty() || client_id.len() > MAX_CLIENT_ID_LEN {
             return Ok(None);

@@ -1,0 +1,8 @@
+//! An OAuth 2.1 authorization-server facade for MCP servers, in front of an upstream identity provider
+//! that knows one fixed client (WorkOS Connect, GitHub, Google, Entra...).
+//!
+//! MCP clients register with the proxy (RFC 7591) or present a Client ID Metadata Document, and go
+//! through a normal OAuth 2.1 flow with PKCE and consent; the proxy signs in upstream with its one
+//! client, keeps the upstream tokens encrypted at rest, and issues its own tokens for the MCP resource.
+
+mod cimd;
