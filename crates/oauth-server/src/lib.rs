@@ -83,7 +83,8 @@ pub use client_auth::{AuthenticatedClient, authenticate_client};
 pub use cors::CorsPolicy;
 pub use error::{ErrorCode, INVALID_TARGET, OAuthError, no_store};
 pub use grants::{
-    CodeGrant, DEFAULT_CODE_TTL, DEFAULT_REFRESH_TTL, GrantData, GrantStore, NewCode, RefreshFamily, Rotation,
+    CodeGrant, DEFAULT_CODE_TTL, DEFAULT_REFRESH_TTL, GrantData, GrantStore, NewCode, RefreshFamily,
+    Refreshed, Rotation,
 };
 pub use metadata::ServerMetadata;
 pub use metadata_document::{ClientMetadataResolver, MetadataDocumentError};

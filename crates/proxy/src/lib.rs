@@ -5,4 +5,21 @@
 //! through a normal OAuth 2.1 flow with PKCE and consent; the proxy signs in upstream with its one
 //! client, keeps the upstream tokens encrypted at rest, and issues its own tokens for the MCP resource.
 
+mod builder;
 mod cimd;
+mod cookies;
+mod endpoints;
+mod error;
+mod grant;
+mod limits;
+mod pages;
+mod proxy;
+mod state;
+mod upstream;
+mod verifier;
+
+pub use crate::builder::{DEFAULT_REDIRECT_PATH, OAuthProxyBuilder};
+pub use crate::error::ProxyError;
+pub use crate::proxy::OAuthProxy;
+pub use crate::state::ProxyGrant;
+pub use crate::upstream::{UpstreamAuthMethod, UpstreamConfig};

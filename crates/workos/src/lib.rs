@@ -4,6 +4,7 @@
 //! |---|---|
 //! | [`AuthKitProvider`] | remote auth: AuthKit is the authorization server, this MCP server verifies its JWTs, publishes RFC 9728 metadata and forwards AuthKit's RFC 8414 metadata |
 //! | [`WorkOSTokenVerifier`] | verifies opaque AuthKit tokens through `/oauth2/userinfo`, with bounded answer caches, single-flight lookups, a back-off and rate and concurrency limits |
+//! | [`WorkOSProvider`] | the OAuth proxy preset: MCP clients register with this server and sign in at AuthKit through its one WorkOS client; the server issues its own tokens and keeps AuthKit's encrypted |
 //! | [`AuthKitDomain`] | the AuthKit domain, normalised (`your-app.authkit.app` -> `https://your-app.authkit.app`) |
 //!
 //! Configuration from the environment: `MCP_AUTH_AUTHKIT_DOMAIN`, `MCP_AUTH_BASE_URL`, `MCP_AUTH_MCP_PATH`,
@@ -16,12 +17,14 @@ mod domain;
 mod flight;
 mod forward;
 mod profile;
+mod proxy;
 mod userinfo;
 
 use mcp_auth_core::settings::SettingsError;
 
 pub use crate::authkit::{AuthKitProvider, AuthKitProviderBuilder, DEFAULT_SCOPES_SUPPORTED};
 pub use crate::domain::AuthKitDomain;
+pub use crate::proxy::{UPSTREAM_SCOPES, WorkOSProvider, WorkOSProviderBuilder};
 pub use crate::userinfo::{WorkOSTokenVerifier, WorkOSTokenVerifierBuilder};
 
 /// Why a WorkOS adapter could not be built.

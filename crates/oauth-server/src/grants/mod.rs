@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 
 pub use self::codes::{CodeGrant, NewCode};
 use self::refresh::TokenEntry;
-pub use self::refresh::{RefreshFamily, Rotation};
+pub use self::refresh::{RefreshFamily, Refreshed, Rotation};
 use crate::secrets::KeyedHasher;
 
 /// The default authorization code lifetime: one minute.
@@ -94,11 +94,13 @@ pub struct GrantStore<E: GrantData> {
     families: JsonCollection<RefreshFamily<E>>,
     revoked_sessions: JsonCollection<u64>,
     revoked_access: JsonCollection<u64>,
+    replays: JsonCollection<serde_json::Value>,
     hasher: KeyedHasher,
     clock: SharedClock,
     code_ttl: Duration,
     refresh_ttl: Duration,
     access_ttl: Duration,
+    refresh_grace: Duration,
 }
 
 impl<E: GrantData> Clone for GrantStore<E> {
@@ -110,11 +112,13 @@ impl<E: GrantData> Clone for GrantStore<E> {
             families: self.families.clone(),
             revoked_sessions: self.revoked_sessions.clone(),
             revoked_access: self.revoked_access.clone(),
+            replays: self.replays.clone(),
             hasher: self.hasher.clone(),
             clock: Arc::clone(&self.clock),
             code_ttl: self.code_ttl,
             refresh_ttl: self.refresh_ttl,
             access_ttl: self.access_ttl,
+            refresh_grace: self.refresh_grace,
         }
     }
 }
@@ -141,13 +145,26 @@ impl<E: GrantData> GrantStore<E> {
             tokens: JsonCollection::new(Arc::clone(&store), collection("refresh_tokens")),
             families: JsonCollection::new(Arc::clone(&store), collection("families")),
             revoked_sessions: JsonCollection::new(Arc::clone(&store), collection("revoked_sessions")),
-            revoked_access: JsonCollection::new(store, collection("revoked_access")),
+            revoked_access: JsonCollection::new(Arc::clone(&store), collection("revoked_access")),
+            replays: JsonCollection::new(store, collection("refresh_replays")),
             hasher,
             clock: system_clock(),
             code_ttl: DEFAULT_CODE_TTL,
             refresh_ttl: DEFAULT_REFRESH_TTL,
             access_ttl: Duration::from_secs(3600),
+            refresh_grace: Duration::ZERO,
         }
+    }
+
+    /// A grace window for refresh-token rotation (default none): within it, the token just rotated may
+    /// be presented again (a client that retried, or refreshed from two places at once) and gets the
+    /// same answer as the rotation it lost to, through [`GrantStore::rotate_refresh_with_grace`] and
+    /// [`GrantStore::remember_rotation`]. Past it, reuse revokes the family as always. Keep it short
+    /// (seconds): within it a stolen token is as good as the answer it was rotated into.
+    #[must_use]
+    pub fn with_refresh_grace(mut self, grace: Duration) -> Self {
+        self.refresh_grace = grace;
+        self
     }
 
     /// The clock for lifetimes.

@@ -29,6 +29,9 @@ pub struct RefreshFamily<E> {
     pub expires_at: u64,
     /// The current token generation (starts at 1).
     generation: u64,
+    /// When the family last rotated (Unix seconds; 0 before the first rotation).
+    #[serde(default)]
+    rotated_at: u64,
     /// The issuing server's own data.
     pub extra: E,
 }
@@ -59,6 +62,25 @@ pub struct Rotation<E, T> {
     pub refresh_token: String,
     /// What the check passed to [`GrantStore::rotate_refresh`] returned (say, the narrowed scopes).
     pub checked: T,
+}
+
+/// The outcome of [`GrantStore::rotate_refresh_with_grace`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Refreshed<E, T> {
+    /// The token was rotated: answer with a new pair, then [`GrantStore::remember_rotation`] it.
+    Rotated(Rotation<E, T>),
+    /// The token was rotated moments ago (within the grace window): this is the answer that rotation
+    /// gave, as remembered. Send it again.
+    Replayed(serde_json::Value),
+}
+
+/// How long a request within the grace window waits for the answer of the rotation it lost to.
+const REPLAY_WAIT: Duration = Duration::from_secs(5);
+const REPLAY_POLL: Duration = Duration::from_millis(25);
+
+fn reused() -> OAuthError {
+    OAuthError::invalid_grant("this refresh token was already used; every token of its grant is now revoked")
 }
 
 fn random_refresh_token() -> Result<String, OAuthError> {
@@ -93,6 +115,7 @@ impl<E: GrantData> GrantStore<E> {
             auth_time: grant.auth_time,
             expires_at,
             generation: 1,
+            rotated_at: 0,
             extra: grant.extra,
         };
         let entry = TokenEntry { sid: family.sid.clone(), generation: 1 };
@@ -144,8 +167,64 @@ impl<E: GrantData> GrantStore<E> {
         client: &Client,
         check: impl FnOnce(&RefreshFamily<E>) -> Result<T, OAuthError>,
     ) -> Result<Rotation<E, T>, OAuthError> {
+        match self.rotate(token, client, check, false).await? {
+            Refreshed::Rotated(rotation) => Ok(rotation),
+            Refreshed::Replayed(_) => Err(reused()),
+        }
+    }
+
+    /// Rotates a refresh token like [`GrantStore::rotate_refresh`], with the store's grace window
+    /// ([`GrantStore::with_refresh_grace`]): the token rotated last, presented again within the window
+    /// by the same client (a retry, or a second instance of the client refreshing at the same moment,
+    /// on this server instance or another), gets [`Refreshed::Replayed`] with the answer the rotation
+    /// gave, instead of revoking the family. The winner must call [`GrantStore::remember_rotation`] with
+    /// its answer; a request in the window waits a few seconds for it, then answers
+    /// `temporarily_unavailable` (the client retries). Older tokens, and any reuse past the window,
+    /// revoke the family.
+    ///
+    /// # Errors
+    ///
+    /// As [`GrantStore::rotate_refresh`]; `temporarily_unavailable` when the rotation it lost to
+    /// remembered no answer in time.
+    pub async fn rotate_refresh_with_grace<T>(
+        &self,
+        token: &str,
+        client: &Client,
+        check: impl FnOnce(&RefreshFamily<E>) -> Result<T, OAuthError>,
+    ) -> Result<Refreshed<E, T>, OAuthError> {
+        self.rotate(token, client, check, !self.refresh_grace.is_zero()).await
+    }
+
+    /// Remembers the answer to the rotation of `spent_token` for the grace window, so a retry with the
+    /// same token gets it again. The answer holds the new tokens: keep the store encrypted
+    /// (`FernetStore`) when it is shared. Does nothing without a grace window.
+    ///
+    /// # Errors
+    ///
+    /// The store's errors.
+    pub async fn remember_rotation(
+        &self,
+        spent_token: &str,
+        answer: &serde_json::Value,
+    ) -> Result<(), OAuthError> {
+        if self.refresh_grace.is_zero() {
+            return Ok(());
+        }
+        let ttl = self.refresh_grace.saturating_add(REPLAY_WAIT);
+        self.replays.put(&self.hasher.hash(spent_token), answer, Some(ttl)).await?;
+        Ok(())
+    }
+
+    async fn rotate<T>(
+        &self,
+        token: &str,
+        client: &Client,
+        check: impl FnOnce(&RefreshFamily<E>) -> Result<T, OAuthError>,
+        grace: bool,
+    ) -> Result<Refreshed<E, T>, OAuthError> {
         let invalid = || OAuthError::invalid_grant("the refresh token is invalid, expired or revoked");
-        let Some(entry) = self.tokens.get(&self.hasher.hash(token)).await? else { return Err(invalid()) };
+        let token_key = self.hasher.hash(token);
+        let Some(entry) = self.tokens.get(&token_key).await? else { return Err(invalid()) };
         let Some(current) = self.families.get_versioned(&entry.sid).await? else { return Err(invalid()) };
         let family = current.value.clone();
         if self.is_session_revoked(&family.sid).await? {
@@ -158,26 +237,55 @@ impl<E: GrantData> GrantStore<E> {
             return Err(OAuthError::invalid_grant("the refresh token has expired"));
         };
         if entry.generation != family.generation {
+            let just_rotated = entry.generation + 1 == family.generation
+                && self.now().saturating_sub(family.rotated_at) <= self.refresh_grace.as_secs();
+            if grace && just_rotated {
+                return self.replay(&token_key, &family.sid).await;
+            }
             tracing::warn!(sid = %family.sid, "rotated refresh token reused; revoking its whole family");
             self.revoke_session(&family.sid).await?;
-            return Err(OAuthError::invalid_grant(
-                "this refresh token was already used; every token of its grant is now revoked",
-            ));
+            return Err(reused());
         }
         let checked = check(&family)?;
-        let next = RefreshFamily { generation: family.generation + 1, ..family };
+        let next = RefreshFamily { generation: family.generation + 1, rotated_at: self.now(), ..family };
         let new_token = random_refresh_token()?;
         // The new token's entry goes in first: if the swap then loses, the entry points at a revoked family.
+        let new_key = self.hasher.hash(&new_token);
         let new_entry = TokenEntry { sid: next.sid.clone(), generation: next.generation };
-        self.tokens.put(&self.hasher.hash(&new_token), &new_entry, Some(ttl)).await?;
+        self.tokens.put(&new_key, &new_entry, Some(ttl)).await?;
         if !self.families.compare_and_swap(&next.sid, Some(&current), &next, Some(ttl)).await? {
+            if grace {
+                // Another request with this token won the same rotation: this one gets its answer.
+                self.tokens.delete(&new_key).await?;
+                return self.replay(&token_key, &next.sid).await;
+            }
             tracing::warn!(sid = %next.sid, "concurrent refresh with one token; revoking its whole family");
             self.revoke_session(&next.sid).await?;
-            return Err(OAuthError::invalid_grant(
-                "this refresh token was already used; every token of its grant is now revoked",
-            ));
+            return Err(reused());
         }
-        Ok(Rotation { family: next, refresh_token: new_token, checked })
+        Ok(Refreshed::Rotated(Rotation { family: next, refresh_token: new_token, checked }))
+    }
+
+    /// Waits (bounded) for the answer the winning rotation of `token_key` remembers.
+    async fn replay<T>(&self, token_key: &str, sid: &str) -> Result<Refreshed<E, T>, OAuthError> {
+        let deadline = tokio::time::Instant::now() + REPLAY_WAIT;
+        loop {
+            if let Some(answer) = self.replays.get(token_key).await? {
+                tracing::info!(sid, "refresh retried within the grace window; the same answer is sent again");
+                return Ok(Refreshed::Replayed(answer));
+            }
+            if self.is_session_revoked(sid).await? {
+                return Err(OAuthError::invalid_grant("the refresh token has been revoked"));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(
+                    sid,
+                    "the rotation this retry lost to left no answer; the client should retry"
+                );
+                return Err(OAuthError::temporarily_unavailable(1));
+            }
+            tokio::time::sleep(REPLAY_POLL).await;
+        }
     }
 
     /// Revokes the family of a refresh token on behalf of `client` (RFC 7009). Returns whether the token
@@ -187,12 +295,35 @@ impl<E: GrantData> GrantStore<E> {
     ///
     /// `unauthorized_client` when the token belongs to another client, the store's errors.
     pub async fn revoke_refresh(&self, token: &str, client: &Client) -> Result<bool, OAuthError> {
-        let Some(entry) = self.tokens.get(&self.hasher.hash(token)).await? else { return Ok(false) };
-        let Some(family) = self.families.get(&entry.sid).await? else { return Ok(false) };
+        Ok(self.revoke_refresh_family(token, client).await?.is_some())
+    }
+
+    /// Revokes the family of a refresh token (any generation: a spent token still names its grant) on
+    /// behalf of `client`, and returns the family, so the server can retire what it keeps beside it.
+    ///
+    /// # Errors
+    ///
+    /// `unauthorized_client` when the token belongs to another client, the store's errors.
+    pub async fn revoke_refresh_family(
+        &self,
+        token: &str,
+        client: &Client,
+    ) -> Result<Option<RefreshFamily<E>>, OAuthError> {
+        let Some(entry) = self.tokens.get(&self.hasher.hash(token)).await? else { return Ok(None) };
+        let Some(family) = self.families.get(&entry.sid).await? else { return Ok(None) };
         if family.client_id != client.client_id {
             return Err(OAuthError::unauthorized_client("the token was issued to another client"));
         }
         self.revoke_session(&family.sid).await?;
-        Ok(true)
+        Ok(Some(family))
+    }
+
+    /// The family a session id names, whatever its state (for a server that revokes by `sid`).
+    ///
+    /// # Errors
+    ///
+    /// The store's errors.
+    pub async fn family(&self, sid: &str) -> Result<Option<RefreshFamily<E>>, OAuthError> {
+        Ok(self.families.get(sid).await?)
     }
 }

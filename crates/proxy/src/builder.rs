@@ -1,0 +1,531 @@
+//! [`OAuthProxyBuilder`]: the proxy's settings and the checks `build()` makes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mcp_auth_core::TokenVerifier;
+use mcp_auth_core::clock::{SharedClock, system_clock};
+use mcp_auth_core::mcp_scope::McpScopePolicy;
+use mcp_auth_core::resource::ResourceUrl;
+use mcp_auth_core::scope::ScopeHierarchy;
+use mcp_auth_core::store::{KvStorage, MemoryStore};
+use mcp_auth_fernet::{FernetKey, FernetStore};
+use mcp_auth_jwt::{JwtIssuer, SigningKey};
+use mcp_auth_oauth_server::openidconnect::core::CoreGrantType;
+use mcp_auth_oauth_server::{
+    AuthorizePolicy, ClientMetadataResolver, ClientRegistry, CorsPolicy, DEFAULT_CODE_TTL, RedirectAllowList,
+    RegistrationPolicy, ResourcePolicy, ScopePolicy, ServerMetadata,
+};
+use mcp_auth_remote::RemoteAuthProvider;
+use tokio::sync::OnceCell;
+
+use crate::error::ProxyError;
+use crate::limits::SourceLimiter;
+use crate::proxy::{Consent, Inner, Lifetimes, OAuthProxy, Paths};
+use crate::state::NAMESPACE;
+use crate::upstream::{Upstream, UpstreamConfig};
+use crate::verifier::{ProxyTokenVerifier, SessionCache};
+
+/// The default upstream callback path.
+pub const DEFAULT_REDIRECT_PATH: &str = "/auth/callback";
+
+/// Builds an [`OAuthProxy`].
+///
+/// Required: [`base_url`](Self::base_url), [`upstream`](Self::upstream) and
+/// [`upstream_verifier`](Self::upstream_verifier). Everything else has a production default, except the
+/// keys and the store: without [`signing_key`](Self::signing_key) and [`fernet_keys`](Self::fernet_keys)
+/// the proxy generates ephemeral ones (and says so loudly: tokens and stored state do not survive a
+/// restart), and without [`store`](Self::store) it keeps state in memory (one instance only).
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use mcp_auth_core::{StaticTokenVerifier, store::MemoryStore};
+/// use mcp_auth_fernet::FernetKey;
+/// use mcp_auth_jwt::SigningKey;
+/// use mcp_auth_proxy::{OAuthProxy, UpstreamConfig};
+///
+/// let upstream = UpstreamConfig::new(
+///     "https://idp.example.com/oauth2/authorize",
+///     "https://idp.example.com/oauth2/token",
+///     "client_01",
+///     "upstream-secret".into(),
+/// )?
+/// .scopes(["openid", "profile", "email", "offline_access"]);
+/// let proxy = OAuthProxy::builder()
+///     .base_url("https://mcp.example.com")
+///     .upstream(upstream)
+///     .upstream_verifier(Arc::new(StaticTokenVerifier::new()))
+///     .store(Arc::new(MemoryStore::new()))
+///     .signing_key(SigningKey::generate_es256("key-1")?)
+///     .fernet_keys(vec![FernetKey::generate()])
+///     .allowed_client_redirect_uris(["http://localhost:*", "http://127.0.0.1:*"])?
+///     .build()?;
+/// assert_eq!(proxy.callback_url(), "https://mcp.example.com/auth/callback");
+/// assert_eq!(proxy.resource().as_str(), "https://mcp.example.com/mcp");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[must_use]
+pub struct OAuthProxyBuilder {
+    base_url: Option<String>,
+    mcp_path: String,
+    redirect_path: String,
+    upstream: Option<UpstreamConfig>,
+    upstream_verifier: Option<Arc<dyn TokenVerifier>>,
+    store: Option<Arc<dyn KvStorage>>,
+    fernet_keys: Option<Vec<FernetKey>>,
+    signing_key: Option<SigningKey>,
+    previous_signing_keys: Vec<SigningKey>,
+    required_scopes: Vec<String>,
+    scopes_supported: Vec<String>,
+    allowed_redirects: Option<RedirectAllowList>,
+    metadata_documents: Option<Arc<dyn ClientMetadataResolver>>,
+    consent: Consent,
+    lifetimes: Lifetimes,
+    max_registrations_per_hour: u32,
+    registrations_per_source: (u32, Duration),
+    mcp_scopes: Option<McpScopePolicy>,
+    scope_hierarchy: Option<Arc<dyn ScopeHierarchy>>,
+    resource_name: Option<String>,
+    http: Option<reqwest::Client>,
+    clock: SharedClock,
+    allowed_origins: Vec<String>,
+}
+
+impl std::fmt::Debug for OAuthProxyBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthProxyBuilder")
+            .field("base_url", &self.base_url)
+            .field("mcp_path", &self.mcp_path)
+            .field("upstream", &self.upstream)
+            .field("consent", &self.consent)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for OAuthProxyBuilder {
+    fn default() -> Self {
+        Self {
+            base_url: None,
+            mcp_path: "/mcp".to_owned(),
+            redirect_path: DEFAULT_REDIRECT_PATH.to_owned(),
+            upstream: None,
+            upstream_verifier: None,
+            store: None,
+            fernet_keys: None,
+            signing_key: None,
+            previous_signing_keys: Vec::new(),
+            required_scopes: Vec::new(),
+            scopes_supported: Vec::new(),
+            allowed_redirects: None,
+            metadata_documents: None,
+            consent: Consent::Required,
+            lifetimes: Lifetimes {
+                access: Duration::from_secs(3600),
+                refresh: Duration::from_secs(30 * 24 * 3600),
+                refresh_grace: Duration::from_secs(30),
+                code: DEFAULT_CODE_TTL,
+                transaction: Duration::from_secs(600),
+                remembered_consent: Duration::from_secs(30 * 24 * 3600),
+                upstream_refresh_margin: Duration::from_secs(120),
+                revocation_check: Duration::from_secs(5),
+            },
+            max_registrations_per_hour: 1_000,
+            registrations_per_source: (100, Duration::from_secs(600)),
+            mcp_scopes: None,
+            scope_hierarchy: None,
+            resource_name: None,
+            http: None,
+            clock: system_clock(),
+            allowed_origins: Vec::new(),
+        }
+    }
+}
+
+impl OAuthProxyBuilder {
+    /// The public URL of this server (`MCP_AUTH_BASE_URL`): the proxy's issuer, and the origin of the MCP
+    /// endpoint. `https`, or `http` on loopback for development.
+    pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
+        self.base_url = Some(base_url.into());
+        self
+    }
+
+    /// The MCP endpoint's path (default `/mcp`).
+    pub fn mcp_path(mut self, path: impl Into<String>) -> Self {
+        self.mcp_path = path.into();
+        self
+    }
+
+    /// The upstream callback path (`MCP_AUTH_REDIRECT_PATH`, default `/auth/callback`); register
+    /// [`OAuthProxy::callback_url`] with the upstream.
+    pub fn redirect_path(mut self, path: impl Into<String>) -> Self {
+        self.redirect_path = path.into();
+        self
+    }
+
+    /// The upstream identity provider and the proxy's client there.
+    pub fn upstream(mut self, upstream: UpstreamConfig) -> Self {
+        self.upstream = Some(upstream);
+        self
+    }
+
+    /// Checks the upstream's access tokens at sign-in and after each upstream refresh, and gives the
+    /// user (id, email, name, organization, roles, permissions) the proxy's tokens carry.
+    pub fn upstream_verifier(mut self, verifier: Arc<dyn TokenVerifier>) -> Self {
+        self.upstream_verifier = Some(verifier);
+        self
+    }
+
+    /// Where state lives (clients, transactions, codes, grants, upstream tokens, consents): memory by
+    /// default, Redis (or the file store) to survive restarts and share it between instances. The proxy
+    /// encrypts everything it writes with its Fernet keys.
+    pub fn store(mut self, store: Arc<dyn KvStorage>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The Fernet keys for data at rest (`MCP_AUTH_FERNET_KEYS`), newest first: the first encrypts,
+    /// all decrypt, so a key can be rotated in without losing what is stored.
+    pub fn fernet_keys(mut self, keys: Vec<FernetKey>) -> Self {
+        self.fernet_keys = Some(keys);
+        self
+    }
+
+    /// The key that signs the proxy's access tokens (`MCP_AUTH_JWT_SIGNING_KEY`).
+    pub fn signing_key(mut self, key: SigningKey) -> Self {
+        self.signing_key = Some(key);
+        self
+    }
+
+    /// A previous signing key, still accepted for tokens it signed until they expire (key rotation).
+    pub fn previous_signing_key(mut self, key: SigningKey) -> Self {
+        self.previous_signing_keys.push(key);
+        self
+    }
+
+    /// Scopes every token must carry (`MCP_AUTH_REQUIRED_SCOPES`); clients that ask for none get these.
+    pub fn required_scopes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, scopes: I) -> Self {
+        self.required_scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The scopes clients may ask for (default: the required scopes; any well-formed scope when both
+    /// are empty).
+    pub fn scopes_supported<I: IntoIterator<Item = S>, S: Into<String>>(mut self, scopes: I) -> Self {
+        self.scopes_supported = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Which client redirect URIs may be registered (`MCP_AUTH_ALLOWED_CLIENT_REDIRECT_URIS`), as
+    /// patterns such as `http://localhost:*` or `https://*.example.com/callback`. Without a list, any
+    /// URI the registration rules accept.
+    ///
+    /// # Errors
+    ///
+    /// [`ProxyError::Config`] naming the malformed pattern.
+    pub fn allowed_client_redirect_uris<I: IntoIterator<Item = S>, S: AsRef<str>>(
+        mut self,
+        patterns: I,
+    ) -> Result<Self, ProxyError> {
+        let list = RedirectAllowList::parse(patterns).map_err(|e| {
+            ProxyError::config(
+                "allowed client redirect URIs (MCP_AUTH_ALLOWED_CLIENT_REDIRECT_URIS)",
+                e.to_string(),
+            )
+        })?;
+        self.allowed_redirects = Some(list);
+        Ok(self)
+    }
+
+    /// Accepts Client ID Metadata Documents through `resolver` (advertised as
+    /// `client_id_metadata_document_supported`).
+    pub fn client_metadata_documents(mut self, resolver: Arc<dyn ClientMetadataResolver>) -> Self {
+        self.metadata_documents = Some(resolver);
+        self
+    }
+
+    /// Issues codes without asking the person first. **Insecure**: any registered client, including a
+    /// malicious one, gets the signed-in user's access with one click on a link.
+    pub fn insecure_skip_consent(mut self) -> Self {
+        self.consent = Consent::InsecureSkipped;
+        self
+    }
+
+    /// The lifetime of the proxy's access tokens (default one hour).
+    pub fn access_token_ttl(mut self, ttl: Duration) -> Self {
+        self.lifetimes.access = ttl;
+        self
+    }
+
+    /// The lifetime of a grant's refresh tokens (default 30 days).
+    pub fn refresh_token_ttl(mut self, ttl: Duration) -> Self {
+        self.lifetimes.refresh = ttl;
+        self
+    }
+
+    /// How long a just-rotated refresh token may be presented again and get the same answer (default
+    /// 30 s; zero turns it off). Past it, reuse revokes the grant.
+    pub fn refresh_grace(mut self, grace: Duration) -> Self {
+        self.lifetimes.refresh_grace = grace;
+        self
+    }
+
+    /// How long a person has to finish consent and upstream sign-in (default 10 minutes).
+    pub fn transaction_ttl(mut self, ttl: Duration) -> Self {
+        self.lifetimes.transaction = ttl;
+        self
+    }
+
+    /// How long "remember this client" lasts in a browser (default 30 days).
+    pub fn remembered_consent_ttl(mut self, ttl: Duration) -> Self {
+        self.lifetimes.remembered_consent = ttl;
+        self
+    }
+
+    /// Upstream tokens are refreshed when a client refreshes within this margin of their expiry
+    /// (default two minutes).
+    pub fn upstream_refresh_margin(mut self, margin: Duration) -> Self {
+        self.lifetimes.upstream_refresh_margin = margin;
+        self
+    }
+
+    /// How long an instance trusts its last answer to "was this session revoked?" (default 5 s): a
+    /// revocation on another instance takes effect within it; on this one, at once.
+    pub fn revocation_check_interval(mut self, interval: Duration) -> Self {
+        self.lifetimes.revocation_check = interval;
+        self
+    }
+
+    /// The most registrations per clock hour across every instance (default 1,000).
+    pub fn max_registrations_per_hour(mut self, max: u32) -> Self {
+        self.max_registrations_per_hour = max;
+        self
+    }
+
+    /// The most registrations one source address may make per `window` on one instance (default 100
+    /// per 10 minutes: a ceiling, not a wall, since hosted clients share egress addresses).
+    pub fn registrations_per_source(mut self, max: u32, window: Duration) -> Self {
+        self.registrations_per_source = (max, window);
+        self
+    }
+
+    /// Per-tool scopes on the MCP endpoint (see `BearerAuthLayer::mcp_scopes`).
+    pub fn mcp_scopes(mut self, policy: McpScopePolicy) -> Self {
+        self.mcp_scopes = Some(policy);
+        self
+    }
+
+    /// A scope hierarchy for the scope checks (`admin` implies `read`...).
+    pub fn scope_hierarchy(mut self, hierarchy: impl ScopeHierarchy + 'static) -> Self {
+        self.scope_hierarchy = Some(Arc::new(hierarchy));
+        self
+    }
+
+    /// A human-readable name in the protected resource metadata.
+    pub fn resource_name(mut self, name: impl Into<String>) -> Self {
+        self.resource_name = Some(name.into());
+        self
+    }
+
+    /// A web origin (besides loopback ones and the proxy's own) whose pages may call the endpoints.
+    pub fn allowed_origin(mut self, origin: impl Into<String>) -> Self {
+        self.allowed_origins.push(origin.into());
+        self
+    }
+
+    /// The HTTP client for upstream calls (default: 10 s timeout, no redirects).
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http = Some(client);
+        self
+    }
+
+    /// The clock (tests).
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Builds the proxy.
+    ///
+    /// # Errors
+    ///
+    /// A [`ProxyError`] naming the missing or unusable setting.
+    pub fn build(self) -> Result<OAuthProxy, ProxyError> {
+        let base_url = self.base_url.ok_or(ProxyError::Missing {
+            setting: "MCP_AUTH_BASE_URL",
+            example: "https://mcp.example.com",
+        })?;
+        let upstream_config = self.upstream.ok_or(ProxyError::Missing {
+            setting: "upstream",
+            example: "UpstreamConfig::new(authorize URL, token URL, client id, secret)",
+        })?;
+        let upstream_verifier = self.upstream_verifier.ok_or(ProxyError::Missing {
+            setting: "upstream_verifier",
+            example: "a JwtVerifier on the upstream's JWKS",
+        })?;
+        let resource =
+            ResourceUrl::new(&base_url, &self.mcp_path).map_err(mcp_auth_remote::RemoteAuthError::from)?;
+        if !self.redirect_path.starts_with('/') || self.redirect_path.contains(['?', '#']) {
+            return Err(ProxyError::config(
+                "redirect path (MCP_AUTH_REDIRECT_PATH)",
+                "must be a path such as /auth/callback",
+            ));
+        }
+        let lifetimes = self.lifetimes;
+        for (name, ttl) in [
+            ("access_token_ttl", lifetimes.access),
+            ("refresh_token_ttl", lifetimes.refresh),
+            ("transaction_ttl", lifetimes.transaction),
+        ] {
+            if ttl.as_secs() == 0 {
+                return Err(ProxyError::config(name, "must be at least one second"));
+            }
+        }
+        let issuer = format!("{}{}", resource.origin(), resource.prefix());
+        let secure_cookies = base_url.starts_with("https://");
+        let paths = Paths::new(resource.prefix(), &self.redirect_path);
+
+        let fernet_keys = match self.fernet_keys {
+            Some(keys) if keys.is_empty() => {
+                return Err(ProxyError::config("Fernet keys (MCP_AUTH_FERNET_KEYS)", "is an empty list"));
+            }
+            Some(keys) => keys,
+            None => {
+                tracing::warn!(
+                    "no Fernet keys (MCP_AUTH_FERNET_KEYS): using an ephemeral key; everything the proxy \
+                     stored (clients, grants, upstream tokens) is unreadable after a restart"
+                );
+                vec![FernetKey::generate()]
+            }
+        };
+        let store = self.store.unwrap_or_else(|| {
+            tracing::info!(
+                "no store given: the proxy keeps its state in memory (one instance, lost on restart)"
+            );
+            Arc::new(MemoryStore::new())
+        });
+        let store: Arc<dyn KvStorage> =
+            Arc::new(FernetStore::builder(store, fernet_keys).clock(Arc::clone(&self.clock)).build()?);
+
+        let signing_key = match self.signing_key {
+            Some(key) => key,
+            None => {
+                tracing::warn!(
+                    "no signing key (MCP_AUTH_JWT_SIGNING_KEY): using an ephemeral one; every token the proxy \
+                     issued stops working after a restart"
+                );
+                SigningKey::generate_es256("ephemeral")?
+            }
+        };
+        let mut signer = JwtIssuer::builder()
+            .issuer(issuer.clone())
+            .audience(resource.as_str())
+            .signing_key(signing_key)
+            .access_ttl(lifetimes.access)
+            .refresh_ttl(lifetimes.refresh)
+            .clock(Arc::clone(&self.clock));
+        for key in self.previous_signing_keys {
+            signer = signer.verification_key(key);
+        }
+        let signer = signer.build()?;
+
+        let scopes_supported = if self.scopes_supported.is_empty() {
+            self.required_scopes.clone()
+        } else {
+            self.scopes_supported
+        };
+        let mut policy =
+            RegistrationPolicy::default().max_registrations_per_hour(self.max_registrations_per_hour);
+        if let Some(list) = self.allowed_redirects {
+            policy = policy.allowed_redirect_uris(list);
+        }
+        if !scopes_supported.is_empty() {
+            policy = policy.scopes_supported(scopes_supported.iter().cloned());
+        }
+        let mut registry =
+            ClientRegistry::new(Arc::clone(&store), NAMESPACE, policy).with_clock(Arc::clone(&self.clock));
+        let documents = self.metadata_documents.is_some();
+        if let Some(resolver) = self.metadata_documents {
+            registry = registry.with_metadata_documents(resolver);
+        }
+        let authorize_policy = AuthorizePolicy {
+            scopes: if scopes_supported.is_empty() {
+                ScopePolicy::default()
+            } else {
+                ScopePolicy::supported(scopes_supported.iter().cloned())
+            },
+            resources: ResourcePolicy::only([resource.as_str()]),
+        };
+        let mut metadata = ServerMetadata::new(issuer.clone())
+            .authorization_endpoint(&paths.authorize.trim_start_matches(resource.prefix()).to_owned())
+            .token_endpoint(&paths.token[resource.prefix().len()..])
+            .registration_endpoint(&paths.register[resource.prefix().len()..])
+            .revocation_endpoint(&paths.revoke[resource.prefix().len()..])
+            .grant(CoreGrantType::RefreshToken)
+            .client_id_metadata_documents(documents);
+        if !scopes_supported.is_empty() {
+            metadata = metadata.scopes(scopes_supported.iter().cloned());
+        }
+        let mut cors = CorsPolicy::loopback()
+            .with_origin(resource.origin())
+            .map_err(|e| ProxyError::config("base URL (MCP_AUTH_BASE_URL)", e))?;
+        for origin in &self.allowed_origins {
+            cors = cors.with_origin(origin).map_err(|e| ProxyError::config("allowed_origin", e))?;
+        }
+        let http = match self.http {
+            Some(client) => client,
+            None => reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .connect_timeout(Duration::from_secs(5))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(ProxyError::HttpClient)?,
+        };
+        let callback = format!("{}{}", resource.origin(), paths.callback);
+        let upstream = Upstream::new(upstream_config, http, &callback)?;
+        let (max, window) = self.registrations_per_source;
+
+        let inner = Arc::new(Inner {
+            issuer: issuer.clone(),
+            paths,
+            resource: resource.clone(),
+            required_scopes: self.required_scopes.clone(),
+            upstream,
+            upstream_verifier,
+            store,
+            registry,
+            authorize_policy,
+            signer,
+            metadata,
+            cors,
+            clock: self.clock,
+            consent: self.consent,
+            secure_cookies,
+            lifetimes,
+            registrations: SourceLimiter::new(max, window),
+            sessions: SessionCache::default(),
+            state: OnceCell::new(),
+        });
+        let jwt = inner.signer.access_verifier().token_cache(10_000).build()?;
+        let verifier: Arc<dyn TokenVerifier> = Arc::new(ProxyTokenVerifier::new(jwt, Arc::clone(&inner)));
+        let mut remote = RemoteAuthProvider::builder(verifier)
+            .authorization_server(issuer)
+            .base_url(base_url)
+            .mcp_path(self.mcp_path)
+            .required_scopes(self.required_scopes);
+        if !scopes_supported.is_empty() {
+            remote = remote.scopes_supported(scopes_supported);
+        }
+        if let Some(name) = self.resource_name {
+            remote = remote.resource_name(name);
+        }
+        if let Some(policy) = self.mcp_scopes {
+            remote = remote.mcp_scopes(policy);
+        }
+        if let Some(hierarchy) = self.scope_hierarchy {
+            remote = remote.scope_hierarchy(hierarchy);
+        }
+        Ok(OAuthProxy { inner, remote: remote.build()? })
+    }
+}

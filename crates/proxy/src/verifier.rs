@@ -1,0 +1,95 @@
+//! The verifier of the proxy's own access tokens on the MCP endpoint: the JWT checked locally (signature,
+//! issuer, audience, expiry, `typ: at+jwt`), then whether its session was revoked, an answer kept in
+//! memory for a few seconds so the hot path makes no store call for most requests.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mcp_auth_core::{AccessToken, TokenVerifier, VerifyError, async_trait};
+use mcp_auth_jwt::JwtVerifier;
+
+use crate::proxy::Inner;
+
+/// How many sessions' answers are remembered.
+const MAX_SESSIONS: usize = 100_000;
+
+pub(crate) struct ProxyTokenVerifier {
+    jwt: JwtVerifier,
+    inner: Arc<Inner>,
+}
+
+/// What this instance knows of sessions: sid -> (when checked, revoked?). A revoked session stays
+/// revoked; a live one is checked again after the revocation-check interval.
+#[derive(Debug, Default)]
+pub(crate) struct SessionCache {
+    sessions: Mutex<HashMap<String, (Instant, bool)>>,
+}
+
+impl SessionCache {
+    fn remembered(&self, sid: &str, interval: Duration) -> Option<bool> {
+        let sessions = self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (checked, revoked) = sessions.get(sid)?;
+        (*revoked || checked.elapsed() < interval).then_some(*revoked)
+    }
+
+    pub(crate) fn remember(&self, sid: &str, revoked: bool, interval: Duration) {
+        let mut sessions = self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if sessions.len() >= MAX_SESSIONS {
+            sessions.retain(|_, (checked, revoked)| *revoked || checked.elapsed() < interval);
+            if sessions.len() >= MAX_SESSIONS {
+                sessions.clear();
+            }
+        }
+        sessions.insert(sid.to_owned(), (Instant::now(), revoked));
+    }
+}
+
+impl fmt::Debug for ProxyTokenVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProxyTokenVerifier").field("jwt", &self.jwt).finish_non_exhaustive()
+    }
+}
+
+impl ProxyTokenVerifier {
+    pub(crate) fn new(jwt: JwtVerifier, inner: Arc<Inner>) -> Self {
+        Self { jwt, inner }
+    }
+
+    async fn is_revoked(&self, sid: &str) -> Result<bool, VerifyError> {
+        let interval = self.inner.lifetimes.revocation_check;
+        if let Some(revoked) = self.inner.sessions.remembered(sid, interval) {
+            return Ok(revoked);
+        }
+        let state =
+            self.inner.state().await.map_err(|e| {
+                VerifyError::unavailable("the proxy's store cannot be reached", e.to_string())
+            })?;
+        let revoked = state
+            .grants
+            .is_session_revoked(sid)
+            .await
+            .map_err(|e| VerifyError::unavailable("the proxy's store cannot be reached", e))?;
+        self.inner.sessions.remember(sid, revoked, interval);
+        Ok(revoked)
+    }
+}
+
+#[async_trait]
+impl TokenVerifier for ProxyTokenVerifier {
+    async fn verify(&self, token: &str) -> Result<AccessToken, VerifyError> {
+        let access = self.jwt.verify(token).await?;
+        let Some(sid) = access.claim("sid").and_then(|v| v.as_str()) else {
+            return Err(VerifyError::invalid("the token names no session"));
+        };
+        if self.is_revoked(sid).await? {
+            return Err(VerifyError::invalid("the token's grant has been revoked"));
+        }
+        Ok(access)
+    }
+
+    fn required_scopes(&self) -> &[String] {
+        self.jwt.required_scopes()
+    }
+}
