@@ -76,26 +76,171 @@ pub async fn authorize(
     state.into_authorization_manager().ok_or_else(|| anyhow!("the OAuth state did not end authorized"))
 }
 
-/// Opens an authorization URL as `login_hint` without following redirects, and returns the callback URL the
-/// authorization server redirected to.
+/// Opens an authorization URL as `login_hint` the way a browser would, without JavaScript: it follows
+/// redirects by hand, keeps cookies per host, and approves a consent page (the OAuth proxy's, whose form
+/// carries `transaction` and `csrf` fields) by submitting its form. Returns the callback URL the
+/// authorization server finally redirected to.
 async fn follow_authorization(authorization_url: &str, login_hint: &str) -> anyhow::Result<String> {
-    let mut authorization_url = url::Url::parse(authorization_url)?;
-    authorization_url.query_pairs_mut().append_pair("login_hint", login_hint);
-    let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
-    let response =
-        no_redirects.get(authorization_url).send().await.context("opening the authorization URL")?;
-    let callback = response
-        .headers()
-        .get(reqwest::header::LOCATION)
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_owned)
-        .ok_or_else(|| {
-            anyhow!("the authorization server answered {} without a redirect", response.status())
-        })?;
-    if !callback.starts_with(REDIRECT_URI) {
-        bail!("the authorization server redirected somewhere else: {callback}");
+    let mut url = url::Url::parse(authorization_url)?;
+    url.query_pairs_mut().append_pair("login_hint", login_hint);
+    let mut browser = Browser::new()?;
+    browser.follow(url, REDIRECT_URI).await
+}
+
+/// A minimal browser for the demo and tests: redirects followed by hand, cookies kept per host, consent
+/// forms approved.
+#[derive(Debug)]
+pub struct Browser {
+    http: reqwest::Client,
+    cookies: std::collections::HashMap<String, Vec<(String, String)>>,
+    /// Whether to approve consent pages (or deny them).
+    pub approve: bool,
+}
+
+impl Browser {
+    /// A browser with no cookies that approves consent.
+    ///
+    /// # Errors
+    ///
+    /// When the HTTP client cannot be built.
+    pub fn new() -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+        Ok(Self { http, cookies: std::collections::HashMap::new(), approve: true })
     }
-    Ok(callback)
+
+    fn host_key(url: &url::Url) -> String {
+        format!("{}:{}", url.host_str().unwrap_or_default(), url.port_or_known_default().unwrap_or_default())
+    }
+
+    fn cookie_header(&self, url: &url::Url) -> Option<String> {
+        let jar = self.cookies.get(&Self::host_key(url))?;
+        (!jar.is_empty()).then(|| jar.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; "))
+    }
+
+    fn keep_cookies(&mut self, url: &url::Url, response: &reqwest::Response) {
+        let jar = self.cookies.entry(Self::host_key(url)).or_default();
+        for value in response.headers().get_all(reqwest::header::SET_COOKIE) {
+            let Some((pair, attributes)) = value.to_str().ok().map(|v| v.split_once(';').unwrap_or((v, "")))
+            else {
+                continue;
+            };
+            let Some((name, value)) = pair.trim().split_once('=') else { continue };
+            jar.retain(|(k, _)| k != name);
+            if !attributes.contains("Max-Age=0") {
+                jar.push((name.to_owned(), value.to_owned()));
+            }
+        }
+    }
+
+    /// Sends one request with this browser's cookies and keeps the ones it sets.
+    ///
+    /// # Errors
+    ///
+    /// A transport failure.
+    pub async fn send(
+        &mut self,
+        request: reqwest::RequestBuilder,
+        url: &url::Url,
+    ) -> anyhow::Result<reqwest::Response> {
+        let request = match self.cookie_header(url) {
+            Some(cookies) => request.header(reqwest::header::COOKIE, cookies),
+            None => request,
+        };
+        let response = request.send().await.with_context(|| format!("opening {url}"))?;
+        self.keep_cookies(url, &response);
+        Ok(response)
+    }
+
+    /// Follows `url` until a redirect to `stop_prefix`, which it returns, submitting consent forms on the
+    /// way.
+    ///
+    /// # Errors
+    ///
+    /// A page that is neither a redirect nor a consent form (its status and text are in the error), or
+    /// more than 12 steps.
+    pub async fn follow(&mut self, mut url: url::Url, stop_prefix: &str) -> anyhow::Result<String> {
+        let mut form: Option<(url::Url, Vec<(String, String)>)> = None;
+        for _ in 0..12 {
+            let response = match form.take() {
+                Some((action, fields)) => {
+                    let request = self
+                        .http
+                        .post(action.clone())
+                        .header(reqwest::header::ORIGIN, origin(&action))
+                        .form(&fields);
+                    self.send(request, &action).await?
+                }
+                None => {
+                    let request = self.http.get(url.clone());
+                    self.send(request, &url).await?
+                }
+            };
+            let status = response.status();
+            if status.is_redirection() {
+                let location = response
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .ok_or_else(|| anyhow!("a {status} redirect without a Location"))?;
+                let next = url.join(location)?;
+                if next.as_str().starts_with(stop_prefix) {
+                    return Ok(next.into());
+                }
+                url = next;
+                continue;
+            }
+            let body = response.text().await.unwrap_or_default();
+            match (status.is_success(), consent_form(&body)) {
+                (true, Some((action, mut fields))) => {
+                    let decision = if self.approve { "approve" } else { "deny" };
+                    fields.push(("decision".to_owned(), decision.to_owned()));
+                    form = Some((url.join(&action)?, fields));
+                }
+                _ => bail!("the authorization server answered {status}: {}", text_only(&body)),
+            }
+        }
+        bail!("too many steps in the authorization")
+    }
+}
+
+fn origin(url: &url::Url) -> String {
+    url.origin().ascii_serialization()
+}
+
+/// The action and hidden fields of a page's consent form, if it has one.
+fn consent_form(html: &str) -> Option<(String, Vec<(String, String)>)> {
+    let action = attribute_after(html, "<form", "action")?;
+    let mut fields = Vec::new();
+    for name in ["transaction", "csrf"] {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = html.find(&marker)? + marker.len();
+        let end = html[start..].find('"')? + start;
+        fields.push((name.to_owned(), html[start..end].to_owned()));
+    }
+    Some((action.replace("&amp;", "&"), fields))
+}
+
+fn attribute_after(html: &str, tag: &str, attribute: &str) -> Option<String> {
+    let from = html.find(tag)?;
+    let marker = format!("{attribute}=\"");
+    let start = html[from..].find(&marker)? + from + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_owned())
+}
+
+/// A page's text without its tags, shortened, for error messages.
+fn text_only(html: &str) -> String {
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(300).collect()
 }
 
 /// The `WWW-Authenticate` challenge of a call the server refused with 403 `insufficient_scope`, when that

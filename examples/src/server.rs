@@ -3,10 +3,11 @@
 use std::sync::Arc;
 
 use axum::Router;
+use mcp_auth_core::BearerAuthLayer;
 use mcp_auth_core::mcp_scope::McpScopePolicy;
 use mcp_auth_remote::mcp_cors;
 use mcp_auth_remote::rmcp::{Caller, ScopeFilter};
-use mcp_auth_workos::AuthKitProvider;
+use mcp_auth_workos::{AuthKitProvider, WorkOSProvider};
 use rmcp::model::{
     CallToolResult, ContentBlock, Implementation, ListToolsResult, PaginatedRequestParams,
     ServerCapabilities, ServerConfig,
@@ -93,16 +94,35 @@ pub fn authkit_app_with_policy(
     allowed_hosts: Vec<String>,
     policy: McpScopePolicy,
 ) -> Router {
+    let mcp_path = provider.resource().mcp_path().to_owned();
+    mcp_app(provider.bearer_layer(), provider.router(), &mcp_path, allowed_hosts, policy)
+}
+
+/// The same MCP service behind the OAuth proxy of a [`WorkOSProvider`]: the proxy's bearer layer (its
+/// own tokens) with the per-tool [`scope_policy`], and its authorization server routes.
+pub fn proxy_app(provider: &WorkOSProvider, allowed_hosts: Vec<String>) -> Router {
+    let mcp_path = provider.proxy().resource().mcp_path().to_owned();
+    mcp_app(provider.bearer_layer(), provider.router(), &mcp_path, allowed_hosts, scope_policy())
+}
+
+/// [`WhoAmIServer`] at `mcp_path` behind `bearer` (with the per-tool `policy`), merged with the
+/// provider's `routes`.
+pub fn mcp_app(
+    bearer: BearerAuthLayer,
+    routes: Router,
+    mcp_path: &str,
+    allowed_hosts: Vec<String>,
+    policy: McpScopePolicy,
+) -> Router {
     let service = StreamableHttpService::new(
         || Ok(WhoAmIServer),
         Arc::new(LocalSessionManager::default()),
         StreamableHttpServerConfig::default().with_allowed_hosts(allowed_hosts),
     );
-    let mcp_path = provider.resource().mcp_path().to_owned();
     // CORS outside the bearer layer, so browser clients' preflights are answered without a token.
-    let bearer = provider.bearer_layer().mcp_scopes(policy);
-    let mcp = Router::new().nest_service(&mcp_path, service).layer(bearer).layer(mcp_cors());
-    mcp.merge(provider.router())
+    let mcp =
+        Router::new().nest_service(mcp_path, service).layer(bearer.mcp_scopes(policy)).layer(mcp_cors());
+    mcp.merge(routes)
 }
 
 /// The `Host` header values to accept for a server reached at `base_url` and listening on `listen`.

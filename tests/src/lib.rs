@@ -1,1 +1,3 @@
 //! Shared helpers for the cross-crate end-to-end tests.
+
+pub mod proxy;
