@@ -1,3 +1,7 @@
 //! Shared helpers for the cross-crate end-to-end tests.
+//!
+//! - [`browser`]: a headless Chromium driven over WebDriver, for the pages people see.
+//! - [`proxy`]: a running OAuth proxy stack (the dev IdP upstream, `WorkOSProvider` instances).
 
+pub mod browser;
 pub mod proxy;

@@ -5,7 +5,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
 /// The headers every page carries: a Content Security Policy with `frame-ancestors 'none'` and
-/// `X-Frame-Options: DENY` (no clickjacking of the consent button), `nosniff`, no referrer, no caching.
+/// `X-Frame-Options: DENY` (no clickjacking of the consent button), `nosniff`, no referrer to other sites (`same-origin`), no caching.
 #[must_use]
 pub fn page_headers() -> [(HeaderName, HeaderValue); 5] {
     [
@@ -17,7 +17,9 @@ pub fn page_headers() -> [(HeaderName, HeaderValue); 5] {
         ),
         (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
         (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
-        (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
+        // `same-origin`, not `no-referrer`: with no referrer a browser sends `Origin: null` on the page's own
+        // form posts, which the cross-origin guard must refuse; other sites still get no referrer.
+        (header::REFERRER_POLICY, HeaderValue::from_static("same-origin")),
         (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
     ]
 }
