@@ -1,0 +1,5 @@
+//! Client ID Metadata Documents (MCP authorization specification 2026-07-28, "Client ID Metadata
+//! Documents"; draft-ietf-oauth-client-id-metadata-document).
+
+mod address;
+mod client_id;
