@@ -2,4 +2,7 @@
 //! Documents"; draft-ietf-oauth-client-id-metadata-document).
 
 mod address;
+mod cache;
 mod client_id;
+mod document;
+mod fetch;
