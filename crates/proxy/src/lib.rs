@@ -6,3 +6,7 @@
 //! client, keeps the upstream tokens encrypted at rest, and issues its own tokens for the MCP resource.
 
 mod cimd;
+
+/// Client ID Metadata Documents, fetched SSRF-safely and cached: [`MetadataDocuments`] resolves client ids
+/// that are https URLs into clients.
+pub use cimd::{MetadataDocuments, MetadataDocumentsBuilder, MetadataDocumentsConfigError};
