@@ -23,3 +23,7 @@ pub use crate::error::ProxyError;
 pub use crate::proxy::OAuthProxy;
 pub use crate::state::ProxyGrant;
 pub use crate::upstream::{UpstreamAuthMethod, UpstreamConfig};
+
+/// Client ID Metadata Documents, fetched SSRF-safely and cached: [`MetadataDocuments`] resolves client ids
+/// that are https URLs into clients.
+pub use cimd::{MetadataDocuments, MetadataDocumentsBuilder, MetadataDocumentsConfigError};
