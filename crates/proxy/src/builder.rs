@@ -19,6 +19,7 @@ use mcp_auth_oauth_server::{
 use mcp_auth_remote::RemoteAuthProvider;
 use tokio::sync::OnceCell;
 
+use crate::cimd::MetadataDocuments;
 use crate::error::ProxyError;
 use crate::limits::SourceLimiter;
 use crate::proxy::{Consent, Inner, Lifetimes, OAuthProxy, Paths};
@@ -81,6 +82,9 @@ pub struct OAuthProxyBuilder {
     scopes_supported: Vec<String>,
     allowed_redirects: Option<RedirectAllowList>,
     metadata_documents: Option<Arc<dyn ClientMetadataResolver>>,
+    documents_enabled: bool,
+    documents_loopback: bool,
+    documents_hosts: Vec<String>,
     consent: Consent,
     lifetimes: Lifetimes,
     max_registrations_per_hour: u32,
@@ -120,6 +124,9 @@ impl Default for OAuthProxyBuilder {
             scopes_supported: Vec::new(),
             allowed_redirects: None,
             metadata_documents: None,
+            documents_enabled: true,
+            documents_loopback: false,
+            documents_hosts: Vec::new(),
             consent: Consent::Required,
             lifetimes: Lifetimes {
                 access: Duration::from_secs(3600),
@@ -238,10 +245,31 @@ impl OAuthProxyBuilder {
         Ok(self)
     }
 
-    /// Accepts Client ID Metadata Documents through `resolver` (advertised as
-    /// `client_id_metadata_document_supported`).
+    /// Resolves Client ID Metadata Documents through `resolver` instead of the built-in
+    /// [`MetadataDocuments`](crate::MetadataDocuments).
     pub fn client_metadata_documents(mut self, resolver: Arc<dyn ClientMetadataResolver>) -> Self {
         self.metadata_documents = Some(resolver);
+        self
+    }
+
+    /// Whether clients may present a Client ID Metadata Document URL as their `client_id` (default on;
+    /// advertised as `client_id_metadata_document_supported`). Documents are fetched SSRF-safely by
+    /// [`MetadataDocuments`](crate::MetadataDocuments).
+    pub fn client_id_metadata_documents(mut self, enabled: bool) -> Self {
+        self.documents_enabled = enabled;
+        self
+    }
+
+    /// Only these hosts (exact, or `*.example.com`) may serve metadata documents; others are refused
+    /// before any fetch. Default: any public host.
+    pub fn metadata_document_hosts<I: IntoIterator<Item = S>, S: Into<String>>(mut self, hosts: I) -> Self {
+        self.documents_hosts = hosts.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Accepts metadata documents served over plain `http` from loopback (development only).
+    pub fn insecure_allow_loopback_metadata_documents(mut self) -> Self {
+        self.documents_loopback = true;
         self
     }
 
@@ -443,10 +471,27 @@ impl OAuthProxyBuilder {
         if !scopes_supported.is_empty() {
             policy = policy.scopes_supported(scopes_supported.iter().cloned());
         }
+        let resolver = match (self.metadata_documents, self.documents_enabled) {
+            (_, false) => None,
+            (Some(resolver), true) => Some(resolver),
+            (None, true) => {
+                let mut documents = MetadataDocuments::builder(policy.clone()).clock(Arc::clone(&self.clock));
+                if !self.documents_hosts.is_empty() {
+                    documents = documents.allowed_hosts(self.documents_hosts);
+                }
+                if self.documents_loopback {
+                    documents = documents.insecure_allow_loopback_http();
+                }
+                let documents = documents
+                    .build()
+                    .map_err(|e| ProxyError::config("client ID metadata documents", e.to_string()))?;
+                Some(Arc::new(documents) as Arc<dyn ClientMetadataResolver>)
+            }
+        };
+        let documents = resolver.is_some();
         let mut registry =
             ClientRegistry::new(Arc::clone(&store), NAMESPACE, policy).with_clock(Arc::clone(&self.clock));
-        let documents = self.metadata_documents.is_some();
-        if let Some(resolver) = self.metadata_documents {
+        if let Some(resolver) = resolver {
             registry = registry.with_metadata_documents(resolver);
         }
         let authorize_policy = AuthorizePolicy {

@@ -103,6 +103,9 @@ pub(crate) async fn fresh_upstream(
     let id = &family.extra.upstream_id;
     let ended = || OAuthError::invalid_grant("the sign-in behind this grant has ended; sign in again");
     let deadline = tokio::time::Instant::now() + LEASE_WAIT;
+    // The upstream access token as first read: once it changes, another request refreshed while this
+    // one waited, and its result is this one's too (whether or not the upstream rotates refresh tokens).
+    let mut first_seen: Option<String> = None;
     loop {
         let Some(record) = state.upstream.get(id).await? else { return Err(ended()) };
         let margin = inner.lifetimes.upstream_refresh_margin.as_secs();
@@ -113,6 +116,11 @@ pub(crate) async fn fresh_upstream(
             // Nothing to refresh with: the grant lives on its own tokens until it ends.
             return Ok(record);
         };
+        match &first_seen {
+            None => first_seen = Some(record.tokens.access_token.clone()),
+            Some(seen) if *seen != record.tokens.access_token => return Ok(record),
+            Some(_) => {}
+        }
         if state.leases.put_if_absent(id, &inner.now(), Some(LEASE_TTL)).await? {
             // Read again under the lease: another instance may have refreshed since the read above.
             let result = match state.upstream.get(id).await? {

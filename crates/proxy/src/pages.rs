@@ -51,10 +51,7 @@ pub(crate) fn consent_page(view: &ConsentView<'_>) -> Response {
     let client = &request.client;
     let identity = match client.origin {
         ClientOrigin::MetadataDocument => {
-            let host = url::Url::parse(&client.client_id)
-                .ok()
-                .and_then(|u| u.host_str().map(str::to_owned))
-                .unwrap_or_default();
+            let host = crate::MetadataDocuments::verified_host(client).unwrap_or_default();
             format!("<p class=\"verified\">Verified domain: <strong>{}</strong></p>", html_escape(&host))
         }
         ClientOrigin::Configured => {

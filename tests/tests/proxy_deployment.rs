@@ -1,0 +1,269 @@
+//! The OAuth proxy as deployed: two instances over one Redis sharing keys (every step of a flow may land
+//! on either), concurrent refreshes of one token on both (both clients keep working, the upstream sees
+//! one refresh), restarts over Redis and over the file store (clients and tokens keep working), and a
+//! client identified by a Client ID Metadata Document served on loopback.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use mcp_auth_core::store::KvStorage;
+use mcp_auth_examples::client::Browser;
+use mcp_auth_store_file::FileStore;
+use mcp_auth_store_redis::RedisStore;
+use mcp_auth_tests::proxy::{self, SharedKeys};
+use oauth2::PkceCodeChallenge;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+async fn redis() -> Arc<dyn KvStorage> {
+    let prefix = format!("proxy-test-{}", mcp_auth_oauth_server::random_token(6).unwrap());
+    let store = RedisStore::builder("redis://127.0.0.1:6379")
+        .prefix(prefix)
+        .connect()
+        .await
+        .expect("Redis on 127.0.0.1:6379 (.ci/run starts one)");
+    Arc::new(store)
+}
+
+/// The client's side of one authorization: a registered client, its PKCE pair, and the code at the end.
+struct Flow {
+    client_id: String,
+    redirect_uri: String,
+    verifier: String,
+    challenge: String,
+}
+
+async fn register(instance_url: &str, redirect_uri: &str) -> String {
+    let registered: Value = reqwest::Client::new()
+        .post(format!("{instance_url}/register"))
+        .json(&json!({"redirect_uris": [redirect_uri], "token_endpoint_auth_method": "none", "client_name": "Deploy Test"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    registered["client_id"].as_str().expect("registered").to_owned()
+}
+
+fn flow(client_id: String, redirect_uri: &str) -> Flow {
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    Flow {
+        client_id,
+        redirect_uri: redirect_uri.to_owned(),
+        verifier: verifier.secret().clone(),
+        challenge: challenge.as_str().to_owned(),
+    }
+}
+
+/// Authorizes through `instance_url` (consent approved by a fresh browser) and returns the code. The
+/// upstream calls back at the deployment's base URL.
+async fn code(flow: &Flow, instance_url: &str, base_url: &str) -> String {
+    let mut url = url::Url::parse(&format!("{instance_url}/authorize")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &flow.client_id)
+        .append_pair("redirect_uri", &flow.redirect_uri)
+        .append_pair("code_challenge", &flow.challenge)
+        .append_pair("code_challenge_method", "S256")
+        .append_pair("state", "s1")
+        .append_pair("resource", &format!("{base_url}/mcp"));
+    let mut browser = Browser::new().unwrap();
+    let callback = browser.follow(url, &flow.redirect_uri).await.expect("the flow reaches the client");
+    let callback = url::Url::parse(&callback).unwrap();
+    let param = |name: &str| callback.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+    assert_eq!(param("state").as_deref(), Some("s1"));
+    assert_eq!(param("iss").as_deref(), Some(base_url));
+    param("code").expect("a code")
+}
+
+async fn token(instance_url: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    reqwest::Client::new().post(format!("{instance_url}/token")).form(form).send().await.unwrap()
+}
+
+async fn exchange(flow: &Flow, instance_url: &str, code: &str) -> Value {
+    let response = token(
+        instance_url,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", &flow.client_id),
+            ("code", code),
+            ("redirect_uri", &flow.redirect_uri),
+            ("code_verifier", &flow.verifier),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+async fn refresh(client_id: &str, instance_url: &str, refresh_token: &str) -> reqwest::Response {
+    token(
+        instance_url,
+        &[("grant_type", "refresh_token"), ("client_id", client_id), ("refresh_token", refresh_token)],
+    )
+    .await
+}
+
+async fn mcp_status(instance_url: &str, access_token: &str) -> u16 {
+    reqwest::Client::new()
+        .post(format!("{instance_url}/mcp"))
+        .bearer_auth(access_token)
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({
+            "jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}
+        }))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+const CLIENT_REDIRECT: &str = "http://127.0.0.1:7777/cb";
+
+#[tokio::test]
+async fn two_instances_over_one_redis_share_every_step_and_refresh_the_upstream_once() {
+    let store = redis().await;
+    let keys = SharedKeys::random();
+    let (listener_a, base_url) = proxy::listener().await;
+    let (listener_b, url_b) = proxy::listener().await;
+    // Upstream access tokens live 60 s; a 10-minute margin makes every refresh refresh upstream too.
+    let upstream = proxy::upstream(&format!("{base_url}/auth/callback"), Duration::from_secs(60)).await;
+    let configure =
+        |p: mcp_auth_proxy::OAuthProxyBuilder| p.upstream_refresh_margin(Duration::from_secs(600));
+    let a = proxy::proxy_instance(listener_a, &base_url, &upstream.url, Arc::clone(&store), &keys, configure)
+        .await;
+    let b = proxy::proxy_instance(listener_b, &base_url, &upstream.url, Arc::clone(&store), &keys, configure)
+        .await;
+
+    // Register on A, authorize on B (the upstream calls back at the base URL: A), token on B, MCP on A.
+    let flow = flow(register(&a.url, CLIENT_REDIRECT).await, CLIENT_REDIRECT);
+    let code = code(&flow, &b.url, &base_url).await;
+    let tokens = exchange(&flow, &b.url, &code).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(mcp_status(&a.url, access).await, 200);
+    assert_eq!(mcp_status(&b.url, access).await, 200);
+
+    // Two concurrent refreshes of the same token, one on each instance.
+    let refresh_token = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let before = upstream.token_requests.load(Ordering::SeqCst);
+    let (on_a, on_b) = tokio::join!(
+        refresh(&flow.client_id, &a.url, &refresh_token),
+        refresh(&flow.client_id, &b.url, &refresh_token)
+    );
+    assert_eq!(on_a.status(), 200, "the refresh on A succeeds");
+    assert_eq!(on_b.status(), 200, "the refresh on B succeeds");
+    let (on_a, on_b): (Value, Value) = (on_a.json().await.unwrap(), on_b.json().await.unwrap());
+    assert_eq!(on_a["refresh_token"], on_b["refresh_token"], "both got the same new pair");
+    assert_eq!(
+        upstream.token_requests.load(Ordering::SeqCst) - before,
+        1,
+        "the upstream saw exactly one refresh"
+    );
+    // Both clients keep working: the new access token on either instance, and the next refresh.
+    assert_eq!(mcp_status(&a.url, on_b["access_token"].as_str().unwrap()).await, 200);
+    let next = refresh(&flow.client_id, &b.url, on_a["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(next.status(), 200);
+}
+
+async fn survives_a_restart(store: Arc<dyn KvStorage>) {
+    let keys = SharedKeys::random();
+    let (listener, base_url) = proxy::listener().await;
+    let address = listener.local_addr().unwrap();
+    let upstream = proxy::upstream(&format!("{base_url}/auth/callback"), Duration::from_secs(3600)).await;
+    let first =
+        proxy::proxy_instance(listener, &base_url, &upstream.url, Arc::clone(&store), &keys, |p| p).await;
+    let client_id = register(&first.url, CLIENT_REDIRECT).await;
+    let flow = flow(client_id, CLIENT_REDIRECT);
+    let code = code(&flow, &first.url, &base_url).await;
+    let tokens = exchange(&flow, &first.url, &code).await;
+    first.stop();
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    // A new process: same address, same keys, same store.
+    let listener = TcpListener::bind(address).await.expect("the port again");
+    let second = proxy::proxy_instance(listener, &base_url, &upstream.url, store, &keys, |p| p).await;
+    assert_eq!(mcp_status(&second.url, tokens["access_token"].as_str().unwrap()).await, 200, "issued token");
+    let refreshed = refresh(&flow.client_id, &second.url, tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(refreshed.status(), 200, "refresh token");
+    // The registered client still signs in.
+    let again = self::flow(flow.client_id.clone(), CLIENT_REDIRECT);
+    let code = self::code(&again, &second.url, &base_url).await;
+    exchange(&again, &second.url, &code).await;
+}
+
+#[tokio::test]
+async fn a_restart_over_redis_keeps_clients_and_tokens() {
+    survives_a_restart(redis().await).await;
+}
+
+#[tokio::test]
+async fn a_restart_over_the_file_store_keeps_clients_and_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("state");
+    let store = FileStore::open(&root).await.expect("the file store opens");
+    survives_a_restart(Arc::new(store)).await;
+}
+
+#[tokio::test]
+async fn a_client_id_metadata_document_signs_in_and_shows_as_a_verified_domain() {
+    // The client's document, served on loopback (the development allowance).
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let document_url = format!("http://{}/oauth/client.json", listener.local_addr().unwrap());
+    let document = json!({
+        "client_id": document_url,
+        "client_name": "Document App",
+        "redirect_uris": [CLIENT_REDIRECT],
+        "token_endpoint_auth_method": "none",
+    });
+    let app = axum::Router::new()
+        .route("/oauth/client.json", axum::routing::get(move || async move { axum::Json(document) }));
+    let documents = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let (listener, base_url) = proxy::listener().await;
+    let upstream = proxy::upstream(&format!("{base_url}/auth/callback"), Duration::from_secs(3600)).await;
+    let store: Arc<dyn KvStorage> = Arc::new(mcp_auth_core::store::MemoryStore::new());
+    let instance =
+        proxy::proxy_instance(listener, &base_url, &upstream.url, store, &SharedKeys::random(), |p| {
+            p.insecure_allow_loopback_metadata_documents()
+        })
+        .await;
+    let metadata: Value = reqwest::get(format!("{base_url}/.well-known/oauth-authorization-server"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(metadata["client_id_metadata_document_supported"], true);
+
+    let flow = flow(document_url.clone(), CLIENT_REDIRECT);
+    // The consent page names the verified domain.
+    let mut authorize = url::Url::parse(&format!("{}/authorize", instance.url)).unwrap();
+    authorize
+        .query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &flow.client_id)
+        .append_pair("redirect_uri", CLIENT_REDIRECT)
+        .append_pair("code_challenge", &flow.challenge)
+        .append_pair("code_challenge_method", "S256");
+    let no_redirects =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let consent = no_redirects.get(authorize).send().await.unwrap();
+    let location = consent.headers()["location"].to_str().unwrap().to_owned();
+    let page = reqwest::get(&location).await.unwrap().text().await.unwrap();
+    let host = url::Url::parse(&document_url).unwrap();
+    assert!(
+        page.contains(&format!("Verified domain: <strong>127.0.0.1:{}</strong>", host.port().unwrap())),
+        "{page}"
+    );
+    assert!(page.contains("Document App"));
+
+    let code = code(&flow, &instance.url, &base_url).await;
+    let tokens = exchange(&flow, &instance.url, &code).await;
+    assert_eq!(mcp_status(&instance.url, tokens["access_token"].as_str().unwrap()).await, 200);
+    documents.abort();
+}
