@@ -4,11 +4,13 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::extract::Request;
+use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
+use axum::response::IntoResponse as _;
 use mcp_auth_core::store::KvStorage;
 use mcp_auth_dev_idp::{DevClient, DevIdp, DevUser};
 use mcp_auth_examples::server;
@@ -31,6 +33,8 @@ pub struct Upstream {
     pub url: String,
     /// How many requests reached `/oauth2/token`.
     pub token_requests: Arc<AtomicUsize>,
+    /// While set, `/oauth2/token` answers 503 with `Retry-After: 7` (an upstream outage).
+    pub token_outage: Arc<AtomicBool>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -66,12 +70,17 @@ pub async fn upstream(callback: &str, access_ttl: Duration) -> Upstream {
         .build(&url)
         .expect("the upstream builds");
     let token_requests = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&token_requests);
+    let token_outage = Arc::new(AtomicBool::new(false));
+    let (counter, outage) = (Arc::clone(&token_requests), Arc::clone(&token_outage));
     let router = idp.router().layer(middleware::from_fn(move |request: Request, next: Next| {
-        let counter = Arc::clone(&counter);
+        let (counter, outage) = (Arc::clone(&counter), Arc::clone(&outage));
         async move {
             if request.uri().path() == "/oauth2/token" {
                 counter.fetch_add(1, Ordering::SeqCst);
+                if outage.load(Ordering::SeqCst) {
+                    return (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "7")], "down")
+                        .into_response();
+                }
             }
             next.run(request).await
         }
@@ -79,7 +88,7 @@ pub async fn upstream(callback: &str, access_ttl: Duration) -> Upstream {
     let task = tokio::spawn(async move {
         let _ = axum::serve(mcp_auth_core::serve::no_delay(listener), router).await;
     });
-    Upstream { idp, url, token_requests, task }
+    Upstream { idp, url, token_requests, token_outage, task }
 }
 
 /// The keys every proxy instance of one deployment shares.

@@ -129,7 +129,7 @@ async fn two_instances_over_one_redis_share_every_step_and_refresh_the_upstream_
     let store = redis().await;
     let keys = SharedKeys::random();
     let (listener_a, base_url) = proxy::listener().await;
-    let (listener_b, url_b) = proxy::listener().await;
+    let (listener_b, _) = proxy::listener().await;
     // Upstream access tokens live 60 s; a 10-minute margin makes every refresh refresh upstream too.
     let upstream = proxy::upstream(&format!("{base_url}/auth/callback"), Duration::from_secs(60)).await;
     let configure =
@@ -266,4 +266,54 @@ async fn a_client_id_metadata_document_signs_in_and_shows_as_a_verified_domain()
     let tokens = exchange(&flow, &instance.url, &code).await;
     assert_eq!(mcp_status(&instance.url, tokens["access_token"].as_str().unwrap()).await, 200);
     documents.abort();
+}
+
+#[tokio::test]
+async fn an_upstream_outage_is_503_with_retry_after_and_spends_nothing() {
+    let (listener, base_url) = proxy::listener().await;
+    let upstream = proxy::upstream(&format!("{base_url}/auth/callback"), Duration::from_secs(60)).await;
+    let store: Arc<dyn KvStorage> = Arc::new(mcp_auth_core::store::MemoryStore::new());
+    let instance =
+        proxy::proxy_instance(listener, &base_url, &upstream.url, store, &SharedKeys::random(), |p| {
+            p.upstream_refresh_margin(Duration::from_secs(600))
+        })
+        .await;
+    let flow = flow(register(&instance.url, CLIENT_REDIRECT).await, CLIENT_REDIRECT);
+    let code = code(&flow, &instance.url, &base_url).await;
+    let tokens = exchange(&flow, &instance.url, &code).await;
+    let refresh_token = tokens["refresh_token"].as_str().unwrap();
+
+    // The upstream is down when the client refreshes (and its tokens need refreshing): 503, retry later.
+    upstream.token_outage.store(true, Ordering::SeqCst);
+    let response = refresh(&flow.client_id, &instance.url, refresh_token).await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "7", "the upstream's Retry-After is passed on");
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["error"], "temporarily_unavailable",
+        "never invalid_grant: the user need not sign in again"
+    );
+    assert!(!body.to_string().contains("127.0.0.1"), "no internals: {body}");
+
+    // A sign-in while it is down: the client is told to retry, in OAuth form.
+    let again = self::flow(flow.client_id.clone(), CLIENT_REDIRECT);
+    let mut url = url::Url::parse(&format!("{}/authorize", instance.url)).unwrap();
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &again.client_id)
+        .append_pair("redirect_uri", CLIENT_REDIRECT)
+        .append_pair("code_challenge", &again.challenge)
+        .append_pair("code_challenge_method", "S256")
+        .append_pair("state", "s2");
+    let callback = Browser::new().unwrap().follow(url, CLIENT_REDIRECT).await.unwrap();
+    assert!(
+        callback.contains("error=temporarily_unavailable") && callback.contains("state=s2"),
+        "{callback}"
+    );
+
+    // The upstream recovers: the same refresh token works, it was never spent.
+    upstream.token_outage.store(false, Ordering::SeqCst);
+    let response = refresh(&flow.client_id, &instance.url, refresh_token).await;
+    assert_eq!(response.status(), 200);
 }

@@ -8,7 +8,7 @@ use mcp_auth_core::clock::ManualClock;
 use mcp_auth_core::store::{KvStorage, MemoryStore};
 use mcp_auth_oauth_server::{
     AuthorizationRequest, AuthorizePolicy, Client, ClientRegistry, GrantStore, KeyedHasher, NewCode,
-    OAuthError, RegistrationPolicy, narrow_scopes,
+    OAuthError, Refreshed, RegistrationPolicy, narrow_scopes,
 };
 use mcp_auth_store_redis::RedisStore;
 use secrecy::SecretString;
@@ -161,6 +161,95 @@ async fn revoking_a_refresh_token_needs_its_client() {
     grants.revoke_access_token("jti-1", u64::MAX / 4).await.unwrap();
     assert!(grants.is_access_token_revoked(Some("jti-1"), None).await.unwrap());
     assert!(!grants.is_access_token_revoked(Some("jti-2"), Some("session_none")).await.unwrap());
+}
+
+#[tokio::test]
+async fn within_the_grace_window_a_retry_gets_the_remembered_answer_and_after_it_reuse_revokes() {
+    let clock = ManualClock::starting_now();
+    let store: Arc<dyn KvStorage> = Arc::new(MemoryStore::builder().clock(Arc::new(clock.clone())).build());
+    let registry = registry(Arc::clone(&store));
+    let grants: GrantStore<()> = GrantStore::new(Arc::clone(&store), "t", hasher())
+        .with_clock(Arc::new(clock.clone()))
+        .with_refresh_grace(Duration::from_secs(10));
+    let proxy = registry.get("proxy").await.unwrap().unwrap();
+    let other = registry.get("other").await.unwrap().unwrap();
+    let r1 = family(&grants, &registry).await;
+    let Refreshed::Rotated(rotation) =
+        grants.rotate_refresh_with_grace(&r1, &proxy, |_| Ok(())).await.unwrap()
+    else {
+        panic!("the first refresh rotates");
+    };
+    let answer = serde_json::json!({"refresh_token": rotation.refresh_token, "access_token": "at-2"});
+    grants.remember_rotation(&r1, &answer).await.unwrap();
+
+    // A retry within the window: the same answer, the family intact.
+    clock.advance(Duration::from_secs(5));
+    match grants.rotate_refresh_with_grace(&r1, &proxy, |_| Ok(())).await.unwrap() {
+        Refreshed::Replayed(replayed) => assert_eq!(replayed, answer),
+        Refreshed::Rotated(_) => panic!("a retry must not rotate again"),
+        _ => unreachable!(),
+    }
+    // Another client never gets it.
+    let foreign = grants.rotate_refresh_with_grace(&r1, &other, |_| Ok(())).await.unwrap_err();
+    assert_eq!(code_of(&foreign), "invalid_grant");
+    // The new token still works; rotating it makes r1 two generations old: reuse.
+    let Refreshed::Rotated(next) =
+        grants.rotate_refresh_with_grace(&rotation.refresh_token, &proxy, |_| Ok(())).await.unwrap()
+    else {
+        panic!("the new token rotates");
+    };
+    let error = grants.rotate_refresh_with_grace(&r1, &proxy, |_| Ok(())).await.unwrap_err();
+    assert_eq!(code_of(&error), "invalid_grant");
+    assert!(grants.rotate_refresh(&next.refresh_token, &proxy, |_| Ok(())).await.is_err(), "family revoked");
+
+    // Past the window, presenting the just-rotated token revokes the family.
+    let r1 = family(&grants, &registry).await;
+    let Refreshed::Rotated(rotation) =
+        grants.rotate_refresh_with_grace(&r1, &proxy, |_| Ok(())).await.unwrap()
+    else {
+        panic!("rotates");
+    };
+    grants.remember_rotation(&r1, &answer).await.unwrap();
+    clock.advance(Duration::from_secs(11));
+    assert!(grants.rotate_refresh_with_grace(&r1, &proxy, |_| Ok(())).await.is_err());
+    assert!(
+        grants.rotate_refresh(&rotation.refresh_token, &proxy, |_| Ok(())).await.is_err(),
+        "family revoked"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_refreshes_within_the_grace_window_all_get_the_winners_answer() {
+    let store: Arc<dyn KvStorage> = Arc::new(MemoryStore::new());
+    let registry = registry(Arc::clone(&store));
+    let grants: GrantStore<()> =
+        GrantStore::new(Arc::clone(&store), "t", hasher()).with_refresh_grace(Duration::from_secs(30));
+    let token = family(&grants, &registry).await;
+    let barrier = Arc::new(Barrier::new(8));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (grants, registry, token, barrier) =
+            (grants.clone(), registry.clone(), token.clone(), Arc::clone(&barrier));
+        tasks.spawn(async move {
+            let client = registry.get("proxy").await.unwrap().unwrap();
+            barrier.wait().await;
+            match grants.rotate_refresh_with_grace(&token, &client, |_| Ok(())).await.unwrap() {
+                Refreshed::Rotated(rotation) => {
+                    let answer = serde_json::json!({"refresh_token": rotation.refresh_token});
+                    grants.remember_rotation(&token, &answer).await.unwrap();
+                    (true, answer)
+                }
+                Refreshed::Replayed(answer) => (false, answer),
+                _ => unreachable!(),
+            }
+        });
+    }
+    let results = tasks.join_all().await;
+    assert_eq!(results.iter().filter(|(won, _)| *won).count(), 1, "one rotation");
+    assert!(results.iter().all(|(_, answer)| *answer == results[0].1), "every caller got the same pair");
+    let client = registry.get("proxy").await.unwrap().unwrap();
+    let new = results[0].1["refresh_token"].as_str().unwrap();
+    assert!(grants.rotate_refresh(new, &client, |_| Ok(())).await.is_ok(), "the family lives on");
 }
 
 /// `instances` grant stores (one per simulated server instance) race `callers` refreshes of one token.

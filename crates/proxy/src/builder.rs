@@ -503,7 +503,7 @@ impl OAuthProxyBuilder {
             resources: ResourcePolicy::only([resource.as_str()]),
         };
         let mut metadata = ServerMetadata::new(issuer.clone())
-            .authorization_endpoint(&paths.authorize.trim_start_matches(resource.prefix()).to_owned())
+            .authorization_endpoint(&paths.authorize[resource.prefix().len()..])
             .token_endpoint(&paths.token[resource.prefix().len()..])
             .registration_endpoint(&paths.register[resource.prefix().len()..])
             .revocation_endpoint(&paths.revoke[resource.prefix().len()..])
