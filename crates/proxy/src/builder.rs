@@ -574,3 +574,70 @@ impl OAuthProxyBuilder {
         Ok(OAuthProxy { inner, remote: remote.build()? })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use mcp_auth_core::StaticTokenVerifier;
+
+    use super::*;
+
+    fn upstream() -> UpstreamConfig {
+        UpstreamConfig::new(
+            "https://idp.example.com/oauth2/authorize",
+            "https://idp.example.com/oauth2/token",
+            "client_01",
+            "upstream-secret".into(),
+        )
+        .unwrap()
+    }
+
+    fn complete() -> OAuthProxyBuilder {
+        OAuthProxy::builder()
+            .base_url("https://mcp.example.com")
+            .upstream(upstream())
+            .upstream_verifier(Arc::new(StaticTokenVerifier::new()))
+            .signing_key(SigningKey::generate_es256("k1").unwrap())
+            .fernet_keys(vec![FernetKey::generate()])
+    }
+
+    fn error(builder: OAuthProxyBuilder) -> String {
+        builder.build().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn missing_and_unusable_settings_are_named() {
+        assert!(error(OAuthProxy::builder()).contains("MCP_AUTH_BASE_URL"));
+        assert!(error(OAuthProxy::builder().base_url("https://mcp.example.com")).contains("upstream"));
+        assert!(error(complete().redirect_path("auth/callback")).contains("MCP_AUTH_REDIRECT_PATH"));
+        assert!(error(complete().fernet_keys(Vec::new())).contains("MCP_AUTH_FERNET_KEYS"));
+        assert!(error(complete().access_token_ttl(Duration::ZERO)).contains("access_token_ttl"));
+        assert!(error(complete().base_url("http://mcp.example.com")).contains("https"));
+        let bad = complete().allowed_client_redirect_uris(["https://*.com/cb"]).unwrap_err().to_string();
+        assert!(bad.contains("MCP_AUTH_ALLOWED_CLIENT_REDIRECT_URIS"), "{bad}");
+        let plain =
+            UpstreamConfig::new("http://idp.example.com/a", "https://idp.example.com/t", "c", "s".into());
+        assert!(plain.unwrap_err().to_string().contains("https"));
+        assert!(UpstreamConfig::new("https://i/a", "https://i/t", " ", "s".into()).is_err());
+    }
+
+    #[test]
+    fn paths_and_urls_follow_the_base_url() {
+        let proxy =
+            complete().base_url("https://example.com/tools").redirect_path("/oauth/cb").build().unwrap();
+        assert_eq!(proxy.issuer(), "https://example.com/tools");
+        assert_eq!(proxy.callback_url(), "https://example.com/tools/oauth/cb");
+        assert_eq!(proxy.resource().as_str(), "https://example.com/tools/mcp");
+        let metadata = proxy.inner.metadata.build();
+        assert_eq!(metadata.token_endpoint.as_deref(), Some("https://example.com/tools/token"));
+        assert_eq!(metadata.authorization_endpoint.as_deref(), Some("https://example.com/tools/authorize"));
+        assert_eq!(metadata.client_id_metadata_document_supported, Some(true));
+        let off = complete().client_id_metadata_documents(false).build().unwrap();
+        assert_eq!(off.inner.metadata.build().client_id_metadata_document_supported, Some(false));
+    }
+
+    #[test]
+    fn debug_output_holds_no_secret() {
+        let text = format!("{:?} {:?}", complete(), complete().build().unwrap());
+        assert!(!text.contains("upstream-secret"), "{text}");
+    }
+}
