@@ -549,7 +549,7 @@ impl OAuthProxyBuilder {
             secure_cookies,
             lifetimes,
             registrations: SourceLimiter::new(max, window),
-            sessions: SessionCache::default(),
+            sessions: Arc::new(SessionCache::default()),
             state: OnceCell::new(),
         });
         let jwt = inner.signer.access_verifier().token_cache(10_000).build()?;

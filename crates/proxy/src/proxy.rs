@@ -93,7 +93,7 @@ pub(crate) struct Inner {
     pub(crate) secure_cookies: bool,
     pub(crate) lifetimes: Lifetimes,
     pub(crate) registrations: SourceLimiter,
-    pub(crate) sessions: SessionCache,
+    pub(crate) sessions: Arc<SessionCache>,
     pub(crate) state: OnceCell<StoreState>,
 }
 
@@ -135,7 +135,13 @@ impl Inner {
                     .with_code_ttl(self.lifetimes.code)
                     .with_refresh_ttl(self.lifetimes.refresh)
                     .with_access_ttl(self.lifetimes.access)
-                    .with_refresh_grace(self.lifetimes.refresh_grace);
+                    .with_refresh_grace(self.lifetimes.refresh_grace)
+                    .with_revocation_listener({
+                        // Whatever revokes a session here (revocation, code replay, refresh reuse), this
+                        // instance's verifier refuses its access tokens at once.
+                        let (sessions, interval) = (Arc::clone(&self.sessions), self.lifetimes.revocation_check);
+                        Arc::new(move |sid: &str| sessions.remember(sid, true, interval))
+                    });
                 Ok::<_, OAuthError>(StoreState::new(&self.store, hasher, grants))
             })
             .await

@@ -301,9 +301,10 @@ impl WorkOSProviderBuilder {
 }
 
 /// AuthKit's access tokens are checked by signature, issuer and expiry on AuthKit's JWKS, then the
-/// profile (email, name) read from userinfo. Not the audience: the proxy receives these tokens straight
-/// from AuthKit's token endpoint and never accepts them from clients (its MCP endpoint takes only its
-/// own tokens, whose audience is checked).
+/// profile (email, name) read from userinfo; an opaque (non-JWT) token is checked through userinfo
+/// alone. Not the audience: the proxy receives these tokens straight from AuthKit's token endpoint and
+/// never accepts them from clients (its MCP endpoint takes only its own tokens, whose audience is
+/// checked).
 fn upstream_verifier(
     domain: &AuthKitDomain,
     http: &reqwest::Client,
@@ -325,7 +326,31 @@ fn upstream_verifier(
         .timeout(Duration::from_secs(5))
         .clock(Arc::clone(clock))
         .build()?;
-    Ok(Arc::new(WithUserinfoProfile { inner: Arc::new(jwt.build()?), userinfo }))
+    let jwt = WithUserinfoProfile { inner: Arc::new(jwt.build()?), userinfo: userinfo.clone() };
+    Ok(Arc::new(JwtOrOpaque { jwt, opaque: userinfo }))
+}
+
+/// A JWT goes to the JWKS check (with the profile added); anything else is an opaque token, checked
+/// through userinfo.
+#[derive(Debug)]
+struct JwtOrOpaque {
+    jwt: WithUserinfoProfile,
+    opaque: WorkOSTokenVerifier,
+}
+
+#[mcp_auth_core::async_trait]
+impl TokenVerifier for JwtOrOpaque {
+    async fn verify(&self, token: &str) -> Result<mcp_auth_core::AccessToken, mcp_auth_core::VerifyError> {
+        if token.split('.').count() == 3 {
+            self.jwt.verify(token).await
+        } else {
+            self.opaque.verify(token).await
+        }
+    }
+
+    fn required_scopes(&self) -> &[String] {
+        &[]
+    }
 }
 
 /// Reads `token_endpoint_auth_methods_supported` from AuthKit's metadata.

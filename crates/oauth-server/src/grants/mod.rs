@@ -101,7 +101,11 @@ pub struct GrantStore<E: GrantData> {
     refresh_ttl: Duration,
     access_ttl: Duration,
     refresh_grace: Duration,
+    on_revoke: Option<RevocationListener>,
 }
+
+/// Called with the session id of every session this store revokes (for a server's in-memory caches).
+pub type RevocationListener = Arc<dyn Fn(&str) + Send + Sync>;
 
 impl<E: GrantData> Clone for GrantStore<E> {
     fn clone(&self) -> Self {
@@ -119,6 +123,7 @@ impl<E: GrantData> Clone for GrantStore<E> {
             refresh_ttl: self.refresh_ttl,
             access_ttl: self.access_ttl,
             refresh_grace: self.refresh_grace,
+            on_revoke: self.on_revoke.clone(),
         }
     }
 }
@@ -153,7 +158,17 @@ impl<E: GrantData> GrantStore<E> {
             refresh_ttl: DEFAULT_REFRESH_TTL,
             access_ttl: Duration::from_secs(3600),
             refresh_grace: Duration::ZERO,
+            on_revoke: None,
         }
+    }
+
+    /// Calls `listener` with the session id of every session this store revokes, whatever the reason
+    /// (a revocation request, a replayed code, a reused refresh token), so a server can update what it
+    /// keeps in memory at once. Revocations made by other instances are not seen here.
+    #[must_use]
+    pub fn with_revocation_listener(mut self, listener: RevocationListener) -> Self {
+        self.on_revoke = Some(listener);
+        self
     }
 
     /// A grace window for refresh-token rotation (default none): within it, the token just rotated may
@@ -216,6 +231,9 @@ impl<E: GrantData> GrantStore<E> {
         let until = self.now().saturating_add(ttl.as_secs());
         self.revoked_sessions.put(sid, &until, Some(ttl)).await?;
         tracing::info!(sid, "token family revoked");
+        if let Some(listener) = &self.on_revoke {
+            listener(sid);
+        }
         Ok(())
     }
 

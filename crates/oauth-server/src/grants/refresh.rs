@@ -29,9 +29,9 @@ pub struct RefreshFamily<E> {
     pub expires_at: u64,
     /// The current token generation (starts at 1).
     generation: u64,
-    /// When the family last rotated (Unix seconds; 0 before the first rotation).
+    /// When the family last rotated (Unix milliseconds; 0 before the first rotation).
     #[serde(default)]
-    rotated_at: u64,
+    rotated_at_ms: u64,
     /// The issuing server's own data.
     pub extra: E,
 }
@@ -91,6 +91,11 @@ fn random_refresh_token() -> Result<String, OAuthError> {
 }
 
 impl<E: GrantData> GrantStore<E> {
+    fn now_ms(&self) -> u64 {
+        let since_epoch = self.clock.now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX)
+    }
+
     fn remaining(&self, expires_at: u64) -> Option<Duration> {
         let left = expires_at.saturating_sub(self.now());
         (left > 0).then(|| Duration::from_secs(left))
@@ -115,7 +120,7 @@ impl<E: GrantData> GrantStore<E> {
             auth_time: grant.auth_time,
             expires_at,
             generation: 1,
-            rotated_at: 0,
+            rotated_at_ms: 0,
             extra: grant.extra,
         };
         let entry = TokenEntry { sid: family.sid.clone(), generation: 1 };
@@ -237,8 +242,9 @@ impl<E: GrantData> GrantStore<E> {
             return Err(OAuthError::invalid_grant("the refresh token has expired"));
         };
         if entry.generation != family.generation {
+            let since_rotation = self.now_ms().saturating_sub(family.rotated_at_ms);
             let just_rotated = entry.generation + 1 == family.generation
-                && self.now().saturating_sub(family.rotated_at) <= self.refresh_grace.as_secs();
+                && u128::from(since_rotation) <= self.refresh_grace.as_millis();
             if grace && just_rotated {
                 return self.replay(&token_key, &family.sid).await;
             }
@@ -247,7 +253,7 @@ impl<E: GrantData> GrantStore<E> {
             return Err(reused());
         }
         let checked = check(&family)?;
-        let next = RefreshFamily { generation: family.generation + 1, rotated_at: self.now(), ..family };
+        let next = RefreshFamily { generation: family.generation + 1, rotated_at_ms: self.now_ms(), ..family };
         let new_token = random_refresh_token()?;
         // The new token's entry goes in first: if the swap then loses, the entry points at a revoked family.
         let new_key = self.hasher.hash(&new_token);

@@ -151,6 +151,9 @@ impl RedirectUri {
             return Err(refuse("has a fragment (#), which redirect URIs must not have"));
         }
         let url = Url::parse(raw).map_err(|e| refuse(&format!("is not an absolute URI ({e})")))?;
+        if !raw.starts_with(url.scheme()) {
+            return Err(refuse("has upper-case letters in its scheme, which browsers lower-case"));
+        }
         if FORBIDDEN_SCHEMES.contains(&url.scheme()) {
             return Err(refuse(&format!(
                 "uses the {}: scheme, which is never a redirect target",

@@ -84,9 +84,10 @@ pub(super) async fn decide(State(inner): State<AppState>, headers: HeaderMap, bo
     let Ok(params) = read_form(&headers, body, DEFAULT_MAX_FORM_BYTES).await else {
         return error_page(StatusCode::BAD_REQUEST, "The form could not be read.");
     };
-    let (Some(transaction_id), Some(csrf)) = (params.get("transaction"), params.get("csrf")) else {
-        return error_page(StatusCode::BAD_REQUEST, "The form is incomplete.");
+    let Some(transaction_id) = params.get("transaction") else {
+        return error_page(StatusCode::BAD_REQUEST, "The form names no authorization.");
     };
+    let csrf = params.get("csrf").unwrap_or_default();
     let (state, mut transaction) = match load(&inner, transaction_id).await {
         Ok(found) => found,
         Err(page) => return page,

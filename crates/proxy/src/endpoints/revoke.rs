@@ -30,7 +30,6 @@ async fn handle(inner: &Inner, headers: &HeaderMap, body: Body) -> Result<(), OA
     async {
         let state = inner.state().await?;
         if let Some(family) = state.grants.revoke_refresh_family(token, &client).await? {
-            inner.sessions.remember(&family.sid, true, inner.lifetimes.revocation_check);
             retire_upstream(inner, state, &family.extra.upstream_id).await?;
             tracing::info!(sid = %family.sid, "grant revoked by its refresh token");
             return Ok(());
@@ -43,7 +42,6 @@ async fn handle(inner: &Inner, headers: &HeaderMap, body: Body) -> Result<(), OA
         }
         let Some(sid) = access.claim("sid").and_then(|v| v.as_str()) else { return Ok(()) };
         state.grants.revoke_session(sid).await?;
-        inner.sessions.remember(sid, true, inner.lifetimes.revocation_check);
         if let Some(family) = state.grants.family(sid).await? {
             retire_upstream(inner, state, &family.extra.upstream_id).await?;
         }
