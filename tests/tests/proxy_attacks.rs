@@ -353,12 +353,6 @@ async fn code_replay_is_refused_and_revokes_the_tokens_of_the_first_redemption()
     )
     .await;
 
-    // FAILS ON MAIN (see the report): the replay revokes the session in the store
-    // (`GrantStore::redeem_code` -> `revoke_session`), but crates/proxy/src/endpoints/token.rs
-    // `authorization_code` does not mark the sid revoked in this instance's `SessionCache`, as /revoke
-    // does. The token was checked once above, so its "live" answer stays cached for the revocation-check
-    // interval (5 s by default) and /mcp keeps accepting it meanwhile (200, not 401). The same attack
-    // without a prior use passes (`code_replay_revokes_a_token_never_used_before`).
     assert_eq!(
         mcp_status(&world, &tokens.access).await,
         StatusCode::UNAUTHORIZED,
@@ -524,10 +518,6 @@ async fn registration_refuses_open_redirect_tricks() {
 
 #[tokio::test]
 async fn registration_refuses_an_upper_case_scheme() {
-    // FAILS ON MAIN (see the report): `HTTP://127.0.0.1:9/cb` is registered (201). `RedirectUri::parse`
-    // (crates/oauth-server/src/redirect/mod.rs) checks the URL as parsed, whose scheme `Url` lower-cases,
-    // and the allow-list pattern matches `url.scheme()`; the raw string, with its upper-case scheme, is
-    // what is stored, compared and sent in `Location`.
     let world = world().await;
     let response = register_raw(&world, &metadata("HTTP://127.0.0.1:9/cb")).await;
     assert_oauth_error(response, StatusCode::BAD_REQUEST, "invalid_redirect_uri").await;
@@ -666,9 +656,6 @@ async fn consent_posts_without_this_browsers_csrf_token_or_cookie_are_403() {
 
 #[tokio::test]
 async fn a_consent_post_without_a_csrf_token_is_403() {
-    // FAILS ON MAIN (see the report): crates/proxy/src/endpoints/consent.rs `decide` answers a form
-    // without `csrf` with 400 "The form is incomplete." before any CSRF check (the approval is refused
-    // either way, but not as the CSRF refusal, 403).
     let world = world().await;
     let client = register(&world).await;
     let (challenge, _) = pkce();
@@ -756,10 +743,6 @@ async fn refresh_reuse_after_the_grace_window_revokes_the_family() {
 
 #[tokio::test]
 async fn refresh_reuse_after_the_grace_window_ends_the_families_access_tokens() {
-    // FAILS ON MAIN (see the report): the reuse revokes the session in the store
-    // (`GrantStore::rotate` -> `revoke_session`), but nothing marks it revoked in this instance's
-    // `SessionCache` (crates/proxy/src/endpoints/token.rs `refresh`): the access token checked a moment
-    // ago stays accepted on /mcp for the revocation-check interval (5 s by default).
     let world = world_with(|proxy| proxy.refresh_grace(Duration::from_secs(1))).await;
     let client = register(&world).await;
     let first = tokens_for(&world, &client).await;
@@ -777,11 +760,6 @@ async fn refresh_reuse_after_the_grace_window_ends_the_families_access_tokens() 
 
 #[tokio::test]
 async fn refresh_reuse_1_4_s_after_a_rotation_with_a_1_s_grace_window_is_refused() {
-    // FAILS ON MAIN (see the report): the window is checked in whole seconds with `<=`
-    // (crates/oauth-server/src/grants/refresh.rs, `rotate`: `now - rotated_at <= refresh_grace.as_secs()`),
-    // so a token rotated just after a second starts is still replayed up to almost 2 s later: the
-    // window is between grace and grace + 1 s. This test rotates just after a second boundary and
-    // reuses the spent token 1.4 s later, where the 1 s window has ended.
     let world = world_with(|proxy| proxy.refresh_grace(Duration::from_secs(1))).await;
     let client = register(&world).await;
     let first = tokens_for(&world, &client).await;

@@ -139,7 +139,8 @@ impl Inner {
                     .with_revocation_listener({
                         // Whatever revokes a session here (revocation, code replay, refresh reuse), this
                         // instance's verifier refuses its access tokens at once.
-                        let (sessions, interval) = (Arc::clone(&self.sessions), self.lifetimes.revocation_check);
+                        let (sessions, interval) =
+                            (Arc::clone(&self.sessions), self.lifetimes.revocation_check);
                         Arc::new(move |sid: &str| sessions.remember(sid, true, interval))
                     });
                 Ok::<_, OAuthError>(StoreState::new(&self.store, hasher, grants))

@@ -253,7 +253,8 @@ impl<E: GrantData> GrantStore<E> {
             return Err(reused());
         }
         let checked = check(&family)?;
-        let next = RefreshFamily { generation: family.generation + 1, rotated_at_ms: self.now_ms(), ..family };
+        let next =
+            RefreshFamily { generation: family.generation + 1, rotated_at_ms: self.now_ms(), ..family };
         let new_token = random_refresh_token()?;
         // The new token's entry goes in first: if the swap then loses, the entry points at a revoked family.
         let new_key = self.hasher.hash(&new_token);

@@ -85,7 +85,7 @@ pub(super) async fn decide(State(inner): State<AppState>, headers: HeaderMap, bo
         return error_page(StatusCode::BAD_REQUEST, "The form could not be read.");
     };
     let Some(transaction_id) = params.get("transaction") else {
-        return error_page(StatusCode::BAD_REQUEST, "The form names no authorization.");
+        return error_page(StatusCode::BAD_REQUEST, "The form is incomplete.");
     };
     let csrf = params.get("csrf").unwrap_or_default();
     let (state, mut transaction) = match load(&inner, transaction_id).await {
