@@ -8,7 +8,8 @@
 //! | `jwt` | yes | [`jwt`] | `mcp-auth-jwt` |
 //! | `remote` | yes | [`remote`] | `mcp-auth-remote` |
 //! | `rmcp` | no | `remote::rmcp` | `mcp-auth-remote/rmcp` |
-//! | `workos` | yes | [`workos`] | `mcp-auth-workos` |
+//! | `workos` | yes | [`workos`] | `mcp-auth-workos` (with the proxy, for `WorkOSProvider`) |
+//! | `proxy` | no | `proxy` | `mcp-auth-proxy` |
 //! | `store-file` | no | `store::file` | `mcp-auth-store-file` |
 //! | `store-redis` | no | `store::redis` | `mcp-auth-store-redis` |
 //! | `fernet` | no | `store::fernet` | `mcp-auth-fernet` |
@@ -57,6 +58,10 @@ pub use mcp_auth_remote as remote;
 /// WorkOS AuthKit adapters (feature `workos`).
 #[cfg(feature = "workos")]
 pub use mcp_auth_workos as workos;
+
+/// The OAuth proxy (feature `proxy`).
+#[cfg(feature = "proxy")]
+pub use mcp_auth_proxy as proxy;
 
 /// The local development identity provider (feature `dev-idp`).
 #[cfg(feature = "dev-idp")]

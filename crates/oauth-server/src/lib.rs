@@ -84,7 +84,7 @@ pub use cors::CorsPolicy;
 pub use error::{ErrorCode, INVALID_TARGET, OAuthError, no_store};
 pub use grants::{
     CodeGrant, DEFAULT_CODE_TTL, DEFAULT_REFRESH_TTL, GrantData, GrantStore, NewCode, RefreshFamily,
-    Refreshed, Rotation,
+    Refreshed, RevocationListener, Rotation,
 };
 pub use metadata::ServerMetadata;
 pub use metadata_document::{ClientMetadataResolver, MetadataDocumentError};
