@@ -166,7 +166,7 @@ impl ClientRegistry {
     ///
     /// # Errors
     ///
-    /// The store's error.
+    /// The store's error; [`StoreError::Unavailable`] when a metadata document cannot be fetched now.
     pub async fn get(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
         if let Some(client) = self.configured.get(client_id) {
             return Ok(Some(client.clone()));
@@ -174,6 +174,12 @@ impl ClientRegistry {
         if let Some(documents) = self.documents.as_ref().filter(|d| d.handles(client_id)) {
             return match documents.resolve(client_id).await {
                 Ok(client) => Ok(Some(client)),
+                // A document host that is down is an outage (503), never an unknown client: clients
+                // drop their credentials on `invalid_client`.
+                Err(error) if error.is_unavailable() => {
+                    tracing::warn!(client_id, %error, "client metadata document unavailable");
+                    Err(StoreError::Unavailable { backend: "client metadata document", source: error.into() })
+                }
                 Err(error) => {
                     tracing::info!(client_id, %error, "client metadata document not usable");
                     Ok(None)

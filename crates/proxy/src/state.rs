@@ -22,6 +22,10 @@ pub(crate) struct Transaction {
     pub(crate) request: AuthorizationRequest,
     /// The proxy's own PKCE verifier for the upstream.
     pub(crate) upstream_verifier: String,
+    /// The `state` sent upstream (its own random value, not the transaction id the consent page uses).
+    pub(crate) upstream_state: String,
+    /// The browser that started it (the id in its signed browser cookie): only it may consent.
+    pub(crate) browser: String,
     /// Whether the person approved (or consent was remembered or turned off).
     pub(crate) approved: bool,
     /// Unix seconds.
@@ -60,6 +64,8 @@ pub(crate) struct StoreState {
     pub(crate) hasher: KeyedHasher,
     pub(crate) grants: GrantStore<ProxyGrant>,
     pub(crate) transactions: JsonCollection<Transaction>,
+    /// The upstream `state` (keyed hash) -> the transaction id.
+    pub(crate) states: JsonCollection<String>,
     pub(crate) upstream: JsonCollection<UpstreamGrant>,
     /// Upstream refresh leases: one instance refreshes a grant's upstream tokens at a time.
     pub(crate) leases: JsonCollection<u64>,
@@ -77,6 +83,7 @@ impl StoreState {
             hasher,
             grants,
             transactions: collection(store, "transactions"),
+            states: collection(store, "states"),
             upstream: collection(store, "upstream"),
             leases: collection(store, "upstream_leases"),
             consents: collection(store, "consents"),

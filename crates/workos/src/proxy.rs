@@ -378,3 +378,44 @@ async fn discover_auth_method(
             .to_owned(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::routing::get;
+    use mcp_auth_core::VerifyError;
+
+    use super::*;
+
+    /// An AuthKit stand-in whose userinfo knows one opaque token.
+    async fn authkit() -> (String, tokio::task::JoinHandle<()>) {
+        let app = axum::Router::new().route(
+            "/oauth2/userinfo",
+            get(|headers: HeaderMap| async move {
+                let known = headers.get("authorization").and_then(|v| v.to_str().ok()) == Some("Bearer opaque_1");
+                if known {
+                    Ok(axum::Json(serde_json::json!({"sub": "user_9", "email": "nine@example.com"})))
+                } else {
+                    Err(StatusCode::UNAUTHORIZED)
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        (base, tokio::spawn(async move { axum::serve(listener, app).await.unwrap() }))
+    }
+
+    #[tokio::test]
+    async fn opaque_upstream_tokens_are_checked_through_userinfo_and_jwts_through_the_jwks() {
+        let (base, server) = authkit().await;
+        let domain = AuthKitDomain::parse(&base).unwrap();
+        let verifier = upstream_verifier(&domain, &default_client().unwrap(), &system_clock()).unwrap();
+        let user = verifier.verify("opaque_1").await.expect("userinfo knows it");
+        assert_eq!(user.subject.as_deref(), Some("user_9"));
+        assert_eq!(user.claim("email").and_then(|v| v.as_str()), Some("nine@example.com"));
+        assert!(matches!(verifier.verify("opaque_2").await, Err(VerifyError::Invalid { .. })));
+        // A JWT-shaped token goes to the JWKS check, which refuses it (no JWKS here), never to userinfo.
+        assert!(verifier.verify("e30.e30.c2ln").await.is_err());
+        server.abort();
+    }
+}

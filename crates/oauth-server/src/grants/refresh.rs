@@ -52,8 +52,7 @@ pub(super) struct TokenEntry {
 }
 
 /// A successful rotation: the family as it now is, the new refresh token, and what the caller's check
-/// returned.
-#[derive(Debug)]
+/// returned. `Debug` hides the token.
 #[non_exhaustive]
 pub struct Rotation<E, T> {
     /// The family after the rotation.
@@ -64,8 +63,17 @@ pub struct Rotation<E, T> {
     pub checked: T,
 }
 
-/// The outcome of [`GrantStore::rotate_refresh_with_grace`].
-#[derive(Debug)]
+impl<E: std::fmt::Debug, T: std::fmt::Debug> std::fmt::Debug for Rotation<E, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rotation")
+            .field("family", &self.family)
+            .field("refresh_token", &"[REDACTED]")
+            .field("checked", &self.checked)
+            .finish()
+    }
+}
+
+/// The outcome of [`GrantStore::rotate_refresh_with_grace`]. `Debug` hides the tokens.
 #[non_exhaustive]
 pub enum Refreshed<E, T> {
     /// The token was rotated: answer with a new pair, then [`GrantStore::remember_rotation`] it.
@@ -73,6 +81,15 @@ pub enum Refreshed<E, T> {
     /// The token was rotated moments ago (within the grace window): this is the answer that rotation
     /// gave, as remembered. Send it again.
     Replayed(serde_json::Value),
+}
+
+impl<E: std::fmt::Debug, T: std::fmt::Debug> std::fmt::Debug for Refreshed<E, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Rotated(rotation) => f.debug_tuple("Rotated").field(rotation).finish(),
+            Self::Replayed(_) => f.debug_tuple("Replayed").field(&"[REDACTED]").finish(),
+        }
+    }
 }
 
 /// How long a request within the grace window waits for the answer of the rotation it lost to.

@@ -45,8 +45,9 @@ enum PortPattern {
 /// One allow-list pattern. The syntax has exactly four wildcards: the host `*.example.com` (any
 /// subdomain at any depth, never the apex, never an IP, at least two labels after `*.`), the port `*`,
 /// `*` within one path segment and a whole `**` segment (any number of segments). The scheme is exact,
-/// a query must match exactly (no query in the pattern admits none), a pattern without a path
-/// (`http://127.0.0.1:*`) admits any path of its origin, and patterns only ever match URIs
+/// a query must match exactly (no query in the pattern admits none), a loopback pattern without a path
+/// (`http://127.0.0.1:*`) admits any path of its origin (other patterns without a path admit `/`), and
+/// patterns only ever match URIs
 /// that passed [`RedirectUri::parse`], so none admits user information, another scheme or another host.
 ///
 /// # Examples
@@ -136,8 +137,17 @@ impl RedirectPattern {
         if authority.is_some() && !path.is_empty() && !path.starts_with('/') {
             return Err(refuse("the path must start with /"));
         }
-        // A pattern that names no path (`http://localhost:*`) admits every path of that origin.
-        let path = if authority.is_some() && path.is_empty() { "/**".to_owned() } else { path.to_owned() };
+        // A loopback pattern that names no path (`http://localhost:*`, as native clients pick their own
+        // callback path) admits every path of that origin; any other pattern without a path admits `/`.
+        let loopback = authority
+            .and_then(|a| split_port(a).ok())
+            .and_then(|(host, _)| url::Host::parse(host).ok())
+            .is_some_and(|host| mcp_auth_core::loopback::is_loopback_host(&host));
+        let path = match (authority.is_some() && path.is_empty(), loopback) {
+            (true, true) => "/**".to_owned(),
+            (true, false) => "/".to_owned(),
+            (false, _) => path.to_owned(),
+        };
         Ok(Self { raw: pattern.to_owned(), scheme, host, port, path, query })
     }
 
