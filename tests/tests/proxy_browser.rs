@@ -4,7 +4,10 @@
 //! signs Ada in without pages) and lands on the client's loopback redirect URI with `code`, `state` and
 //! the RFC 9207 `iss`, and the code is redeemed with its PKCE verifier. Denying tells the client
 //! `access_denied`; loading the page twice (as a prefetch does) and submitting a finished form again break
-//! nothing; a copy framed by another site is refused; a remembered consent is not asked again.
+//! nothing; a copy framed by another site is refused; a remembered consent is not asked again; the flow
+//! works with the upstream on another site; and a double click on Approve whose first answer the browser
+//! dropped still gets the person to the client (this last one fails: the second submit finds the
+//! transaction already finished by the first click's callback and shows an error page).
 //!
 //! These tests need `chromium` and `chromium-driver` (`.ci/run` installs them) and fail without them.
 
@@ -311,6 +314,29 @@ async fn proxy_cookies(browser: &Browser) -> Vec<String> {
     names
 }
 
+/// The hidden `transaction` and `csrf` fields of the consent form shown.
+async fn consent_form(browser: &Browser) -> (String, String) {
+    let mut values = Vec::new();
+    for name in ["transaction", "csrf"] {
+        let input = browser.find(&format!("form input[name={name}]")).await.unwrap();
+        values.push(input.attr("value").await.unwrap().expect("a value"));
+    }
+    let csrf = values.pop().unwrap();
+    (values.pop().unwrap(), csrf)
+}
+
+/// A `Cookie` header with the browser's cookies, to replay one of its requests.
+async fn browser_cookie_header(browser: &Browser) -> String {
+    let cookies = browser.client().get_all_cookies().await.expect("reading the cookies");
+    cookies.iter().map(|c| format!("{}={}", c.name(), c.value())).collect::<Vec<_>>().join("; ")
+}
+
+/// The `Location` of a redirect.
+fn location(response: &reqwest::Response) -> String {
+    let location = response.headers().get("location").unwrap_or_else(|| panic!("a redirect: {response:?}"));
+    location.to_str().unwrap().to_owned()
+}
+
 /// The visible text of the page shown.
 async fn page_text(browser: &Browser) -> String {
     let text = browser
@@ -605,6 +631,58 @@ async fn a_remembered_consent_is_not_asked_again_in_the_same_browser() {
         let other = Browser::start().await.unwrap();
         world.open_consent(&other, &world.attempt()).await;
         other.close().await.unwrap();
+        browser.close().await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_double_click_on_approve_whose_first_answer_was_lost_still_reaches_the_client() {
+    bounded(async {
+        let world = World::start().await;
+        let browser = Browser::start().await.unwrap();
+        let attempt = world.attempt();
+        world.open_consent(&browser, &attempt).await;
+
+        // A double click: the first click's whole redirect chain (consent, upstream, callback) runs on the
+        // servers, then the second click cancels that navigation before the browser follows the last
+        // redirect, so the client never sees the first answer. (Seen in Chromium with two clicks about 3 ms
+        // apart.) Here the first click is replayed with this browser's cookies and its last redirect is
+        // not followed, which makes the race deterministic.
+        let (transaction, csrf) = consent_form(&browser).await;
+        let no_redirects =
+            reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let mut cookie_header = browser_cookie_header(&browser).await;
+        let approved = no_redirects
+            .post(format!("{}/consent", world.base_url))
+            .header("cookie", &cookie_header)
+            .header("origin", &world.base_url)
+            .form(&[("transaction", transaction.as_str()), ("csrf", csrf.as_str()), ("decision", "approve")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(approved.status(), reqwest::StatusCode::SEE_OTHER);
+        for set in approved.headers().get_all("set-cookie") {
+            let pair = set.to_str().unwrap().split(';').next().unwrap().to_owned();
+            cookie_header = format!("{cookie_header}; {pair}");
+        }
+        let upstream = location(&approved);
+        let signed_in = no_redirects.get(&upstream).send().await.unwrap();
+        assert!(signed_in.status().is_redirection(), "the upstream signs Ada in: {}", signed_in.status());
+        let callback = location(&signed_in);
+        assert!(callback.starts_with(&format!("{}/auth/callback", world.base_url)), "{callback}");
+        let finished = no_redirects.get(&callback).header("cookie", &cookie_header).send().await.unwrap();
+        let lost = location(&finished);
+        assert!(lost.starts_with(&world.catcher.redirect_uri()), "the first click got a code: {lost}");
+        assert!(lost.contains("code="), "{lost}");
+        assert!(world.catcher.queries().is_empty(), "the client never saw the first answer");
+
+        // The second click: the person should still end up signed in at the client.
+        browser.click("#approve").await.unwrap();
+        let got = world.landed(&browser, &attempt).await;
+        assert_eq!(param(&got, "error"), None, "{got:?}");
+        let code = param(&got, "code").expect("a code").to_owned();
+        world.redeem_ok(&code, &attempt.verifier).await;
         browser.close().await.unwrap();
     })
     .await;
