@@ -87,7 +87,8 @@ async fn follow_authorization(authorization_url: &str, login_hint: &str) -> anyh
     browser.follow(url, REDIRECT_URI).await
 }
 
-/// A minimal browser for the demo and tests: redirects followed by hand, cookies kept per host, consent
+/// A minimal browser for the demo and tests: redirects followed by hand, cookies kept per host (not per
+/// port, as browsers do), consent
 /// forms approved.
 #[derive(Debug)]
 pub struct Browser {
@@ -108,8 +109,9 @@ impl Browser {
         Ok(Self { http, cookies: std::collections::HashMap::new(), approve: true })
     }
 
+    /// Cookies belong to a host, whatever the port (RFC 6265 §8.5), as in browsers.
     fn host_key(url: &url::Url) -> String {
-        format!("{}:{}", url.host_str().unwrap_or_default(), url.port_or_known_default().unwrap_or_default())
+        url.host_str().unwrap_or_default().to_owned()
     }
 
     fn cookie_header(&self, url: &url::Url) -> Option<String> {

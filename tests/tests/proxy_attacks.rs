@@ -638,16 +638,17 @@ async fn consent_posts_without_this_browsers_csrf_token_or_cookie_are_403() {
     .await;
     assert_page(response, StatusCode::FORBIDDEN, "not shown to this browser").await;
 
-    // The right token, without the browser cookie (a forged cross-site form cannot send it: SameSite).
+    // The right token, without the browser cookie (a forged cross-site form cannot send it: SameSite):
+    // the transaction belongs to the browser that started it.
     let fields = [("transaction", tx), ("csrf", consent.csrf.as_str()), ("decision", "approve")];
     let response = post_consent(&world, None, &fields, &origin).await;
-    assert_page(response, StatusCode::FORBIDDEN, "not shown to this browser").await;
+    assert_page(response, StatusCode::FORBIDDEN, "started in another browser").await;
 
     // The right token with another browser's cookie.
     let mut other = Browser::new().unwrap();
     let _ = open_consent(&world, &mut other, &authorize_url(&world, &client, &challenge, &[])).await;
     let response = post_consent(&world, Some(&mut other), &fields, &origin).await;
-    assert_page(response, StatusCode::FORBIDDEN, "not shown to this browser").await;
+    assert_page(response, StatusCode::FORBIDDEN, "started in another browser").await;
 
     // The same form from the right browser passes: the refusals were the CSRF check's.
     let response = post_consent(&world, Some(&mut browser), &fields, &origin).await;
@@ -697,7 +698,11 @@ async fn the_consent_page_cannot_be_framed() {
     let csp = consent.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
     assert!(csp.split(';').any(|d| d.trim() == "frame-ancestors 'none'"), "{csp}");
     assert_eq!(consent.headers[header::CACHE_CONTROL], "no-store");
-    let cookie = consent.headers[header::SET_COOKIE].to_str().unwrap();
+    // The browser cookie that binds the authorization to this browser comes with /authorize's answer.
+    let no_redirects =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let started = no_redirects.get(authorize_url(&world, &client, &challenge, &[])).send().await.unwrap();
+    let cookie = started.headers()[header::SET_COOKIE].to_str().unwrap();
     assert!(cookie.starts_with("mcp_auth_browser="), "{cookie}");
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
 }

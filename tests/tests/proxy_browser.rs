@@ -443,9 +443,10 @@ async fn a_prefetch_of_the_consent_page_does_not_break_approving() {
         let attempt = world.attempt();
 
         let consent = world.open_consent(&browser, &attempt).await;
-        // A link scanner or a prefetch without this browser's cookies...
+        // A link scanner or a prefetch without this browser's cookies is refused (the authorization
+        // belongs to the browser that started it) and changes nothing...
         let prefetched = reqwest::get(consent.as_str()).await.expect("fetching the consent page");
-        assert_eq!(prefetched.status(), reqwest::StatusCode::OK);
+        assert_eq!(prefetched.status(), reqwest::StatusCode::FORBIDDEN);
         // ...and the same page loaded again in this browser, as a prefetch then the navigation would.
         browser.goto(consent.as_str()).await.unwrap();
         browser.find("#approve").await.unwrap();
@@ -483,6 +484,8 @@ async fn submitting_the_consent_form_again_after_approving_is_not_a_server_error
         browser.click("#approve").await.unwrap();
         let got = world.landed(&browser, &attempt).await;
         let code = param(&got, "code").expect("a code").to_owned();
+        // The client redeems it at once, as clients do.
+        world.redeem_ok(&code, &attempt.verifier).await;
 
         // Approve again in the second tab: the finished authorization is refused with a page that says
         // so, not a server error, and the client gets nothing more.
@@ -510,7 +513,6 @@ async fn submitting_the_consent_form_again_after_approving_is_not_a_server_error
         }
 
         assert_eq!(world.catcher.queries().len(), 1, "the client got one redirect");
-        world.redeem_ok(&code, &attempt.verifier).await;
         browser.close().await.unwrap();
     })
     .await;

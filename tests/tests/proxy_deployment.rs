@@ -254,7 +254,18 @@ async fn a_client_id_metadata_document_signs_in_and_shows_as_a_verified_domain()
         reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let consent = no_redirects.get(authorize).send().await.unwrap();
     let location = consent.headers()["location"].to_str().unwrap().to_owned();
-    let page = reqwest::get(&location).await.unwrap().text().await.unwrap();
+    // The consent page answers only the browser that started the authorization.
+    let browser_cookie =
+        consent.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let page = no_redirects
+        .get(&location)
+        .header("cookie", browser_cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let host = url::Url::parse(&document_url).unwrap();
     assert!(
         page.contains(&format!("Verified domain: <strong>127.0.0.1:{}</strong>", host.port().unwrap())),

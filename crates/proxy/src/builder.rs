@@ -27,6 +27,9 @@ use crate::state::NAMESPACE;
 use crate::upstream::{Upstream, UpstreamConfig};
 use crate::verifier::{ProxyTokenVerifier, SessionCache};
 
+/// Authorization requests one source address may make per 10 minutes on one instance.
+const AUTHORIZATIONS_PER_SOURCE: u32 = 600;
+
 /// The default upstream callback path.
 pub const DEFAULT_REDIRECT_PATH: &str = "/auth/callback";
 
@@ -411,7 +414,7 @@ impl OAuthProxyBuilder {
             }
         }
         let issuer = format!("{}{}", resource.origin(), resource.prefix());
-        let secure_cookies = base_url.starts_with("https://");
+        let secure_cookies = resource.origin().starts_with("https://");
         let paths = Paths::new(resource.prefix(), &self.redirect_path);
 
         let fernet_keys = match self.fernet_keys {
@@ -549,6 +552,7 @@ impl OAuthProxyBuilder {
             secure_cookies,
             lifetimes,
             registrations: SourceLimiter::new(max, window),
+            authorizations: SourceLimiter::new(AUTHORIZATIONS_PER_SOURCE, Duration::from_secs(600)),
             sessions: Arc::new(SessionCache::default()),
             state: OnceCell::new(),
         });

@@ -16,6 +16,8 @@ use mcp_auth_oauth_server::KeyedHasher;
 use subtle::ConstantTimeEq as _;
 
 const BROWSER: &str = "mcp_auth_browser";
+/// How long a browser cookie lasts (the most browsers keep one: 400 days).
+pub(crate) const BROWSER_COOKIE_LIFETIME: Duration = Duration::from_secs(400 * 24 * 3600);
 const BINDING: &str = "mcp_auth_tx_";
 
 /// How the proxy names and marks its cookies.

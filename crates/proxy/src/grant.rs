@@ -10,12 +10,14 @@ use mcp_auth_oauth_server::{OAuthError, RefreshFamily, TokenResponse};
 use serde_json::{Value, json};
 use tracing::Instrument as _;
 
-use crate::proxy::Inner;
+use std::sync::Arc;
+
+use crate::proxy::{Inner, random};
 use crate::state::{ProxyGrant, StoreState, UpstreamGrant};
 use crate::upstream::{UpstreamFailure, UpstreamTokens, access_token, refresh_token};
 
 /// How long one instance may hold a grant's upstream refresh lease.
-const LEASE_TTL: Duration = Duration::from_secs(30);
+const LEASE_TTL: Duration = Duration::from_secs(60);
 /// How long a refresh waits for another instance's upstream refresh to finish.
 const LEASE_WAIT: Duration = Duration::from_secs(15);
 const LEASE_POLL: Duration = Duration::from_millis(25);
@@ -96,7 +98,7 @@ pub(crate) fn upstream_ttl(inner: &Inner) -> Duration {
 /// upstream; the others wait for its result. An upstream that refuses ends the grant (`invalid_grant`);
 /// an upstream that is down answers `temporarily_unavailable` with `Retry-After`, never `invalid_grant`.
 pub(crate) async fn fresh_upstream(
-    inner: &Inner,
+    inner: &Arc<Inner>,
     state: &StoreState,
     family: &RefreshFamily<ProxyGrant>,
 ) -> Result<UpstreamGrant, OAuthError> {
@@ -121,22 +123,21 @@ pub(crate) async fn fresh_upstream(
             Some(seen) if *seen != record.tokens.access_token => return Ok(record),
             Some(_) => {}
         }
-        if state.leases.put_if_absent(id, &inner.now(), Some(LEASE_TTL)).await? {
-            // Read again under the lease: another instance may have refreshed since the read above.
-            let result = match state.upstream.get(id).await? {
-                Some(current)
-                    if current.tokens.refresh_token.as_deref() != Some(upstream_refresh.as_str()) =>
-                {
-                    Ok(current)
-                }
-                Some(current) if current.tokens.expires_at > inner.now().saturating_add(margin) => {
-                    Ok(current)
-                }
-                Some(current) => refresh_upstream(inner, state, id, current, &upstream_refresh, family).await,
-                None => Err(ended()),
-            };
-            state.leases.delete(id).await?;
-            return result;
+        let lease = random(16)?;
+        if state.leases.put_if_absent(id, &lease, Some(LEASE_TTL)).await? {
+            // The leased work runs in a task of its own: a client hanging up mid-refresh must not cancel
+            // it between the upstream's rotation and the store write, which would strand the grant.
+            let task = tokio::spawn(leased_refresh(
+                Arc::clone(inner),
+                family.clone(),
+                record.tokens.access_token.clone(),
+                upstream_refresh,
+                lease,
+            ));
+            return task.await.unwrap_or_else(|error| {
+                tracing::error!(%error, "the upstream refresh task failed");
+                Err(OAuthError::server_error())
+            });
         }
         if tokio::time::Instant::now() >= deadline {
             tracing::warn!(sid = %family.sid, "another instance's upstream refresh did not finish in time");
@@ -144,6 +145,34 @@ pub(crate) async fn fresh_upstream(
         }
         tokio::time::sleep(LEASE_POLL).await;
     }
+}
+
+/// Under the lease: reads the record again (another instance may have refreshed since), refreshes when
+/// still needed, then releases the lease if it is still this request's.
+async fn leased_refresh(
+    inner: Arc<Inner>,
+    family: RefreshFamily<ProxyGrant>,
+    seen_access_token: String,
+    upstream_refresh: String,
+    lease: String,
+) -> Result<UpstreamGrant, OAuthError> {
+    let state = inner.state().await?;
+    let id = &family.extra.upstream_id;
+    let margin = inner.lifetimes.upstream_refresh_margin.as_secs();
+    let result = match state.upstream.get(id).await? {
+        Some(current) if current.tokens.access_token != seen_access_token => Ok(current),
+        Some(current) if current.tokens.expires_at > inner.now().saturating_add(margin) => Ok(current),
+        Some(current) => refresh_upstream(&inner, state, id, current, &upstream_refresh, &family).await,
+        None => Err(OAuthError::invalid_grant("the sign-in behind this grant has ended; sign in again")),
+    };
+    // Only this request's lease is released: one that outlived its TTL may belong to another by now.
+    if let Ok(Some(holder)) = state.leases.get(id).await
+        && holder == lease
+        && let Err(error) = state.leases.delete(id).await
+    {
+        tracing::warn!(%error, "could not release an upstream refresh lease; it expires on its own");
+    }
+    result
 }
 
 async fn refresh_upstream(
@@ -175,6 +204,12 @@ async fn refresh_upstream(
             state.upstream.put(id, &record, Some(upstream_ttl(inner))).await?;
             tracing::info!("upstream tokens refreshed");
             Ok(record)
+        }
+        Err(UpstreamFailure::Refused { error }) if error != "invalid_grant" => {
+            // Not about the grant (a rotated client secret, a firewall's answer): an outage for the user,
+            // whose grant must survive it.
+            tracing::error!(%error, "the upstream refused the proxy's refresh request; check the upstream client settings");
+            Err(OAuthError::temporarily_unavailable(30))
         }
         Err(UpstreamFailure::Refused { error }) => {
             tracing::info!(%error, "the upstream refused the refresh; ending the grant");

@@ -42,6 +42,7 @@ pub(crate) struct ConsentView<'a> {
     pub(crate) csrf: &'a str,
     pub(crate) request: &'a AuthorizationRequest,
     pub(crate) resource: &'a str,
+    pub(crate) upstream_scopes: &'a [String],
 }
 
 /// The consent page: the client's name and how it is known (a verified domain for a metadata document
@@ -66,10 +67,21 @@ pub(crate) fn consent_page(view: &ConsentView<'_>) -> Response {
     } else {
         request.scopes.iter().map(|s| format!("<li><code>{}</code></li>", html_escape(s))).collect()
     };
+    let upstream = if view.upstream_scopes.is_empty() {
+        String::new()
+    } else {
+        let scopes: Vec<String> =
+            view.upstream_scopes.iter().map(|s| format!("<code>{}</code>", html_escape(s))).collect();
+        format!(
+            "<p>You will sign in with your identity provider, which is asked for {}.</p>",
+            scopes.join(", ")
+        )
+    };
     let body = format!(
         "<p><strong>{name}</strong> wants to access <code>{resource}</code> on your behalf.</p>{identity}\
-         <p>After you sign in, you will be sent to <strong>{host}</strong>.</p>\
-         <p>It asks for:</p><ul>{scopes}</ul>\
+         <p>After you sign in, you will be sent to <strong>{host}</strong> \
+         (<code>{redirect_uri}</code>).</p>\
+         <p>It asks for:</p><ul>{scopes}</ul>{upstream}\
          <form method=\"post\" action=\"{action}\">\
          <input type=\"hidden\" name=\"transaction\" value=\"{transaction}\">\
          <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
@@ -79,6 +91,8 @@ pub(crate) fn consent_page(view: &ConsentView<'_>) -> Response {
         name = html_escape(client.display_name()),
         resource = html_escape(view.resource),
         host = html_escape(&request.redirect_host()),
+        redirect_uri = html_escape(&request.redirect_uri),
+        upstream = upstream,
         action = html_escape(view.action),
         transaction = html_escape(view.transaction_id),
         csrf = html_escape(view.csrf),

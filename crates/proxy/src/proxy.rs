@@ -93,6 +93,7 @@ pub(crate) struct Inner {
     pub(crate) secure_cookies: bool,
     pub(crate) lifetimes: Lifetimes,
     pub(crate) registrations: SourceLimiter,
+    pub(crate) authorizations: SourceLimiter,
     pub(crate) sessions: Arc<SessionCache>,
     pub(crate) state: OnceCell<StoreState>,
 }

@@ -42,6 +42,22 @@ impl fmt::Debug for Transaction {
     }
 }
 
+/// A finished sign-in's redirect to the client, for the browser that finished it.
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct Finished {
+    pub(crate) browser: String,
+    pub(crate) location: String,
+    /// The proxy code in it, if the sign-in succeeded: the redirect is given again only while the code
+    /// is unredeemed, never to deliver a used code twice (which would revoke the grant).
+    pub(crate) code: Option<String>,
+}
+
+impl fmt::Debug for Finished {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Finished").finish_non_exhaustive()
+    }
+}
+
 /// What each of the proxy's grants carries: the id of its upstream record.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -67,8 +83,12 @@ pub(crate) struct StoreState {
     /// The upstream `state` (keyed hash) -> the transaction id.
     pub(crate) states: JsonCollection<String>,
     pub(crate) upstream: JsonCollection<UpstreamGrant>,
-    /// Upstream refresh leases: one instance refreshes a grant's upstream tokens at a time.
-    pub(crate) leases: JsonCollection<u64>,
+    /// Sign-ins finished by the callback: the client redirect, kept briefly so a repeated Approve from the
+    /// same browser (a double click whose first answer the browser dropped) gets it again.
+    pub(crate) finished: JsonCollection<Finished>,
+    /// Upstream refresh leases: one instance refreshes a grant's upstream tokens at a time (the value
+    /// names the holder).
+    pub(crate) leases: JsonCollection<String>,
     /// Remembered consents: keyed hash of browser, client, redirect URI and sorted scopes.
     pub(crate) consents: JsonCollection<u64>,
 }
@@ -84,6 +104,7 @@ impl StoreState {
             grants,
             transactions: collection(store, "transactions"),
             states: collection(store, "states"),
+            finished: collection(store, "finished"),
             upstream: collection(store, "upstream"),
             leases: collection(store, "upstream_leases"),
             consents: collection(store, "consents"),

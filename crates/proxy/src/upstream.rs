@@ -290,6 +290,11 @@ impl Upstream {
         Ok(Self { config, client, http: OAuthHttp(http) })
     }
 
+    /// The scopes asked for upstream.
+    pub(crate) fn scopes(&self) -> Vec<String> {
+        self.config.scopes.clone()
+    }
+
     /// The URL the person's browser is sent to, with the proxy's `state` and PKCE challenge.
     pub(crate) fn authorize_url(&self, state: &str, challenge: PkceCodeChallenge) -> Url {
         let state = state.to_owned();

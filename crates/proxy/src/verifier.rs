@@ -42,7 +42,9 @@ impl SessionCache {
                 sessions.clear();
             }
         }
-        sessions.insert(sid.to_owned(), (Instant::now(), revoked));
+        // A revocation is final: an answer read before it (racing the revocation listener) never undoes it.
+        let entry = sessions.entry(sid.to_owned()).or_insert((Instant::now(), revoked));
+        *entry = (Instant::now(), revoked || entry.1);
     }
 }
 

@@ -392,7 +392,8 @@ mod tests {
         let app = axum::Router::new().route(
             "/oauth2/userinfo",
             get(|headers: HeaderMap| async move {
-                let known = headers.get("authorization").and_then(|v| v.to_str().ok()) == Some("Bearer opaque_1");
+                let known =
+                    headers.get("authorization").and_then(|v| v.to_str().ok()) == Some("Bearer opaque_1");
                 if known {
                     Ok(axum::Json(serde_json::json!({"sub": "user_9", "email": "nine@example.com"})))
                 } else {

@@ -97,6 +97,16 @@ impl<E: GrantData> GrantStore<E> {
         Ok((code, grant))
     }
 
+    /// Whether `code` was issued and is still waiting to be redeemed (for a server that may hand the same
+    /// redirect to a browser again, never a code already used).
+    ///
+    /// # Errors
+    ///
+    /// The store's errors.
+    pub async fn is_code_pending(&self, code: &str) -> Result<bool, OAuthError> {
+        Ok(self.codes.get(&self.hasher.hash(code)).await?.is_some())
+    }
+
     /// Redeems a code at the token endpoint: takes it (single use, atomically), then checks the client,
     /// expiry, redirect URI, PKCE verifier and resource. A code presented a second time revokes the
     /// family it started (RFC 6749 §4.1.2).

@@ -2,7 +2,9 @@
 //! canonical resource), then a transaction, then the consent page, or straight to the upstream when
 //! this browser remembered its consent (or consent is turned off).
 
-use axum::extract::{RawQuery, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use mcp_auth_oauth_server::oauth2::{PkceCodeChallenge, PkceCodeVerifier};
@@ -11,16 +13,29 @@ use mcp_auth_oauth_server::{AuthorizationRequest, AuthorizeError, OAuthError, Pa
 use tracing::Instrument as _;
 
 use super::AppState;
-use crate::cookies::{self, Cookies};
+use crate::cookies::{self, BROWSER_COOKIE_LIFETIME, Cookies};
 use crate::pages::{error_page, failure_page};
 use crate::proxy::{Consent, Inner, random};
 use crate::state::{StoreState, Transaction};
 
-pub(super) async fn authorize(
-    State(inner): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
+pub(super) async fn authorize(State(inner): State<AppState>, request: Request) -> Response {
+    let (parts, _) = request.into_parts();
+    let (headers, query) = (parts.headers, parts.uri.query().map(str::to_owned));
+    // Every authorization request writes a transaction: a ceiling per source keeps a flood of them from
+    // filling the store (each expires with the transaction TTL anyway).
+    if let Some(ConnectInfo(addr)) = parts.extensions.get::<ConnectInfo<SocketAddr>>()
+        && let Err(retry_after) = inner.authorizations.check(addr.ip())
+    {
+        tracing::warn!(source = %addr.ip(), "authorization ceiling per source reached");
+        let mut page = error_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many sign-ins from this address; try again later.",
+        );
+        if let Ok(value) = HeaderValue::from_str(&retry_after.to_string()) {
+            page.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        return page;
+    }
     if let Some(page) = metadata_document_problem(&inner, query.as_deref()).await {
         return page;
     }
@@ -84,33 +99,43 @@ async fn start(
 ) -> Result<Response, OAuthError> {
     let state = inner.state().await?;
     let cookies = Cookies { secure: inner.secure_cookies };
-    let transaction_id = random(24)?;
-    let verifier = PkceCodeVerifier::new(random(32)?);
-    let browser = cookies::read(headers, &cookies.browser_name())
+    // The transaction belongs to this browser: only it may see the consent page and approve.
+    let existing = cookies::read(headers, &cookies.browser_name())
         .and_then(|value| cookies::verified_browser(&state.hasher, value));
-    let remembered = match (&inner.consent, &browser) {
-        (Consent::Required, Some(browser)) => {
-            state.consents.get(&consent_key(state, browser, &request)).await?.is_some()
+    let (browser, new_cookie) = match existing {
+        Some(browser) => (browser, None),
+        None => {
+            let id = random(16)?;
+            let value = cookies::signed_browser(&state.hasher, &id);
+            (id, cookies.set(&cookies.browser_name(), &value, BROWSER_COOKIE_LIFETIME))
         }
-        _ => false,
     };
+    let remembered = inner.consent == Consent::Required
+        && state.consents.get(&consent_key(state, &browser, &request)).await?.is_some();
     let approved = inner.consent == Consent::InsecureSkipped || remembered;
+    let transaction_id = random(24)?;
     let transaction = Transaction {
         request,
-        upstream_verifier: verifier.secret().clone(),
+        upstream_verifier: PkceCodeVerifier::new(random(32)?).secret().clone(),
+        upstream_state: random(24)?,
+        browser,
         approved,
         created_at: inner.now(),
     };
-    state
-        .transactions
-        .put(&state.hasher.hash(&transaction_id), &transaction, Some(inner.lifetimes.transaction))
-        .await?;
-    if approved {
+    let ttl = Some(inner.lifetimes.transaction);
+    state.transactions.put(&state.hasher.hash(&transaction_id), &transaction, ttl).await?;
+    state.states.put(&state.hasher.hash(&transaction.upstream_state), &transaction_id, ttl).await?;
+    let mut response = if approved {
         tracing::info!(remembered, "consent not asked; on to the upstream");
-        return Ok(to_upstream(inner, state, &transaction_id, &transaction, StatusCode::FOUND));
+        to_upstream(inner, state, &transaction_id, &transaction, StatusCode::FOUND)
+    } else {
+        let location = format!("{}?transaction={transaction_id}", inner.url(&inner.paths.consent));
+        Redirect::to(&location).into_response()
+    };
+    if let Some(cookie) = new_cookie {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
     }
-    let location = format!("{}?transaction={transaction_id}", inner.url(&inner.paths.consent));
-    Ok(Redirect::to(&location).into_response())
+    Ok(response)
 }
 
 /// Sends the browser to the upstream with the transaction's `state` and PKCE challenge, and binds the
@@ -124,7 +149,7 @@ pub(super) fn to_upstream(
 ) -> Response {
     let verifier = PkceCodeVerifier::new(transaction.upstream_verifier.clone());
     let challenge = PkceCodeChallenge::from_code_verifier_sha256(&verifier);
-    let url = inner.upstream.authorize_url(transaction_id, challenge);
+    let url = inner.upstream.authorize_url(&transaction.upstream_state, challenge);
     let cookies = Cookies { secure: inner.secure_cookies };
     let (name, value) = cookies.binding(&state.hasher, transaction_id);
     let mut response = (status, [(header::LOCATION, url.as_str())]).into_response();

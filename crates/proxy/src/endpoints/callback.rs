@@ -12,10 +12,10 @@ use tracing::Instrument as _;
 
 use super::AppState;
 use crate::cookies::{self, Cookies};
-use crate::grant::{resolve_user, upstream_ttl};
+use crate::grant::resolve_user;
 use crate::pages::{error_page, failure_page};
 use crate::proxy::{Inner, random};
-use crate::state::{ProxyGrant, StoreState, Transaction, UpstreamGrant};
+use crate::state::{Finished, ProxyGrant, StoreState, Transaction, UpstreamGrant};
 use crate::upstream::{UpstreamFailure, client_facing_error};
 
 pub(super) async fn callback(
@@ -29,22 +29,30 @@ pub(super) async fn callback(
     if let Some(name) = params.repeated() {
         return error_page(StatusCode::BAD_REQUEST, &format!("The upstream's answer repeats {name}."));
     }
-    let Some(transaction_id) = params.get("state") else {
+    let Some(upstream_state) = params.get("state") else {
         return error_page(StatusCode::BAD_REQUEST, "The upstream's answer has no state.");
     };
     let state = match inner.state().await {
         Ok(state) => state,
         Err(error) => return failure_page(&error),
     };
+    let unknown = || {
+        error_page(
+            StatusCode::BAD_REQUEST,
+            "This sign-in is unknown, expired or already finished; start again from the app.",
+        )
+    };
+    let state_key = state.hasher.hash(upstream_state);
+    let transaction_id = match state.states.get(&state_key).await {
+        Ok(Some(id)) => id,
+        Ok(None) => return unknown(),
+        Err(error) => return failure_page(&error.into()),
+    };
+    let transaction_id = transaction_id.as_str();
     let key = state.hasher.hash(transaction_id);
     let transaction = match state.transactions.get(&key).await {
-        Ok(Some(transaction)) => transaction,
-        Ok(None) => {
-            return error_page(
-                StatusCode::BAD_REQUEST,
-                "This sign-in is unknown, expired or already finished; start again from the app.",
-            );
-        }
+        Ok(Some(transaction)) if cookies::same(&transaction.upstream_state, upstream_state) => transaction,
+        Ok(_) => return unknown(),
         Err(error) => return failure_page(&error.into()),
     };
     let cookies = Cookies { secure: inner.secure_cookies };
@@ -64,8 +72,20 @@ pub(super) async fn callback(
         Ok(None) => return error_page(StatusCode::BAD_REQUEST, "This sign-in was already finished."),
         Err(error) => return failure_page(&error.into()),
     }
+    if let Err(error) = state.states.delete(&state_key).await {
+        tracing::warn!(%error, "could not delete a used upstream state; it expires with the transaction");
+    }
     let span = tracing::info_span!("callback", client_id = %transaction.request.client.client_id);
     let response = finish(&inner, state, &transaction, &params).instrument(span).await;
+    // Kept briefly for this browser: a repeated Approve whose first answer was dropped gets it again.
+    if let Ok(location) = response.location(&inner.issuer) {
+        let code = response.param("code").map(str::to_owned);
+        let finished = Finished { browser: transaction.browser.clone(), location, code };
+        let ttl = Some(inner.lifetimes.code);
+        if let Err(error) = state.finished.put(&key, &finished, ttl).await {
+            tracing::warn!(%error, "could not keep the finished sign-in's redirect");
+        }
+    }
     let mut response = response.into_redirect(&inner.issuer, StatusCode::FOUND);
     if let Some(clear) = cookies.clear(&cookie_name) {
         response.headers_mut().append(header::SET_COOKIE, clear);
@@ -133,7 +153,10 @@ async fn finish(
     let issued = async {
         let upstream_id = random(24)?;
         let record = UpstreamGrant { tokens, user };
-        state.upstream.put(&upstream_id, &record, Some(upstream_ttl(inner))).await?;
+        // As long as the code, plus a margin: a code never redeemed leaves no upstream tokens behind
+        // for long. The token endpoint extends it to the grant's lifetime.
+        let ttl = inner.lifetimes.code.saturating_add(std::time::Duration::from_secs(300));
+        state.upstream.put(&upstream_id, &record, Some(ttl)).await?;
         let grant = ProxyGrant { upstream_id };
         let (code, _) = state.grants.issue_code(NewCode::new(request, &record.user.user_id, grant)).await?;
         tracing::info!(user = %record.user.user_id, "signed in upstream; code issued");

@@ -1,25 +1,24 @@
 //! `GET /consent` shows the page (safe to repeat: a prefetch changes nothing); `POST /consent` takes the
-//! decision, checked against the form's CSRF token, which is bound to this browser's signed cookie and
-//! to the transaction. Approving twice is harmless (the same upstream redirect); denying ends the
-//! transaction and tells the client `access_denied`.
+//! decision. Both answer only the browser that started the authorization (its signed browser cookie,
+//! set by `/authorize`), and the form's CSRF token is bound to that browser and the transaction.
+//! Approving twice is harmless: the same upstream redirect, or, once the sign-in finished, the same
+//! redirect to the client. Denying ends the transaction and tells the client `access_denied`.
 
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use mcp_auth_core::store::Versioned;
 use mcp_auth_oauth_server::openidconnect::core::CoreAuthErrorResponseType;
 use mcp_auth_oauth_server::{DEFAULT_MAX_FORM_BYTES, OAuthError, Params, read_form};
-
 use tracing::Instrument as _;
 
 use super::AppState;
 use super::authorize::{consent_key, to_upstream};
 use crate::cookies::{self, Cookies};
 use crate::pages::{ConsentView, consent_page, error_page, failure_page};
-use crate::proxy::{Inner, random};
+use crate::proxy::Inner;
 use crate::state::{StoreState, Transaction};
-
-const BROWSER_COOKIE_LIFETIME: std::time::Duration = std::time::Duration::from_secs(400 * 24 * 3600);
 
 fn gone() -> Response {
     error_page(
@@ -28,13 +27,67 @@ fn gone() -> Response {
     )
 }
 
-async fn load<'a>(inner: &'a Inner, transaction_id: &str) -> Result<(&'a StoreState, Transaction), Response> {
+fn other_browser() -> Response {
+    error_page(
+        StatusCode::FORBIDDEN,
+        "This authorization was started in another browser; start again from the app in this one.",
+    )
+}
+
+/// The browser id of the request's signed browser cookie.
+fn browser_of(inner: &Inner, state: &StoreState, headers: &HeaderMap) -> Option<String> {
+    let cookies = Cookies { secure: inner.secure_cookies };
+    cookies::read(headers, &cookies.browser_name())
+        .and_then(|value| cookies::verified_browser(&state.hasher, value))
+}
+
+/// The transaction, when it exists and belongs to this browser.
+async fn load<'a>(
+    inner: &'a Inner,
+    headers: &HeaderMap,
+    transaction_id: &str,
+) -> Result<(&'a StoreState, Versioned<Transaction>, String), Response> {
     let state = inner.state().await.map_err(|e| failure_page(&e))?;
-    match state.transactions.get(&state.hasher.hash(transaction_id)).await {
-        Ok(Some(transaction)) => Ok((state, transaction)),
-        Ok(None) => Err(gone()),
-        Err(error) => Err(failure_page(&OAuthError::from(error))),
+    let browser = browser_of(inner, state, headers);
+    let transaction = match state.transactions.get_versioned(&state.hasher.hash(transaction_id)).await {
+        Ok(Some(transaction)) => transaction,
+        Ok(None) => {
+            return Err(finished_redirect(state, transaction_id, browser.as_deref())
+                .await
+                .unwrap_or_else(gone));
+        }
+        Err(error) => return Err(failure_page(&OAuthError::from(error))),
+    };
+    match browser {
+        Some(browser) if cookies::same(&browser, &transaction.value.browser) => {
+            Ok((state, transaction, browser))
+        }
+        _ => {
+            tracing::warn!(
+                "consent from a browser other than the one that started the authorization refused"
+            );
+            Err(other_browser())
+        }
     }
+}
+
+/// For a sign-in this browser already finished, the redirect to the client again.
+async fn finished_redirect(
+    state: &StoreState,
+    transaction_id: &str,
+    browser: Option<&str>,
+) -> Option<Response> {
+    let finished = state.finished.get(&state.hasher.hash(transaction_id)).await.ok()??;
+    if !browser.is_some_and(|b| cookies::same(b, &finished.browser)) {
+        return None;
+    }
+    if let Some(code) = &finished.code
+        && !state.grants.is_code_pending(code).await.ok()?
+    {
+        return None; // The client got and used it: the sign-in is over.
+    }
+    tracing::info!("a repeated approval of a finished sign-in gets its redirect again");
+    Some((StatusCode::SEE_OTHER, [(header::LOCATION, finished.location)]).into_response())
 }
 
 pub(super) async fn show(
@@ -48,36 +101,20 @@ pub(super) async fn show(
     let Some(transaction_id) = params.get("transaction") else {
         return error_page(StatusCode::BAD_REQUEST, "The address names no authorization.");
     };
-    let (state, transaction) = match load(&inner, transaction_id).await {
+    let (state, transaction, browser) = match load(&inner, &headers, transaction_id).await {
         Ok(found) => found,
         Err(page) => return page,
     };
-    let cookies = Cookies { secure: inner.secure_cookies };
-    let existing = cookies::read(&headers, &cookies.browser_name())
-        .and_then(|value| cookies::verified_browser(&state.hasher, value));
-    let (browser, new_cookie) = match existing {
-        Some(browser) => (browser, None),
-        None => match random(16) {
-            Ok(id) => {
-                let value = cookies::signed_browser(&state.hasher, &id);
-                (id, cookies.set(&cookies.browser_name(), &value, BROWSER_COOKIE_LIFETIME))
-            }
-            Err(error) => return failure_page(&error),
-        },
-    };
     let csrf = cookies::csrf_token(&state.hasher, &browser, transaction_id);
     let action = inner.url(&inner.paths.consent);
-    let mut response = consent_page(&ConsentView {
+    consent_page(&ConsentView {
         action: &action,
         transaction_id,
         csrf: &csrf,
-        request: &transaction.request,
+        request: &transaction.value.request,
         resource: inner.resource.as_str(),
-    });
-    if let Some(cookie) = new_cookie {
-        response.headers_mut().append(header::SET_COOKIE, cookie);
-    }
-    response
+        upstream_scopes: &inner.upstream.scopes(),
+    })
 }
 
 pub(super) async fn decide(State(inner): State<AppState>, headers: HeaderMap, body: Body) -> Response {
@@ -87,45 +124,25 @@ pub(super) async fn decide(State(inner): State<AppState>, headers: HeaderMap, bo
     let Some(transaction_id) = params.get("transaction") else {
         return error_page(StatusCode::BAD_REQUEST, "The form is incomplete.");
     };
-    let csrf = params.get("csrf").unwrap_or_default();
-    let (state, mut transaction) = match load(&inner, transaction_id).await {
+    let (state, current, browser) = match load(&inner, &headers, transaction_id).await {
         Ok(found) => found,
         Err(page) => return page,
     };
-    let cookies = Cookies { secure: inner.secure_cookies };
-    let browser = cookies::read(&headers, &cookies.browser_name())
-        .and_then(|value| cookies::verified_browser(&state.hasher, value));
-    let Some(browser) =
-        browser.filter(|b| cookies::same(&cookies::csrf_token(&state.hasher, b, transaction_id), csrf))
-    else {
+    let csrf = params.get("csrf").unwrap_or_default();
+    if !cookies::same(&cookies::csrf_token(&state.hasher, &browser, transaction_id), csrf) {
         tracing::warn!("consent form without this browser's CSRF token refused");
         return error_page(
             StatusCode::FORBIDDEN,
             "This form was not shown to this browser; start again from the app.",
         );
-    };
-    let span = tracing::info_span!("consent", client_id = %transaction.request.client.client_id);
-    let key = state.hasher.hash(transaction_id);
+    }
+    let span = tracing::info_span!("consent", client_id = %current.value.request.client.client_id);
     async {
         match params.get("decision") {
             Some("approve") => {
-                transaction.approved = true;
-                let saved =
-                    state.transactions.put(&key, &transaction, Some(inner.lifetimes.transaction)).await;
-                if let Err(error) = saved {
-                    return failure_page(&error.into());
-                }
-                if params.get("remember") == Some("yes") {
-                    let remembered = consent_key(state, &browser, &transaction.request);
-                    let ttl = Some(inner.lifetimes.remembered_consent);
-                    if let Err(error) = state.consents.put(&remembered, &inner.now(), ttl).await {
-                        tracing::warn!(%error, "could not remember the consent; it will be asked again");
-                    }
-                }
-                tracing::info!("approved");
-                to_upstream(&inner, state, transaction_id, &transaction, StatusCode::SEE_OTHER)
+                approve(&inner, state, transaction_id, current, &browser, params.get("remember")).await
             }
-            Some("deny") => match state.transactions.take(&key).await {
+            Some("deny") => match state.transactions.take(&state.hasher.hash(transaction_id)).await {
                 Ok(Some(transaction)) => {
                     tracing::info!("denied");
                     transaction
@@ -141,4 +158,51 @@ pub(super) async fn decide(State(inner): State<AppState>, headers: HeaderMap, bo
     }
     .instrument(span)
     .await
+}
+
+/// Marks the transaction approved (once, with a compare-and-swap, so an approval racing the callback
+/// cannot bring a finished transaction back, and within its original lifetime), remembers the consent
+/// when asked, and sends the browser upstream.
+async fn approve(
+    inner: &Inner,
+    state: &StoreState,
+    transaction_id: &str,
+    current: Versioned<Transaction>,
+    browser: &str,
+    remember: Option<&str>,
+) -> Response {
+    let key = state.hasher.hash(transaction_id);
+    let mut transaction = current.value.clone();
+    if !transaction.approved {
+        let age = inner.now().saturating_sub(transaction.created_at);
+        let Some(left) = inner.lifetimes.transaction.as_secs().checked_sub(age).filter(|left| *left > 0)
+        else {
+            return gone();
+        };
+        transaction.approved = true;
+        let ttl = Some(std::time::Duration::from_secs(left));
+        match state.transactions.compare_and_swap(&key, Some(&current), &transaction, ttl).await {
+            Ok(true) => {}
+            // Changed meanwhile: approved by a double submit (fine) or finished or denied (gone).
+            Ok(false) => match state.transactions.get(&key).await {
+                Ok(Some(now)) if now.approved => transaction = now,
+                Ok(_) => {
+                    return finished_redirect(state, transaction_id, Some(browser))
+                        .await
+                        .unwrap_or_else(gone);
+                }
+                Err(error) => return failure_page(&error.into()),
+            },
+            Err(error) => return failure_page(&error.into()),
+        }
+        if remember == Some("yes") {
+            let remembered = consent_key(state, browser, &transaction.request);
+            let ttl = Some(inner.lifetimes.remembered_consent);
+            if let Err(error) = state.consents.put(&remembered, &inner.now(), ttl).await {
+                tracing::warn!(%error, "could not remember the consent; it will be asked again");
+            }
+        }
+        tracing::info!("approved");
+    }
+    to_upstream(inner, state, transaction_id, &transaction, StatusCode::SEE_OTHER)
 }

@@ -2,6 +2,8 @@
 //! (rotation with a grace window, the upstream refreshed once when near expiry) grants. The answers carry
 //! the proxy's own tokens; upstream tokens never leave the store. `Cache-Control: no-store` always.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
@@ -15,7 +17,7 @@ use mcp_auth_oauth_server::{
 use tracing::Instrument as _;
 
 use super::AppState;
-use crate::grant::{answer, fresh_upstream};
+use crate::grant::{answer, fresh_upstream, upstream_ttl};
 use crate::proxy::Inner;
 
 const GRANTS: [CoreGrantType; 2] = [CoreGrantType::AuthorizationCode, CoreGrantType::RefreshToken];
@@ -27,7 +29,7 @@ pub(super) async fn token(State(inner): State<AppState>, headers: HeaderMap, bod
     }
 }
 
-async fn handle(inner: &Inner, headers: &HeaderMap, body: Body) -> Result<Response, OAuthError> {
+async fn handle(inner: &Arc<Inner>, headers: &HeaderMap, body: Body) -> Result<Response, OAuthError> {
     let params = read_form(headers, body, DEFAULT_MAX_FORM_BYTES).await?;
     let grant = TokenRequest::grant_type(&params, &GRANTS)?;
     let client = authenticate_client(&inner.registry, headers, &params).await?.client;
@@ -77,12 +79,14 @@ async fn authorization_code(
         state.grants.revoke_session(&family.sid).await?;
         return Err(OAuthError::invalid_grant("the sign-in behind this code has ended; sign in again"));
     };
+    // The upstream record was kept only as long as the code; it now lives as long as the grant.
+    state.upstream.put(&family.extra.upstream_id, &upstream, Some(upstream_ttl(inner))).await?;
     tracing::info!(user = %upstream.user.user_id, "code exchanged");
     Ok(answer(inner, &family, &family.scopes, &upstream.user, &refresh_token)?.into_response())
 }
 
 async fn refresh(
-    inner: &Inner,
+    inner: &Arc<Inner>,
     client: &Client,
     refresh_token: &str,
     scope: Option<&str>,
@@ -112,7 +116,11 @@ async fn refresh(
             };
             let response =
                 answer(inner, &rotation.family, &rotation.checked, &upstream.user, &rotation.refresh_token)?;
-            state.grants.remember_rotation(refresh_token, &response.body()).await?;
+            // The rotation is done: a failure to remember its answer must not lose it (a retry then waits
+            // out the grace window's answer and is told to try again).
+            if let Err(error) = state.grants.remember_rotation(refresh_token, &response.body()).await {
+                tracing::warn!(error = %error.description(), "could not remember a rotation's answer for retries");
+            }
             Ok(response.into_response())
         }
         Refreshed::Replayed(body) => Ok((no_store(), Json(body)).into_response()),
