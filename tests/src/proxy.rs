@@ -35,6 +35,8 @@ pub struct Upstream {
     pub token_requests: Arc<AtomicUsize>,
     /// While set, `/oauth2/token` answers 503 with `Retry-After: 7` (an upstream outage).
     pub token_outage: Arc<AtomicBool>,
+    /// While set, `/oauth2/token` answers 400 with this OAuth error code.
+    pub token_error: Arc<std::sync::Mutex<Option<&'static str>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -71,15 +73,23 @@ pub async fn upstream(callback: &str, access_ttl: Duration) -> Upstream {
         .expect("the upstream builds");
     let token_requests = Arc::new(AtomicUsize::new(0));
     let token_outage = Arc::new(AtomicBool::new(false));
-    let (counter, outage) = (Arc::clone(&token_requests), Arc::clone(&token_outage));
+    let token_error = Arc::new(std::sync::Mutex::new(None));
+    let (counter, outage, refusal) =
+        (Arc::clone(&token_requests), Arc::clone(&token_outage), Arc::clone(&token_error));
     let router = idp.router().layer(middleware::from_fn(move |request: Request, next: Next| {
-        let (counter, outage) = (Arc::clone(&counter), Arc::clone(&outage));
+        let (counter, outage, refusal) = (Arc::clone(&counter), Arc::clone(&outage), Arc::clone(&refusal));
         async move {
             if request.uri().path() == "/oauth2/token" {
                 counter.fetch_add(1, Ordering::SeqCst);
                 if outage.load(Ordering::SeqCst) {
                     return (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "7")], "down")
                         .into_response();
+                }
+                let refused: Option<&'static str> =
+                    *refusal.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if let Some(error) = refused {
+                    let body = axum::Json(serde_json::json!({ "error": error }));
+                    return (StatusCode::BAD_REQUEST, body).into_response();
                 }
             }
             next.run(request).await
@@ -88,7 +98,7 @@ pub async fn upstream(callback: &str, access_ttl: Duration) -> Upstream {
     let task = tokio::spawn(async move {
         let _ = axum::serve(mcp_auth_core::serve::no_delay(listener), router).await;
     });
-    Upstream { idp, url, token_requests, token_outage, task }
+    Upstream { idp, url, token_requests, token_outage, token_error, task }
 }
 
 /// The keys every proxy instance of one deployment shares.

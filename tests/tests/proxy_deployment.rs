@@ -328,3 +328,38 @@ async fn an_upstream_outage_is_503_with_retry_after_and_spends_nothing() {
     let response = refresh(&flow.client_id, &instance.url, refresh_token).await;
     assert_eq!(response.status(), 200);
 }
+
+#[tokio::test]
+async fn only_invalid_grant_from_the_upstream_ends_a_grant() {
+    let (listener, base_url) = proxy::listener().await;
+    let upstream = proxy::upstream(&format!("{base_url}/auth/callback"), Duration::from_secs(60)).await;
+    let store: Arc<dyn KvStorage> = Arc::new(mcp_auth_core::store::MemoryStore::new());
+    let instance =
+        proxy::proxy_instance(listener, &base_url, &upstream.url, store, &SharedKeys::random(), |p| {
+            p.upstream_refresh_margin(Duration::from_secs(600))
+        })
+        .await;
+    let flow = flow(register(&instance.url, CLIENT_REDIRECT).await, CLIENT_REDIRECT);
+    let code = code(&flow, &instance.url, &base_url).await;
+    let tokens = exchange(&flow, &instance.url, &code).await;
+    let refresh_token = tokens["refresh_token"].as_str().unwrap();
+
+    // A refusal about the proxy's client (a rotated secret, say) is the operator's to fix: 503, the
+    // user's grant survives.
+    *upstream.token_error.lock().unwrap() = Some("invalid_client");
+    let response = refresh(&flow.client_id, &instance.url, refresh_token).await;
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    *upstream.token_error.lock().unwrap() = None;
+    let response = refresh(&flow.client_id, &instance.url, refresh_token).await;
+    assert_eq!(response.status(), 200, "the grant survived");
+    let next: Value = response.json().await.unwrap();
+
+    // The upstream ended the sign-in: the proxy's grant ends too, its access tokens with it.
+    *upstream.token_error.lock().unwrap() = Some("invalid_grant");
+    let response = refresh(&flow.client_id, &instance.url, next["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant");
+    assert_eq!(mcp_status(&instance.url, next["access_token"].as_str().unwrap()).await, 401);
+}

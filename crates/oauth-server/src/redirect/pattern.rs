@@ -323,6 +323,19 @@ mod tests {
     }
 
     #[test]
+    fn only_loopback_patterns_without_a_path_admit_every_path() {
+        for pattern in ["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"] {
+            let host = pattern.trim_start_matches("http://").trim_end_matches(":*");
+            assert!(admits(pattern, &format!("http://{host}:5173/callback")), "{pattern}");
+            assert!(admits(pattern, &format!("http://{host}:80/")), "{pattern}");
+            assert!(!admits(pattern, &format!("http://{host}:80/cb?x=1")), "a query still matches exactly");
+        }
+        assert!(admits("https://app.example.com", "https://app.example.com/"));
+        assert!(!admits("https://app.example.com", "https://app.example.com/redirect"), "not widened");
+        assert!(!admits("http://127.0.0.1:*", "http://127.0.0.2.example.com:80/cb"));
+    }
+
+    #[test]
     fn hosts() {
         assert!(admits("https://app.example.com/cb", "https://app.example.com/cb"));
         assert!(admits("https://APP.Example.com/cb", "https://app.example.com/cb"));
