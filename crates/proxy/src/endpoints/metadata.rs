@@ -25,3 +25,22 @@ pub(super) fn paths(prefix: &str) -> Vec<String> {
 pub(super) async fn metadata(State(inner): State<AppState>) -> Response {
     ([(header::CACHE_CONTROL, "public, max-age=3600")], Json(inner.metadata.build())).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::paths;
+
+    #[test]
+    fn an_issuer_with_a_path_is_found_at_every_address_clients_try() {
+        assert_eq!(paths(""), ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"]);
+        assert_eq!(
+            paths("/tools"),
+            [
+                "/.well-known/oauth-authorization-server/tools",
+                "/.well-known/openid-configuration/tools",
+                "/tools/.well-known/openid-configuration",
+                "/tools/.well-known/oauth-authorization-server",
+            ]
+        );
+    }
+}
