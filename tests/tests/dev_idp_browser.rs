@@ -6,16 +6,14 @@
 //! These tests need `chromium` and `chromium-driver` (`.ci/run` installs them) and fail without them.
 
 use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{RawQuery, State};
 use axum::response::Html;
 use axum::routing::get;
 use mcp_auth_dev_idp::{DevClient, DevIdp, DevIdpHandle, DevUser};
 use mcp_auth_tests::browser::{Browser, Framed};
+use mcp_auth_tests::catcher::{self, Catcher, serve};
 use oauth2::basic::BasicClient;
 use oauth2::{AuthUrl, ClientId, CsrfToken, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope};
 use serde_json::Value;
@@ -31,52 +29,7 @@ const TEST_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// Runs a test body with a time limit, so a stuck browser fails the test instead of hanging CI.
 async fn bounded(body: impl Future<Output = ()>) {
-    tokio::time::timeout(TEST_TIMEOUT, body).await.expect("the test did not finish within its time limit");
-}
-
-/// Serves `router` on a fresh loopback port (with `TCP_NODELAY`, like every server here).
-async fn serve(router: Router) -> SocketAddr {
-    let listener = mcp_auth_core::serve::bind("127.0.0.1:0").await.expect("binding a loopback port");
-    let address = axum::serve::Listener::local_addr(&listener).expect("reading the bound address");
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    address
-}
-
-/// The native client's side: a loopback server whose `/callback` records the query it receives and
-/// whose `/plain` page has no framing protection (the control for the framing test).
-struct Catcher {
-    origin: String,
-    queries: Arc<Mutex<Vec<String>>>,
-}
-
-impl Catcher {
-    async fn start() -> Self {
-        let queries = Arc::new(Mutex::new(Vec::new()));
-        let router = Router::new()
-            .route(
-                "/callback",
-                get(|State(queries): State<Arc<Mutex<Vec<String>>>>, RawQuery(query): RawQuery| async move {
-                    queries.lock().unwrap().push(query.unwrap_or_default());
-                    Html("<!doctype html><p id=\"caught\">the client got the redirect</p>")
-                }),
-            )
-            .route(
-                "/plain",
-                get(|| async { Html("<!doctype html><p id=\"plain\">a page anyone may frame</p>") }),
-            )
-            .with_state(Arc::clone(&queries));
-        let origin = format!("http://{}", serve(router).await);
-        Self { origin, queries }
-    }
-
-    fn redirect_uri(&self) -> String {
-        format!("{}/callback", self.origin)
-    }
-
-    /// The queries `/callback` received, in order.
-    fn queries(&self) -> Vec<String> {
-        self.queries.lock().unwrap().clone()
-    }
+    catcher::bounded(TEST_TIMEOUT, body).await;
 }
 
 /// One authorization attempt: the URL to open, and what the client keeps to check the answer.
@@ -95,7 +48,7 @@ impl Setup {
     /// A dev IdP with the sign-in and consent pages on (no auto-approve), one user with a password and a
     /// public native client whose redirect URI is the catcher.
     async fn start() -> Self {
-        let catcher = Catcher::start().await;
+        let catcher = Catcher::start("/callback").await;
         let idp = DevIdp::builder()
             .user(DevUser::new("user_ada", LOGIN).name("Ada Lovelace").password(PASSWORD))
             .client(DevClient::public(CLIENT_ID, [catcher.redirect_uri()]).native().name("Browser Test App"))

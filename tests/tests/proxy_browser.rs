@@ -12,17 +12,16 @@
 //! These tests need `chromium` and `chromium-driver` (`.ci/run` installs them) and fail without them.
 
 use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{RawQuery, State};
 use axum::response::Html;
 use axum::routing::get;
 use mcp_auth_core::store::MemoryStore;
 use mcp_auth_dev_idp::{DevClient, DevIdp, DevUser};
 use mcp_auth_tests::browser::{Browser, Framed};
+use mcp_auth_tests::catcher::{self, Catcher, serve};
 use mcp_auth_tests::proxy::{self, ProxyInstance, SharedKeys, Upstream};
 use oauth2::basic::BasicClient;
 use oauth2::{AuthUrl, ClientId, CsrfToken, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope};
@@ -40,52 +39,7 @@ const SERVER_FAILURE: &str = "Something went wrong on the server";
 
 /// Runs a test body with a time limit, so a stuck browser fails the test instead of hanging CI.
 async fn bounded(body: impl Future<Output = ()>) {
-    tokio::time::timeout(TEST_TIMEOUT, body).await.expect("the test did not finish within its time limit");
-}
-
-/// Serves `router` on a fresh loopback port (with `TCP_NODELAY`, like every server here).
-async fn serve(router: Router) -> SocketAddr {
-    let listener = mcp_auth_core::serve::bind("127.0.0.1:0").await.expect("binding a loopback port");
-    let address = axum::serve::Listener::local_addr(&listener).expect("reading the bound address");
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    address
-}
-
-/// The native client's side: a loopback server whose `/cb` records the query it receives and whose
-/// `/plain` page has no framing protection (the control for the framing test).
-struct Catcher {
-    origin: String,
-    queries: Arc<Mutex<Vec<String>>>,
-}
-
-impl Catcher {
-    async fn start() -> Self {
-        let queries = Arc::new(Mutex::new(Vec::new()));
-        let router = Router::new()
-            .route(
-                "/cb",
-                get(|State(queries): State<Arc<Mutex<Vec<String>>>>, RawQuery(query): RawQuery| async move {
-                    queries.lock().unwrap().push(query.unwrap_or_default());
-                    Html("<!doctype html><p id=\"caught\">the client got the redirect</p>")
-                }),
-            )
-            .route(
-                "/plain",
-                get(|| async { Html("<!doctype html><p id=\"plain\">a page anyone may frame</p>") }),
-            )
-            .with_state(Arc::clone(&queries));
-        let origin = format!("http://{}", serve(router).await);
-        Self { origin, queries }
-    }
-
-    fn redirect_uri(&self) -> String {
-        format!("{}/cb", self.origin)
-    }
-
-    /// The queries `/cb` received, in order.
-    fn queries(&self) -> Vec<String> {
-        self.queries.lock().unwrap().clone()
-    }
+    catcher::bounded(TEST_TIMEOUT, body).await;
 }
 
 /// The upstream as `proxy::upstream` makes it (the dev IdP signing Ada in without pages, the proxy's
@@ -159,7 +113,7 @@ impl World {
 
     /// The stack, with the upstream on another site than the proxy when `cross_site`.
     async fn start_with(cross_site: bool) -> Self {
-        let catcher = Catcher::start().await;
+        let catcher = Catcher::start("/cb").await;
         let (listener, base_url) = proxy::listener().await;
         let callback = format!("{base_url}/auth/callback");
         let (upstream, cross_site_upstream, upstream_url) = if cross_site {

@@ -32,7 +32,10 @@ mod tests {
 
     #[test]
     fn an_issuer_with_a_path_is_found_at_every_address_clients_try() {
-        assert_eq!(paths(""), ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"]);
+        assert_eq!(
+            paths(""),
+            ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"]
+        );
         assert_eq!(
             paths("/tools"),
             [
