@@ -10,6 +10,7 @@ use mcp_auth_core::mcp_scope::McpScopePolicy;
 use mcp_auth_dev_idp::{DevIdp, DevIdpHandle, DevUser};
 use mcp_auth_examples::client::{self, McpSession};
 use mcp_auth_examples::server;
+use mcp_auth_tests::mcp;
 use mcp_auth_workos::AuthKitProvider;
 use serde_json::Value;
 use tokio::net::TcpListener;
@@ -90,20 +91,6 @@ async fn whoami(session: &McpSession) -> Value {
     serde_json::from_str(&client::text_of(&result).expect("text content")).expect("JSON user")
 }
 
-async fn raw_mcp_post(world: &World, token: &str) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(&world.mcp_url)
-        .bearer_auth(token)
-        .header("accept", "application/json, text/event-stream")
-        .json(&serde_json::json!({
-            "jsonrpc": "2.0", "id": 1, "method": "initialize",
-            "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}
-        }))
-        .send()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn unauthenticated_call_gets_the_challenge_and_metadata_points_at_authkit() {
     let world = world().await;
@@ -163,21 +150,21 @@ async fn token_for_another_resource_is_refused() {
     let world = world().await;
     let token =
         world.idp().issue_access_token("user_ada", "http://127.0.0.1:1/other-mcp", ["openid"]).unwrap();
-    let response = raw_mcp_post(&world, &token).await;
+    let response = mcp::initialize(&world.mcp_url, &token).await;
     assert_eq!(response.status(), 401);
     let challenge = response.headers()["www-authenticate"].to_str().unwrap().to_owned();
     assert!(challenge.starts_with(r#"Bearer error="invalid_token""#), "{challenge}");
     let ours = world.idp().issue_access_token("user_ada", &world.mcp_url, ["openid"]).unwrap();
-    assert_eq!(raw_mcp_post(&world, &ours).await.status(), 200);
+    assert_eq!(mcp::initialize(&world.mcp_url, &ours).await.status(), 200);
 }
 
 #[tokio::test]
 async fn expired_token_is_refused() {
     let world = world().await;
     let token = world.idp().issue_access_token("user_ada", &world.mcp_url, ["openid"]).unwrap();
-    assert_eq!(raw_mcp_post(&world, &token).await.status(), 200);
+    assert_eq!(mcp::initialize(&world.mcp_url, &token).await.status(), 200);
     world.clock.advance(Duration::from_secs(2 * 3600));
-    let response = raw_mcp_post(&world, &token).await;
+    let response = mcp::initialize(&world.mcp_url, &token).await;
     assert_eq!(response.status(), 401);
     let challenge = response.headers()["www-authenticate"].to_str().unwrap().to_owned();
     assert!(challenge.contains("invalid_token"), "{challenge}");
@@ -193,7 +180,7 @@ async fn refreshed_token_is_accepted() {
     assert_ne!(before, after, "refresh issued a new access token");
     assert!(oauth2_token_has_refresh(&refreshed), "the refresh token is rotated along");
     assert_eq!(whoami(&session).await["user_id"], "user_ada");
-    assert_eq!(raw_mcp_post(&world, &after).await.status(), 200);
+    assert_eq!(mcp::initialize(&world.mcp_url, &after).await.status(), 200);
 }
 
 fn oauth2_token_has_refresh(response: &rmcp::transport::auth::OAuthTokenResponse) -> bool {
@@ -212,9 +199,9 @@ async fn key_rotation_at_the_idp_does_not_break_a_running_server() {
     world.clock.advance(Duration::from_secs(31));
     let new = world.idp().issue_access_token("user_ada", &world.mcp_url, ["openid"]).unwrap();
     assert!(new_kid_in_header(&new, &new_kid));
-    assert_eq!(raw_mcp_post(&world, &new).await.status(), 200, "token signed with the new key");
+    assert_eq!(mcp::initialize(&world.mcp_url, &new).await.status(), 200, "token signed with the new key");
     assert_eq!(
-        raw_mcp_post(&world, &old).await.status(),
+        mcp::initialize(&world.mcp_url, &old).await.status(),
         200,
         "token signed with the old key, still published"
     );
@@ -242,15 +229,15 @@ async fn idp_down_after_start_does_not_break_issued_tokens() {
     let (session, _) = sign_in(&world, "user_ada").await;
     let token = world.idp().issue_access_token("user_ada", &world.mcp_url, ["openid"]).unwrap();
     let unused = world.idp().issue_access_token("user_ada", &world.mcp_url, ["openid"]).unwrap();
-    assert_eq!(raw_mcp_post(&world, &token).await.status(), 200);
+    assert_eq!(mcp::initialize(&world.mcp_url, &token).await.status(), 200);
     world.idp.take().unwrap().shutdown().await;
     // Never seen before the outage: verified from cached keys, the userinfo profile is skipped.
-    assert_eq!(raw_mcp_post(&world, &unused).await.status(), 200, "a first use during the outage");
-    assert_eq!(raw_mcp_post(&world, &token).await.status(), 200, "cached keys still verify");
+    assert_eq!(mcp::initialize(&world.mcp_url, &unused).await.status(), 200, "a first use during the outage");
+    assert_eq!(mcp::initialize(&world.mcp_url, &token).await.status(), 200, "cached keys still verify");
     assert_eq!(whoami(&session).await["user_id"], "user_ada");
     // Past the JWKS cache lifetime (refetches now fail) the last good keys keep serving.
     world.clock.advance(Duration::from_secs(30 * 60));
-    assert_eq!(raw_mcp_post(&world, &token).await.status(), 200);
+    assert_eq!(mcp::initialize(&world.mcp_url, &token).await.status(), 200);
 }
 
 /// The step-up flow of the MCP authorization specification, with the rmcp client: a token without the

@@ -263,19 +263,7 @@ async fn tokens_for(world: &World, client: &Client) -> Tokens {
 
 /// The status of an MCP `initialize` sent with `token`.
 async fn mcp_status(world: &World, token: &str) -> StatusCode {
-    world
-        .http
-        .post(world.mcp_url())
-        .bearer_auth(token)
-        .header(header::ACCEPT, "application/json, text/event-stream")
-        .json(&json!({
-            "jsonrpc": "2.0", "id": 1, "method": "initialize",
-            "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "attack", "version": "0"}}
-        }))
-        .send()
-        .await
-        .unwrap()
-        .status()
+    mcp_auth_tests::mcp::initialize(&world.mcp_url(), token).await.status()
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ use mcp_auth_core::store::KvStorage;
 use mcp_auth_examples::client::Browser;
 use mcp_auth_store_file::FileStore;
 use mcp_auth_store_redis::RedisStore;
+use mcp_auth_tests::mcp;
 use mcp_auth_tests::proxy::{self, SharedKeys};
 use oauth2::PkceCodeChallenge;
 use serde_json::{Value, json};
@@ -107,19 +108,7 @@ async fn refresh(client_id: &str, instance_url: &str, refresh_token: &str) -> re
 }
 
 async fn mcp_status(instance_url: &str, access_token: &str) -> u16 {
-    reqwest::Client::new()
-        .post(format!("{instance_url}/mcp"))
-        .bearer_auth(access_token)
-        .header("accept", "application/json, text/event-stream")
-        .json(&json!({
-            "jsonrpc": "2.0", "id": 1, "method": "initialize",
-            "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}
-        }))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+    mcp::initialize(&format!("{instance_url}/mcp"), access_token).await.status().as_u16()
 }
 
 const CLIENT_REDIRECT: &str = "http://127.0.0.1:7777/cb";

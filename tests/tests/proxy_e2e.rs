@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use mcp_auth_core::store::{KvStorage, MemoryStore};
 use mcp_auth_examples::client::{self, McpSession};
+use mcp_auth_tests::mcp;
 use mcp_auth_tests::proxy::{self, ProxyInstance, SharedKeys, Upstream};
 use rmcp::transport::auth::AuthClient;
 use serde_json::Value;
@@ -54,20 +55,6 @@ fn jwt_claims(token: &str) -> Value {
     use base64::Engine as _;
     let payload = token.split('.').nth(1).expect("a JWT");
     serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap())
-        .unwrap()
-}
-
-async fn raw_mcp_post(mcp_url: &str, token: &str) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(mcp_url)
-        .bearer_auth(token)
-        .header("accept", "application/json, text/event-stream")
-        .json(&serde_json::json!({
-            "jsonrpc": "2.0", "id": 1, "method": "initialize",
-            "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}
-        }))
-        .send()
-        .await
         .unwrap()
 }
 
@@ -130,7 +117,7 @@ async fn refresh_rotates_and_the_new_token_works() {
     let after = auth.get_access_token().await.unwrap();
     assert_ne!(before, after);
     assert!(oauth2::TokenResponse::refresh_token(&refreshed).is_some(), "a rotated refresh token");
-    assert_eq!(raw_mcp_post(&world.mcp_url(), &after).await.status(), 200);
+    assert_eq!(mcp::initialize(&world.mcp_url(), &after).await.status(), 200);
 }
 
 #[tokio::test]
@@ -139,7 +126,7 @@ async fn revoke_ends_the_grant_and_the_upstream_tokens() {
     let (session, auth) = sign_in(&world.mcp_url()).await;
     let _ = session.cancel().await;
     let access = auth.get_access_token().await.unwrap();
-    assert_eq!(raw_mcp_post(&world.mcp_url(), &access).await.status(), 200);
+    assert_eq!(mcp::initialize(&world.mcp_url(), &access).await.status(), 200);
     let (client_id, _) = auth.auth_manager.lock().await.get_credentials().await.unwrap();
     let response = reqwest::Client::new()
         .post(format!("{}/revoke", world.base_url))
@@ -148,7 +135,7 @@ async fn revoke_ends_the_grant_and_the_upstream_tokens() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(raw_mcp_post(&world.mcp_url(), &access).await.status(), 401, "the access token is revoked");
+    assert_eq!(mcp::initialize(&world.mcp_url(), &access).await.status(), 401, "the access token is revoked");
     let error = auth.auth_manager.lock().await.refresh_token().await;
     assert!(error.is_err(), "the refresh token went with the grant");
     let _ = world.upstream.token_requests.load(Ordering::SeqCst);
