@@ -97,6 +97,8 @@ async fn main() -> anyhow::Result<()> {
     );
     // The peer address feeds the per-source registration ceiling.
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, service).with_graceful_shutdown(async { drop(tokio::signal::ctrl_c().await) }).await?;
+    axum::serve(listener, service)
+        .with_graceful_shutdown(async { drop(tokio::signal::ctrl_c().await) })
+        .await?;
     Ok(())
 }
