@@ -15,9 +15,9 @@
 //! |---|---|
 //! | [`OAuthProxy`], [`OAuthProxyBuilder`] | the authorization server (`/register`, `/authorize`, `/consent`, the upstream callback, `/token`, `/revoke`, RFC 8414 and RFC 9728 metadata) and the bearer layer of the MCP endpoint, with revoked-session checks |
 //! | [`UpstreamConfig`], [`UpstreamAuthMethod`] | the upstream's endpoints and the proxy's one client there (`client_secret_basic` or `client_secret_post`, PKCE `S256`) |
-//! | [`MetadataDocuments`] | Client ID Metadata Documents, fetched SSRF-safely and cached, for [`OAuthProxyBuilder::client_metadata_documents`] |
+//! | [`MetadataDocuments`] | Client ID Metadata Documents (on by default): fetched SSRF-safely from public addresses, validated like registrations, cached per `Cache-Control`, optionally limited to allowed hosts |
 //! | consent | a page with a CSRF token bound to a signed browser cookie, remembered per browser, client, redirect URI and scopes; a binding cookie the upstream callback requires |
-//! | tokens | the proxy's own JWT access tokens (audience: the MCP endpoint) and rotating refresh tokens with a grace window; the upstream refreshed once across every instance; upstream tokens never leave the store |
+//! | tokens | the proxy's own JWT access tokens (audience: the MCP endpoint) and rotating refresh tokens with a grace window; the upstream refreshed once across every instance; revoked sessions refused at once on the revoking instance, within seconds on the others; upstream tokens never leave the store |
 //! | storage | any [`KvStorage`](mcp_auth_core::store::KvStorage) (memory by default, Redis for several instances), encrypted by the proxy with its Fernet keys, a TTL on every record |
 //! | [`ProxyError`] | why [`OAuthProxyBuilder::build`] refused, naming the setting and its environment variable |
 //!
