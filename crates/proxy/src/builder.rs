@@ -289,7 +289,8 @@ impl OAuthProxyBuilder {
         self
     }
 
-    /// The lifetime of a grant's refresh tokens (default 30 days).
+    /// The longest a grant lives from sign-in, however often it is refreshed (default 30 days); each
+    /// refresh token lives until then (or until rotated).
     pub fn refresh_token_ttl(mut self, ttl: Duration) -> Self {
         self.lifetimes.refresh = ttl;
         self

@@ -115,7 +115,13 @@ pub(crate) async fn fresh_upstream(
             return Ok(record);
         }
         let Some(upstream_refresh) = record.tokens.refresh_token.clone() else {
-            // Nothing to refresh with: the grant lives on its own tokens until it ends.
+            // Nothing to refresh with: the grant lives as long as the upstream's access token, and no
+            // longer, so a sign-in the upstream would not renew is not renewed here either.
+            if record.tokens.expires_at <= inner.now() {
+                tracing::info!(sid = %family.sid, "the upstream tokens expired and cannot be refreshed; ending the grant");
+                state.grants.revoke_session(&family.sid).await?;
+                return Err(ended());
+            }
             return Ok(record);
         };
         match &first_seen {

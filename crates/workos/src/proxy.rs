@@ -62,7 +62,7 @@ impl WorkOSProvider {
 
     /// A provider configured from the environment (and `.env`): `MCP_AUTH_AUTHKIT_DOMAIN`,
     /// `MCP_AUTH_WORKOS_CLIENT_ID`, `MCP_AUTH_WORKOS_CLIENT_SECRET`, `MCP_AUTH_BASE_URL`,
-    /// `MCP_AUTH_REDIRECT_PATH`, `MCP_AUTH_REQUIRED_SCOPES`, `MCP_AUTH_ALLOWED_CLIENT_REDIRECT_URIS`,
+    /// `MCP_AUTH_MCP_PATH`, `MCP_AUTH_REDIRECT_PATH`, `MCP_AUTH_REQUIRED_SCOPES`, `MCP_AUTH_ALLOWED_CLIENT_REDIRECT_URIS`,
     /// `MCP_AUTH_JWT_SIGNING_KEY`, `MCP_AUTH_FERNET_KEYS`, with state in `store`.
     ///
     /// # Errors
@@ -221,6 +221,9 @@ impl WorkOSProviderBuilder {
         let mut proxy = self.proxy;
         if let Some(path) = settings.string("REDIRECT_PATH") {
             proxy = proxy.redirect_path(path);
+        }
+        if let Some(path) = settings.string("MCP_PATH") {
+            proxy = proxy.mcp_path(path);
         }
         if let Some(scopes) = settings.scopes("REQUIRED_SCOPES")? {
             proxy = proxy.required_scopes(scopes);
