@@ -81,10 +81,44 @@ pub(crate) enum Reason {
     UnknownKid,
 }
 
+/// Where the JWKS is: a configured URL, or the `jwks_uri` of the issuer's metadata (RFC 8414, else
+/// OpenID Connect Discovery), read on first use so a server starts while its issuer is down.
+#[derive(Debug)]
+pub(crate) enum JwksLocation {
+    Fixed(Url),
+    FromIssuer { issuer: String, allow_http: bool, found: std::sync::OnceLock<Url> },
+}
+
+impl JwksLocation {
+    /// The JWKS URL when known, else what it will be read from (for logs and errors).
+    fn describe(&self) -> String {
+        match self {
+            Self::Fixed(url) => url.to_string(),
+            Self::FromIssuer { issuer, found, .. } => {
+                found.get().map_or_else(|| format!("the jwks_uri of {issuer}'s metadata"), Url::to_string)
+            }
+        }
+    }
+
+    /// The metadata documents to try, in order: RFC 8414's (the well-known segment inserted before the
+    /// issuer's path), then OpenID Connect's (appended).
+    fn metadata_urls(issuer: &str) -> Vec<String> {
+        let trimmed = issuer.trim_end_matches('/');
+        let mut urls = Vec::new();
+        if let Ok(parsed) = Url::parse(trimmed) {
+            let path = parsed.path().trim_end_matches('/');
+            let origin = parsed.origin().ascii_serialization();
+            urls.push(format!("{origin}/.well-known/oauth-authorization-server{path}"));
+        }
+        urls.push(format!("{trimmed}/.well-known/openid-configuration"));
+        urls
+    }
+}
+
 /// A JWKS URL and its cached keys.
 #[derive(Debug)]
 pub(crate) struct RemoteJwks {
-    url: Url,
+    location: JwksLocation,
     client: reqwest::Client,
     clock: SharedClock,
     policy: JwksPolicy,
@@ -93,8 +127,90 @@ pub(crate) struct RemoteJwks {
 }
 
 impl RemoteJwks {
-    pub(crate) fn new(url: Url, client: reqwest::Client, clock: SharedClock, policy: JwksPolicy) -> Self {
-        Self { url, client, clock, policy, state: RwLock::default(), refresh: tokio::sync::Mutex::new(()) }
+    pub(crate) fn new(
+        location: JwksLocation,
+        client: reqwest::Client,
+        clock: SharedClock,
+        policy: JwksPolicy,
+    ) -> Self {
+        Self {
+            location,
+            client,
+            clock,
+            policy,
+            state: RwLock::default(),
+            refresh: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The JWKS URL, read from the issuer's metadata the first time when so configured.
+    async fn url(&self) -> Result<Url, JwtError> {
+        let (issuer, allow_http, found) = match &self.location {
+            JwksLocation::Fixed(url) => return Ok(url.clone()),
+            JwksLocation::FromIssuer { issuer, allow_http, found } => (issuer, *allow_http, found),
+        };
+        if let Some(url) = found.get() {
+            return Ok(url.clone());
+        }
+        let mut last = None;
+        for metadata_url in JwksLocation::metadata_urls(issuer) {
+            match self.jwks_uri_from(&metadata_url, issuer, allow_http).await {
+                Ok(url) => {
+                    tracing::info!(issuer, jwks_uri = %url, "JWKS location read from the issuer's metadata");
+                    return Ok(found.get_or_init(|| url).clone());
+                }
+                Err(error) => last = Some(error),
+            }
+        }
+        Err(last.unwrap_or_else(|| JwtError::invalid_jwks("the issuer has no metadata URL")))
+    }
+
+    /// The `jwks_uri` of the metadata document at `metadata_url`, which must name `issuer` exactly
+    /// (RFC 8414 §3.3) and point at `https` (or loopback `http`).
+    async fn jwks_uri_from(
+        &self,
+        metadata_url: &str,
+        issuer: &str,
+        allow_http: bool,
+    ) -> Result<Url, JwtError> {
+        let fetch_error = |source: Box<dyn std::error::Error + Send + Sync>| JwtError::JwksFetch {
+            url: metadata_url.to_owned(),
+            source,
+        };
+        let response = self
+            .client
+            .get(metadata_url)
+            .header(ACCEPT, HeaderValue::from_static("application/json"))
+            .timeout(self.policy.timeout)
+            .send()
+            .await
+            .map_err(|e| fetch_error(e.into()))?;
+        if !response.status().is_success() {
+            return Err(JwtError::JwksStatus {
+                url: metadata_url.to_owned(),
+                status: response.status().as_u16(),
+            });
+        }
+        let body = read_response_limited(http::Response::from(response), self.policy.max_body)
+            .await
+            .map_err(|e| fetch_error(e.into()))?;
+        let metadata: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|_| fetch_error("the metadata is not JSON".into()))?;
+        if metadata.get("issuer").and_then(serde_json::Value::as_str) != Some(issuer) {
+            return Err(fetch_error("the metadata names another issuer".into()));
+        }
+        let jwks_uri = metadata
+            .get("jwks_uri")
+            .and_then(serde_json::Value::as_str)
+            .ok_or_else(|| fetch_error("the metadata has no jwks_uri".into()))?;
+        let url =
+            Url::parse(jwks_uri).map_err(|_| fetch_error("the metadata's jwks_uri is not a URL".into()))?;
+        let loopback = mcp_auth_core::loopback::is_loopback_url(&url);
+        match url.scheme() {
+            "https" => Ok(url),
+            "http" if loopback || allow_http => Ok(url),
+            _ => Err(fetch_error("the metadata's jwks_uri is not https".into())),
+        }
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
@@ -195,7 +311,7 @@ impl RemoteJwks {
             _ => last,
         };
         JwtError::KeySourceUnavailable(Box::new(JwtError::JwksFetch {
-            url: self.url.to_string(),
+            url: self.location.describe(),
             source: detail.into(),
         }))
     }
@@ -219,7 +335,7 @@ impl RemoteJwks {
                 });
             }
         }
-        let span = tracing::info_span!("jwks_fetch", url = %self.url, ?reason);
+        let span = tracing::info_span!("jwks_fetch", url = %self.location.describe(), ?reason);
         let result = self.fetch().instrument(span).await;
         let now = self.clock.now();
         let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
@@ -255,13 +371,13 @@ impl RemoteJwks {
                 state.last_error = Some(error_chain(&err));
                 match self.usable(&state, now) {
                     Some(keys) => {
-                        tracing::warn!(error = %err, url = %self.url, kept_old_keys = true, "JWKS fetch failed");
+                        tracing::warn!(error = %err, url = %self.location.describe(), kept_old_keys = true, "JWKS fetch failed");
                         Ok(keys)
                     }
                     None if state.keys.is_some() => {
                         tracing::error!(
                             error = %err,
-                            url = %self.url,
+                            url = %self.location.describe(),
                             max_stale_secs = self.policy.max_stale.as_secs(),
                             "JWKS fetch failed and the last keys are past the maximum stale age: \
                              tokens are refused (503) until a fetch succeeds"
@@ -269,7 +385,7 @@ impl RemoteJwks {
                         Err(JwtError::KeySourceUnavailable(Box::new(err)))
                     }
                     None => {
-                        tracing::warn!(error = %err, url = %self.url, kept_old_keys = false, "JWKS fetch failed");
+                        tracing::warn!(error = %err, url = %self.location.describe(), kept_old_keys = false, "JWKS fetch failed");
                         Err(JwtError::KeySourceUnavailable(Box::new(err)))
                     }
                 }
@@ -278,12 +394,13 @@ impl RemoteJwks {
     }
 
     async fn fetch(&self) -> Result<(Vec<crate::keys::VerifyingKey>, Duration), JwtError> {
-        let url = self.url.to_string();
+        let jwks_url = self.url().await?;
+        let url = jwks_url.to_string();
         let fetch_error =
             |source: reqwest::Error| JwtError::JwksFetch { url: url.clone(), source: source.into() };
         let response = self
             .client
-            .get(self.url.clone())
+            .get(jwks_url)
             .header(ACCEPT, HeaderValue::from_static("application/json, application/jwk-set+json"))
             .timeout(self.policy.timeout)
             .send()
@@ -332,7 +449,12 @@ mod tests {
 
     fn jwks(policy: JwksPolicy) -> RemoteJwks {
         let url = Url::parse("https://issuer.example/jwks").unwrap();
-        RemoteJwks::new(url, reqwest::Client::new(), mcp_auth_core::clock::system_clock(), policy)
+        RemoteJwks::new(
+            JwksLocation::Fixed(url),
+            reqwest::Client::new(),
+            mcp_auth_core::clock::system_clock(),
+            policy,
+        )
     }
 
     #[test]

@@ -15,7 +15,7 @@ use url::Url;
 use super::{DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_SIZE, Inner, JwtVerifier, Keys, TokenUse};
 use crate::cache::TokenCache;
 use crate::error::JwtError;
-use crate::jwks::{JwksPolicy, RemoteJwks};
+use crate::jwks::{JwksLocation, JwksPolicy, RemoteJwks};
 use crate::keys::{KeyKind, KeySet, VerifyingKey, jwks_from_value};
 use crate::shared::SharedKeys;
 
@@ -36,6 +36,7 @@ fn jwks_redirect_policy() -> reqwest::redirect::Policy {
 /// Where a [`JwtVerifier`] gets its keys.
 enum Source {
     JwksUrl(String),
+    FromIssuer,
     Jwks(Value),
     Pem(Vec<u8>),
     Hmac(SecretSlice<u8>),
@@ -46,6 +47,7 @@ impl Source {
     fn setting(&self) -> &'static str {
         match self {
             Self::JwksUrl(_) => "jwks_url",
+            Self::FromIssuer => "jwks_from_issuer_metadata",
             Self::Jwks(_) => "jwks",
             Self::Pem(_) => "public_key_pem",
             Self::Hmac(_) => "hmac_secret",
@@ -121,6 +123,29 @@ impl fmt::Debug for JwtVerifierBuilder {
 }
 
 impl JwtVerifierBuilder {
+    /// Reads the JWKS URL from the issuer's metadata (RFC 8414's `/.well-known/oauth-authorization-server`,
+    /// else OpenID Connect's `/.well-known/openid-configuration`) on first use, not at build, so a server
+    /// starts while its issuer is down and answers 503 until the issuer is reachable. The metadata must
+    /// name the issuer exactly, and its `jwks_uri` must be `https` (or `http` on loopback). Needs exactly
+    /// one [`issuer`](Self::issuer).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mcp_auth_jwt::JwtVerifier;
+    ///
+    /// let verifier = JwtVerifier::builder()
+    ///     .issuer("https://login.example.com/realms/main")
+    ///     .audience("https://mcp.example.com/mcp")
+    ///     .jwks_from_issuer_metadata()
+    ///     .build()?; // no network call yet
+    /// # Ok::<(), mcp_auth_jwt::JwtError>(())
+    /// ```
+    pub fn jwks_from_issuer_metadata(mut self) -> Self {
+        self.sources.push(Source::FromIssuer);
+        self
+    }
+
     /// Fetches keys from this JWKS URL (cached; see the `jwks_*` methods). Must be `https`, or `http` on
     /// a loopback address.
     pub fn jwks_url(mut self, url: impl Into<String>) -> Self {
@@ -413,11 +438,32 @@ impl JwtVerifierBuilder {
         };
         let setting = source.setting();
         let keys = match source {
-            Source::JwksUrl(url) => {
+            Source::JwksUrl(_) | Source::FromIssuer => {
                 self.check_algorithms(setting, Algorithm::RS256, |alg| {
                     alg.family() != jsonwebtoken::AlgorithmFamily::Hmac
                 })?;
-                let url = self.check_jwks_url(&url)?;
+                let location = match source {
+                    Source::JwksUrl(url) => JwksLocation::Fixed(self.check_jwks_url(&url)?),
+                    _ => {
+                        let [issuer] = self.issuers.as_slice() else {
+                            return Err(JwtError::config(
+                                "jwks_from_issuer_metadata",
+                                "reading the JWKS URL from the issuer's metadata needs exactly one .issuer(..)",
+                            ));
+                        };
+                        self.check_jwks_url(issuer).map_err(|_| {
+                            JwtError::config(
+                                "jwks_from_issuer_metadata",
+                                "the issuer must be an https URL (or http on loopback) to read its metadata",
+                            )
+                        })?;
+                        JwksLocation::FromIssuer {
+                            issuer: issuer.clone(),
+                            allow_http: self.allow_http_jwks,
+                            found: std::sync::OnceLock::new(),
+                        }
+                    }
+                };
                 let client = match self.http_client.take() {
                     Some(client) => client,
                     None => reqwest::Client::builder().redirect(jwks_redirect_policy()).build().map_err(
@@ -425,7 +471,7 @@ impl JwtVerifierBuilder {
                     )?,
                 };
                 let clock = self.clock.clone().unwrap_or_else(system_clock);
-                Keys::Remote(Box::new(RemoteJwks::new(url, client, clock, self.jwks_policy.clone())))
+                Keys::Remote(Box::new(RemoteJwks::new(location, client, clock, self.jwks_policy.clone())))
             }
             Source::Jwks(doc) => {
                 let keys = jwks_from_value(&doc, true)?;
@@ -571,5 +617,42 @@ impl JwtVerifierBuilder {
             clock: self.clock.unwrap_or_else(system_clock),
         };
         Ok(JwtVerifier { inner: Arc::new(inner) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(builder: JwtVerifierBuilder) -> String {
+        builder
+            .audience("https://mcp.example.com/mcp")
+            .jwks_from_issuer_metadata()
+            .build()
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn reading_the_jwks_url_from_metadata_needs_one_https_issuer() {
+        assert!(error(JwtVerifier::builder()).contains("jwks_from_issuer_metadata"));
+        let two = JwtVerifier::builder().issuers(["https://a.example.com", "https://b.example.com"]);
+        assert!(error(two).contains("exactly one"));
+        assert!(error(JwtVerifier::builder().issuer("http://idp.example.com")).contains("https"));
+        let ok = JwtVerifier::builder()
+            .issuer("http://127.0.0.1:9")
+            .audience("https://mcp.example.com/mcp")
+            .jwks_from_issuer_metadata()
+            .build();
+        assert!(ok.is_ok(), "loopback http, as for a local issuer");
+        let two_sources = JwtVerifier::builder()
+            .issuer("https://idp.example.com")
+            .jwks_url("https://idp.example.com/jwks")
+            .audience("https://mcp.example.com/mcp")
+            .jwks_from_issuer_metadata()
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(two_sources.contains("several key sources"), "{two_sources}");
     }
 }
