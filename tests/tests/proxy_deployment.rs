@@ -268,8 +268,16 @@ async fn a_client_id_metadata_document_signs_in_and_shows_as_a_verified_domain()
     documents.abort();
 }
 
-#[tokio::test]
-async fn an_upstream_outage_is_503_with_retry_after_and_spends_nothing() {
+/// A signed-in client on one instance whose upstream tokens are always due for refresh (they live 60 s,
+/// the margin is 10 minutes), so every refresh calls the upstream.
+struct SignedIn {
+    upstream: proxy::Upstream,
+    instance: proxy::ProxyInstance,
+    flow: Flow,
+    tokens: Value,
+}
+
+async fn signed_in_with_upstream_refreshes() -> SignedIn {
     let (listener, base_url) = proxy::listener().await;
     let upstream = proxy::upstream(&format!("{base_url}/auth/callback"), Duration::from_secs(60)).await;
     let store: Arc<dyn KvStorage> = Arc::new(mcp_auth_core::store::MemoryStore::new());
@@ -281,6 +289,12 @@ async fn an_upstream_outage_is_503_with_retry_after_and_spends_nothing() {
     let flow = flow(register(&instance.url, CLIENT_REDIRECT).await, CLIENT_REDIRECT);
     let code = code(&flow, &instance.url, &base_url).await;
     let tokens = exchange(&flow, &instance.url, &code).await;
+    SignedIn { upstream, instance, flow, tokens }
+}
+
+#[tokio::test]
+async fn an_upstream_outage_is_503_with_retry_after_and_spends_nothing() {
+    let SignedIn { upstream, instance, flow, tokens } = signed_in_with_upstream_refreshes().await;
     let refresh_token = tokens["refresh_token"].as_str().unwrap();
 
     // The upstream is down when the client refreshes (and its tokens need refreshing): 503, retry later.
@@ -320,17 +334,7 @@ async fn an_upstream_outage_is_503_with_retry_after_and_spends_nothing() {
 
 #[tokio::test]
 async fn only_invalid_grant_from_the_upstream_ends_a_grant() {
-    let (listener, base_url) = proxy::listener().await;
-    let upstream = proxy::upstream(&format!("{base_url}/auth/callback"), Duration::from_secs(60)).await;
-    let store: Arc<dyn KvStorage> = Arc::new(mcp_auth_core::store::MemoryStore::new());
-    let instance =
-        proxy::proxy_instance(listener, &base_url, &upstream.url, store, &SharedKeys::random(), |p| {
-            p.upstream_refresh_margin(Duration::from_secs(600))
-        })
-        .await;
-    let flow = flow(register(&instance.url, CLIENT_REDIRECT).await, CLIENT_REDIRECT);
-    let code = code(&flow, &instance.url, &base_url).await;
-    let tokens = exchange(&flow, &instance.url, &code).await;
+    let SignedIn { upstream, instance, flow, tokens } = signed_in_with_upstream_refreshes().await;
     let refresh_token = tokens["refresh_token"].as_str().unwrap();
 
     // A refusal about the proxy's client (a rotated secret, say) is the operator's to fix: 503, the
