@@ -195,13 +195,12 @@ impl FernetKey {
         let list = settings.require_secret(KEYS_VAR, "<44-character key>,<older key>")?;
         Self::parse_list(list.expose_secret()).map_err(|err| match err {
             FernetError::MalformedKey { position } => FernetError::MalformedSetting {
-                var: Settings::var_name(KEYS_VAR),
+                var: settings.describe(KEYS_VAR),
                 position: position.unwrap_or(1),
             },
-            FernetError::NoKeys => FernetError::Settings(SettingsError::Missing {
-                var: Settings::var_name(KEYS_VAR),
-                example: "<44-character key>,<older key>".to_owned(),
-            }),
+            FernetError::NoKeys => {
+                FernetError::Settings(settings.missing(KEYS_VAR, "<44-character key>,<older key>"))
+            }
             other => other,
         })
     }

@@ -25,6 +25,7 @@ pub struct RemoteAuthProviderBuilder {
     resource_name: Option<String>,
     resource_documentation: Option<String>,
     check_audience: bool,
+    audience: Option<String>,
     scope_hierarchy: Option<Arc<dyn ScopeHierarchy>>,
     mcp_scopes: Option<Arc<McpScopePolicy>>,
 }
@@ -51,6 +52,7 @@ impl RemoteAuthProviderBuilder {
             resource_name: None,
             resource_documentation: None,
             check_audience: true,
+            audience: None,
             scope_hierarchy: None,
             mcp_scopes: None,
         }
@@ -110,6 +112,30 @@ impl RemoteAuthProviderBuilder {
     /// ([`BearerAuthLayer::mcp_scopes`](mcp_auth_core::BearerAuthLayer::mcp_scopes)).
     pub fn mcp_scopes(mut self, policy: McpScopePolicy) -> Self {
         self.mcp_scopes = Some(Arc::new(policy));
+        self
+    }
+
+    /// The audience every token must carry, instead of the resource URL (the default, as RFC 8707 and the
+    /// MCP specification have it).
+    ///
+    /// For authorization servers that name an API by another identifier (an Auth0 API identifier, an Entra
+    /// application ID URI); the check stays on, only the expected value changes.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use mcp_auth_core::StaticTokenVerifier;
+    /// use mcp_auth_remote::RemoteAuthProvider;
+    ///
+    /// let provider = RemoteAuthProvider::builder(Arc::new(StaticTokenVerifier::new()))
+    ///     .authorization_server("https://tenant.auth0.example.com/")
+    ///     .base_url("https://mcp.example.com")
+    ///     .audience("https://api.example.com")
+    ///     .build()?;
+    /// assert_eq!(provider.audience(), Some("https://api.example.com"));
+    /// # Ok::<(), mcp_auth_remote::RemoteAuthError>(())
+    /// ```
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = Some(audience.into());
         self
     }
 
@@ -174,14 +200,17 @@ impl RemoteAuthProviderBuilder {
             tracing::warn!(resource = %resource, "audience check turned off: tokens for other resources are accepted");
         }
         let scope_check = self.scope_hierarchy.clone().map(ScopeCheck::with_hierarchy).unwrap_or_default();
+        let audience =
+            self.check_audience.then(|| self.audience.unwrap_or_else(|| resource.as_str().to_owned()));
         let verifier: Arc<dyn TokenVerifier> = Arc::new(ResourceCheck {
             inner: self.verifier,
-            audience: self.check_audience.then(|| resource.as_str().to_owned()),
+            audience: audience.clone(),
             required_scopes: required_scopes.clone(),
             scope_check,
         });
         Ok(RemoteAuthProvider {
             verifier,
+            audience,
             resource,
             metadata: Arc::new(metadata),
             required_scopes,

@@ -19,6 +19,8 @@ use crate::builder::RemoteAuthProviderBuilder;
 #[derive(Clone)]
 pub struct RemoteAuthProvider {
     pub(crate) verifier: Arc<dyn TokenVerifier>,
+    /// The audience tokens must carry; `None` when the check was turned off.
+    pub(crate) audience: Option<String>,
     pub(crate) resource: ResourceUrl,
     pub(crate) metadata: Arc<ProtectedResourceMetadata>,
     pub(crate) required_scopes: Vec<String>,
@@ -30,6 +32,7 @@ impl fmt::Debug for RemoteAuthProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RemoteAuthProvider")
             .field("resource", &self.resource)
+            .field("audience", &self.audience)
             .field("authorization_servers", &self.metadata.authorization_servers)
             .field("required_scopes", &self.required_scopes)
             .field("verifier", &self.verifier)
@@ -49,6 +52,14 @@ impl RemoteAuthProvider {
     #[must_use]
     pub fn resource(&self) -> &ResourceUrl {
         &self.resource
+    }
+
+    /// The audience every token must carry: the resource URL unless
+    /// [`audience`](crate::RemoteAuthProviderBuilder::audience) named another; `None` when the check was
+    /// turned off.
+    #[must_use]
+    pub fn audience(&self) -> Option<&str> {
+        self.audience.as_deref()
     }
 
     /// The Protected Resource Metadata document this provider serves.

@@ -1,10 +1,13 @@
-//! Settings from environment variables and `.env` files.
+//! Settings from environment variables, `.env` files and an optional TOML file.
 //!
-//! Every provider can be configured from code, or from variables named `MCP_AUTH_<NAME>` taken from the
-//! process environment and from a `.env` file (the process environment wins). Errors name the variable
+//! Every provider can be configured from code, or from variables named `MCP_AUTH_<NAME>`. They are read,
+//! highest first, from the process environment, from a `.env` file, and from a TOML file (the path in
+//! `MCP_AUTH_CONFIG`, else `mcp-auth.toml` when it exists), layered by the `config` crate. In the TOML
+//! file a key is the variable's name without the prefix, in lower case (`jwt_issuer = "…"`), or grouped
+//! in a table by its first word (`[jwt]` then `issuer = "…"`). Errors name the variable or the file key
 //! and show an example value; they never echo the value itself, which may be a secret.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::fmt::{self, Display};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -15,13 +18,24 @@ use url::Url;
 
 use crate::scope::parse_scope_list;
 
+mod sources;
+
+pub use sources::Origin;
+use sources::{Entry, Files};
+
 /// The prefix of every environment variable mcp-auth reads.
 pub const ENV_PREFIX: &str = "MCP_AUTH_";
 
-/// A set of `MCP_AUTH_*` variables, from the environment, a `.env` file, or given pairs.
+/// The variable naming the TOML configuration file.
+pub const CONFIG_FILE_VAR: &str = "MCP_AUTH_CONFIG";
+
+/// The TOML configuration file read when it exists and `MCP_AUTH_CONFIG` is unset.
+pub const DEFAULT_CONFIG_FILE: &str = "mcp-auth.toml";
+
+/// A set of `MCP_AUTH_*` settings, from the environment, a `.env` file, a TOML file, or given pairs.
 ///
 /// Names passed to the accessors leave out the prefix: `settings.require_string("BASE_URL", ..)` reads
-/// `MCP_AUTH_BASE_URL`. A variable set to the empty string counts as unset.
+/// `MCP_AUTH_BASE_URL` (or `base_url` in the TOML file). A value set to the empty string counts as unset.
 ///
 /// # Examples
 ///
@@ -52,38 +66,41 @@ pub const ENV_PREFIX: &str = "MCP_AUTH_";
 /// ```
 #[derive(Clone)]
 pub struct Settings {
-    config: config::Config,
-    /// The full names of the variables that are set, sorted; what `Debug` shows.
-    names: Vec<String>,
+    /// By upper-case name without the prefix (`BASE_URL`).
+    values: BTreeMap<String, Entry>,
+    /// The TOML file that was read, if any.
+    config_file: Option<PathBuf>,
 }
 
 impl fmt::Debug for Settings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Written by hand: the values may be secrets, and `config::Config`'s own `Debug` prints them.
-        f.debug_struct("Settings").field("variables", &self.names).finish_non_exhaustive()
+        // Written by hand: the values may be secrets.
+        let names: Vec<String> = self.values.keys().map(|name| Self::var_name(name)).collect();
+        f.debug_struct("Settings").field("variables", &names).finish_non_exhaustive()
     }
 }
 
-/// A variable is missing or malformed, or a `.env` file cannot be read.
+/// A variable is missing or malformed, or a `.env` or TOML file cannot be read.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SettingsError {
-    /// A required variable is not set.
-    #[error("{var} is not set (example: {var}={example})")]
+    /// A required setting is not set.
+    #[error("{var} is not set (example: {example})")]
     Missing {
         /// The full variable name.
         var: String,
-        /// An example value.
+        /// An example, written as the user would set it (`MCP_AUTH_X=value`, plus the TOML form when a
+        /// configuration file is in use).
         example: String,
     },
-    /// A variable is set but its value is not usable.
-    #[error("{var} is invalid: {reason} (example: {var}={example})")]
+    /// A setting is set but its value is not usable.
+    #[error("{var} is invalid: {reason} (example: {example})")]
     Invalid {
-        /// The full variable name.
+        /// Where the value was set: the full variable name, or the key and the file it is in.
         var: String,
         /// What is wrong, without the value.
         reason: String,
-        /// An example value.
+        /// An example, written the way the value was set.
         example: String,
     },
     /// Two settings contradict each other, or a setting is unsafe.
@@ -94,14 +111,21 @@ pub enum SettingsError {
         /// What is wrong and what to do.
         reason: String,
     },
-    /// The `.env` file exists but cannot be read or parsed.
-    #[error("cannot read {}", path.display())]
+    /// The `.env` file cannot be read or parsed.
+    #[error("cannot read {}: {reason}", path.display())]
     EnvFile {
         /// The file.
         path: PathBuf,
-        /// The cause.
-        #[source]
-        source: dotenvy::Error,
+        /// What is wrong, by line number; never the line, which may hold a secret.
+        reason: String,
+    },
+    /// The TOML configuration file cannot be read, is not valid TOML, or has a key of the wrong shape.
+    #[error("cannot use the configuration file {} ({CONFIG_FILE_VAR}): {reason}", path.display())]
+    ConfigFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, by line and column or key; never a value.
+        reason: String,
     },
     /// The configuration library failed.
     #[error("cannot collect settings")]
@@ -109,31 +133,80 @@ pub enum SettingsError {
 }
 
 impl Settings {
-    /// The process environment plus `./.env` when it exists (the process environment wins).
+    /// The process environment, plus `./.env` and the TOML configuration file when they exist (the
+    /// process environment wins over `.env`, which wins over the TOML file).
+    ///
+    /// The TOML file is the one `MCP_AUTH_CONFIG` names (it must exist), else `./mcp-auth.toml` if present.
     ///
     /// # Errors
     ///
-    /// [`SettingsError::EnvFile`] when `.env` exists but is malformed.
+    /// [`SettingsError::EnvFile`] when `.env` exists but is malformed, [`SettingsError::ConfigFile`] when the
+    /// TOML file is missing (named by `MCP_AUTH_CONFIG`), malformed, or nests tables too deep.
     pub fn from_env() -> Result<Self, SettingsError> {
-        let path = Path::new(".env");
-        if path.exists() { Self::from_env_and_file(path) } else { Ok(Self::from_pairs(std::env::vars())) }
+        Self::from_env_in(Path::new("."), std::env::vars())
     }
 
-    /// The process environment plus the `.env`-format file at `path` (the process environment wins).
+    /// As [`from_env`](Self::from_env), with `environment` standing for the process environment and the
+    /// `.env`, `mcp-auth.toml` and a relative `MCP_AUTH_CONFIG` looked up in `dir`: for tests and embedding.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mcp_auth_core::settings::{Origin, Settings};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// std::fs::write(dir.path().join("mcp-auth.toml"), "base_url = \"https://file.example.com\"\n[jwt]\nissuer = \"https://id.example.com\"\n")?;
+    /// std::fs::write(dir.path().join(".env"), "MCP_AUTH_BASE_URL=https://dotenv.example.com\n")?;
+    /// let settings = Settings::from_env_in(dir.path(), [("MCP_AUTH_MCP_PATH", "/api/mcp")])?;
+    /// assert_eq!(settings.string("BASE_URL").as_deref(), Some("https://dotenv.example.com"));
+    /// assert_eq!(settings.string("JWT_ISSUER").as_deref(), Some("https://id.example.com"));
+    /// assert_eq!(settings.origin("MCP_PATH"), Some(&Origin::Environment));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`from_env`](Self::from_env).
+    pub fn from_env_in<I, K, V>(dir: &Path, environment: I) -> Result<Self, SettingsError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let environment = own_variables(environment);
+        let env_file = Some(dir.join(".env")).filter(|path| path.is_file());
+        let named = match environment.get(CONFIG_FILE_VAR.trim_start_matches(ENV_PREFIX)) {
+            Some(path) => Some(path.clone()),
+            None => match &env_file {
+                Some(path) => sources::env_file_value(path, CONFIG_FILE_VAR)?,
+                None => None,
+            },
+        };
+        let config_file = match named {
+            Some(path) => {
+                let path = dir.join(path);
+                if !path.is_file() {
+                    return Err(SettingsError::ConfigFile {
+                        path,
+                        reason: "no such file (unset MCP_AUTH_CONFIG to run without one)".to_owned(),
+                    });
+                }
+                Some(path)
+            }
+            None => Some(dir.join(DEFAULT_CONFIG_FILE)).filter(|path| path.is_file()),
+        };
+        Self::load(environment, Files { env_file, config_file })
+    }
+
+    /// The process environment plus the `.env`-format file at `path` (the process environment wins); no
+    /// TOML file.
     ///
     /// # Errors
     ///
     /// [`SettingsError::EnvFile`] when the file is missing or malformed.
     pub fn from_env_and_file(path: impl AsRef<Path>) -> Result<Self, SettingsError> {
-        let path = path.as_ref();
-        let env_file_error = |source| SettingsError::EnvFile { path: path.to_owned(), source };
-        let mut vars: HashMap<String, String> = HashMap::new();
-        for item in dotenvy::from_path_iter(path).map_err(env_file_error)? {
-            let (name, value) = item.map_err(env_file_error)?;
-            vars.insert(name, value);
-        }
-        vars.extend(std::env::vars());
-        Ok(Self::from_pairs(vars))
+        let files = Files { env_file: Some(path.as_ref().to_owned()), config_file: None };
+        Self::load(own_variables(std::env::vars()), files)
     }
 
     /// Exactly the given variables, for tests and embedding (the process environment is not read).
@@ -143,19 +216,18 @@ impl Settings {
         K: Into<String>,
         V: Into<String>,
     {
-        let vars: config::Map<String, String> = pairs
+        let values = own_variables(pairs)
             .into_iter()
-            .map(|(k, v)| (k.into(), v.into()))
-            .filter(|(k, v)| k.starts_with(ENV_PREFIX) && !v.is_empty())
+            .map(|(name, value)| (name, Entry { value, origin: Origin::Environment }))
             .collect();
-        let mut names: Vec<String> = vars.keys().cloned().collect();
-        names.sort_unstable();
-        let source = config::Environment::with_prefix(ENV_PREFIX.trim_end_matches('_'))
-            .prefix_separator("_")
-            .source(Some(vars));
-        // Building from an in-memory map of strings cannot fail; fall back to empty settings if it ever does.
-        let config = config::Config::builder().add_source(source).build().unwrap_or_default();
-        Self { config, names }
+        Self { values, config_file: None }
+    }
+
+    fn load(environment: BTreeMap<String, String>, files: Files) -> Result<Self, SettingsError> {
+        let environment =
+            environment.into_iter().map(|(name, value)| (Self::var_name(&name), value)).collect();
+        let values = sources::load(environment, &files)?;
+        Ok(Self { values, config_file: files.config_file })
     }
 
     /// The full variable name for `name`: `BASE_URL` becomes `MCP_AUTH_BASE_URL`.
@@ -164,10 +236,68 @@ impl Settings {
         format!("{ENV_PREFIX}{name}")
     }
 
+    /// The TOML key for `name`: `BASE_URL` becomes `base_url`.
+    #[must_use]
+    pub fn file_key(name: &str) -> String {
+        name.to_ascii_lowercase()
+    }
+
+    /// The TOML configuration file that was read, if any.
+    #[must_use]
+    pub fn config_file(&self) -> Option<&Path> {
+        self.config_file.as_deref()
+    }
+
+    /// Where `MCP_AUTH_<name>` was set, if it is.
+    #[must_use]
+    pub fn origin(&self, name: &str) -> Option<&Origin> {
+        self.values.get(name).map(|entry| &entry.origin)
+    }
+
+    /// Every setting that is set (names without the prefix, sorted) with its origin; never the values.
+    pub fn names(&self) -> impl Iterator<Item = (&str, &Origin)> {
+        self.values.iter().map(|(name, entry)| (name.as_str(), &entry.origin))
+    }
+
+    /// How to point the user at `name`: the variable, or the key and the file it was set in.
+    #[must_use]
+    pub fn describe(&self, name: &str) -> String {
+        match self.origin(name) {
+            Some(Origin::ConfigFile(path)) => format!("`{}` in {}", Self::file_key(name), path.display()),
+            Some(Origin::EnvFile(path)) => format!("{} (in {})", Self::var_name(name), path.display()),
+            Some(Origin::Environment) | None => Self::var_name(name),
+        }
+    }
+
+    /// The error for a required setting that is not set, showing `example` as a variable (and as a TOML
+    /// key when a configuration file is in use).
+    #[must_use]
+    pub fn missing(&self, name: &str, example: &str) -> SettingsError {
+        let var = Self::var_name(name);
+        let example = match &self.config_file {
+            Some(path) => {
+                format!("{var}={example}, or {} in {}", toml_example(name, example), path.display())
+            }
+            None => format!("{var}={example}"),
+        };
+        SettingsError::Missing { var, example }
+    }
+
+    /// The error for a setting whose value is unusable because of `reason` (which must not contain the
+    /// value), naming where it was set and showing `example` the same way.
+    #[must_use]
+    pub fn invalid(&self, name: &str, reason: impl Into<String>, example: &str) -> SettingsError {
+        let example = match self.origin(name) {
+            Some(Origin::ConfigFile(_)) => toml_example(name, example),
+            _ => format!("{}={example}", Self::var_name(name)),
+        };
+        SettingsError::Invalid { var: self.describe(name), reason: reason.into(), example }
+    }
+
     /// The value of `MCP_AUTH_<name>`, if set.
     #[must_use]
     pub fn string(&self, name: &str) -> Option<String> {
-        self.config.get_string(&name.to_ascii_lowercase()).ok().filter(|v| !v.is_empty())
+        self.values.get(name).map(|entry| entry.value.clone())
     }
 
     /// The value of `MCP_AUTH_<name>`.
@@ -176,8 +306,7 @@ impl Settings {
     ///
     /// [`SettingsError::Missing`] naming the variable and showing `example`.
     pub fn require_string(&self, name: &str, example: &str) -> Result<String, SettingsError> {
-        self.string(name)
-            .ok_or_else(|| SettingsError::Missing { var: Self::var_name(name), example: example.to_owned() })
+        self.string(name).ok_or_else(|| self.missing(name, example))
     }
 
     /// The value of `MCP_AUTH_<name>` as a secret, if set.
@@ -220,7 +349,7 @@ impl Settings {
     pub fn url(&self, name: &str, example: &str) -> Result<Option<Url>, SettingsError> {
         let Some(url) = self.parse::<Url>(name, example)? else { return Ok(None) };
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(self.invalid(name, "the scheme must be http or https".to_owned(), example));
+            return Err(self.invalid(name, "the scheme must be http or https", example));
         }
         Ok(Some(url))
     }
@@ -231,8 +360,7 @@ impl Settings {
     ///
     /// [`SettingsError::Missing`] or [`SettingsError::Invalid`].
     pub fn require_url(&self, name: &str, example: &str) -> Result<Url, SettingsError> {
-        self.url(name, example)?
-            .ok_or_else(|| SettingsError::Missing { var: Self::var_name(name), example: example.to_owned() })
+        self.url(name, example)?.ok_or_else(|| self.missing(name, example))
     }
 
     /// `MCP_AUTH_<name>` as a scope list (space- or comma-separated, or a JSON array), if set.
@@ -259,7 +387,7 @@ impl Settings {
             .map(|value| match value.trim().to_ascii_lowercase().as_str() {
                 "true" | "1" | "yes" | "on" => Ok(true),
                 "false" | "0" | "no" | "off" => Ok(false),
-                _ => Err(self.invalid(name, "expected true or false".to_owned(), "true")),
+                _ => Err(self.invalid(name, "expected true or false", "true")),
             })
             .transpose()
     }
@@ -272,10 +400,31 @@ impl Settings {
     pub fn seconds(&self, name: &str, example: &str) -> Result<Option<Duration>, SettingsError> {
         Ok(self.parse::<u64>(name, example)?.map(Duration::from_secs))
     }
+}
 
-    fn invalid(&self, name: &str, reason: String, example: &str) -> SettingsError {
-        SettingsError::Invalid { var: Self::var_name(name), reason, example: example.to_owned() }
-    }
+/// The `MCP_AUTH_*` pairs, keyed by name without the prefix; empty values dropped.
+fn own_variables<I, K, V>(pairs: I) -> BTreeMap<String, String>
+where
+    I: IntoIterator<Item = (K, V)>,
+    K: Into<String>,
+    V: Into<String>,
+{
+    pairs
+        .into_iter()
+        .map(|(name, value)| (name.into(), value.into()))
+        .filter_map(|(name, value)| {
+            let name = name.strip_prefix(ENV_PREFIX)?.to_owned();
+            (!value.is_empty() && !name.is_empty()).then_some((name, value))
+        })
+        .collect()
+}
+
+/// `example` as a TOML line for `name`: quoted unless it is a number, a boolean or an array.
+fn toml_example(name: &str, example: &str) -> String {
+    let bare =
+        example.parse::<f64>().is_ok() || matches!(example, "true" | "false") || example.starts_with('[');
+    let value = if bare { example.to_owned() } else { format!("{example:?}") };
+    format!("{} = {value}", Settings::file_key(name))
 }
 
 #[cfg(test)]
