@@ -169,7 +169,13 @@ impl TokenVerifier for IntrospectionVerifier {
         }
         let mut access = AccessToken::new(token);
         if let Some(exp) = answer.get("exp") {
-            let exp = exp.as_u64().ok_or_else(|| VerifyError::invalid("malformed exp"))?;
+            // A NumericDate (RFC 7519 §2) may carry a fraction; a negative or non-numeric one is malformed.
+            let exp = exp
+                .as_u64()
+                .or_else(|| {
+                    exp.as_f64().filter(|secs| secs.is_finite() && *secs >= 0.0).map(|secs| secs as u64)
+                })
+                .ok_or_else(|| VerifyError::invalid("malformed exp"))?;
             let expires_at = UNIX_EPOCH + Duration::from_secs(exp);
             if expires_at <= self.clock.now() {
                 return Err(VerifyError::invalid("token expired"));
@@ -237,6 +243,8 @@ mod tests {
                 }),
                 "two-audiences" => json!({"active": true, "sub": "u", "aud": ["a", "b"]}),
                 "expired" => json!({"active": true, "sub": "u", "exp": 999}),
+                "fractional-exp" => json!({"active": true, "sub": "u", "exp": 1_500.5}),
+                "malformed-exp" => json!({"active": true, "sub": "u", "exp": "soon"}),
                 "refresh" => json!({"active": true, "sub": "u", "token_type": "refresh_token"}),
                 "string-active" => json!({"active": "true", "sub": "u"}),
                 "not-json" => return "<html>oops</html>".into_response(),
@@ -277,6 +285,8 @@ mod tests {
         assert!(user.has_role("member"));
         let token = verifier.verify("two-audiences").await.unwrap();
         assert_eq!(token.audience, ["a", "b"]);
+        let token = verifier.verify("fractional-exp").await.unwrap();
+        assert_eq!(token.expires_at, Some(UNIX_EPOCH + Duration::from_secs(1_500)));
     }
 
     #[tokio::test]
@@ -286,6 +296,7 @@ mod tests {
             ("unknown", "token is not active"),
             ("string-active", "token is not active"),
             ("expired", "token expired"),
+            ("malformed-exp", "malformed exp"),
             ("refresh", "not an access token"),
         ] {
             let err = verifier.verify(token).await.unwrap_err();
