@@ -4,48 +4,18 @@
 //!
 //! `cargo run -p mcp-auth-examples --example demo` runs every step (sign-in, tool calls, a role refusal, a
 //! per-tool scope challenge and the step-up that answers it, a refresh), prints each with its result and
-//! timing, and exits 0 only if all of them behaved. `-- --serve` keeps the identity provider (port 9400)
+//! timing, and exits 0 only if all of them behaved (`-- --self-check` does the same). `-- --serve` keeps the identity provider (port 9400)
 //! and the MCP server (port 8000) running and prints how to connect the MCP Inspector.
 
-use std::future::Future;
 use std::net::SocketAddr;
-use std::time::Instant;
 
 use anyhow::{Context, bail, ensure};
 use mcp_auth_dev_idp::{DevIdp, DevIdpHandle, DevUser};
+use mcp_auth_examples::checks::Checks;
 use mcp_auth_examples::client;
 use mcp_auth_examples::server::{NOTES_WRITE, allowed_hosts, authkit_app};
 use mcp_auth_workos::AuthKitProvider;
 use serde_json::Value;
-
-struct Steps {
-    passed: usize,
-    failed: usize,
-    started: Instant,
-}
-
-impl Steps {
-    async fn run<T, F>(&mut self, name: &str, step: F) -> Option<T>
-    where
-        F: Future<Output = anyhow::Result<(T, String)>>,
-    {
-        let started = Instant::now();
-        let outcome = step.await;
-        let millis = started.elapsed().as_secs_f64() * 1000.0;
-        match outcome {
-            Ok((value, detail)) => {
-                self.passed += 1;
-                println!("[ok]   {name} ({millis:.1} ms)\n       {detail}");
-                Some(value)
-            }
-            Err(err) => {
-                self.failed += 1;
-                println!("[FAIL] {name} ({millis:.1} ms)\n       {err:#}");
-                None
-            }
-        }
-    }
-}
 
 async fn start_idp(serve: bool) -> anyhow::Result<DevIdpHandle> {
     let mut builder = DevIdp::builder()
@@ -79,7 +49,15 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn,rmcp=off".into()),
         )
         .init();
-    let serve = std::env::args().any(|arg| arg == "--serve");
+    let mut serve = false;
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--serve" => serve = true,
+            // The default: the test suite runs every example with --self-check.
+            "--self-check" => {}
+            other => bail!("unknown argument {other:?}; usage: [--serve | --self-check]"),
+        }
+    }
     let idp = start_idp(serve).await?;
     let listen = SocketAddr::from(([127, 0, 0, 1], if serve { 8000 } else { 0 }));
     let listener =
@@ -113,7 +91,7 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
 
-    let mut steps = Steps { passed: 0, failed: 0, started: Instant::now() };
+    let mut steps = Checks::new();
     let challenge = steps
         .run("1. call the MCP server without a token", async {
             let challenge = client::challenge(&mcp_url).await?;
@@ -231,10 +209,5 @@ async fn main() -> anyhow::Result<()> {
     }
     idp.shutdown().await;
     server.abort();
-    let total = steps.started.elapsed().as_secs_f64() * 1000.0;
-    println!("\n{} passed, {} failed ({total:.0} ms in all)", steps.passed, steps.failed);
-    if steps.failed > 0 {
-        bail!("{} step(s) failed", steps.failed);
-    }
-    Ok(())
+    steps.finish()
 }

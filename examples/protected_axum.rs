@@ -3,7 +3,7 @@
 //! Run it with `cargo run -p mcp-auth-examples --example protected_axum`. It starts the server on
 //! loopback, calls it the way a client would (no token, a wrong token, a token without the scope, a good
 //! token, an admin-only route), prints each step with its result and timing, and exits 0 only when every
-//! answer was the expected one. With `--serve` it keeps serving on `MCP_AUTH_LISTEN` (default
+//! answer was the expected one (`--self-check` does the same). With `--serve` it keeps serving on `MCP_AUTH_LISTEN` (default
 //! `127.0.0.1:8000`) and prints `curl` commands to try.
 
 use std::net::SocketAddr;
@@ -56,7 +56,15 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
-    let serve = std::env::args().any(|arg| arg == "--serve");
+    let mut serve = false;
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--serve" => serve = true,
+            // The default: the test suite runs every example with --self-check.
+            "--self-check" => {}
+            other => bail!("unknown argument {other:?}; usage: [--serve | --self-check]"),
+        }
+    }
     let listen: SocketAddr = if serve {
         std::env::var("MCP_AUTH_LISTEN")
             .unwrap_or_else(|_| "127.0.0.1:8000".to_owned())

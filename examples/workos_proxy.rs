@@ -43,46 +43,59 @@
 //! (`just example workos_proxy` is `cargo run -p mcp-auth-examples --example workos_proxy`.) Then point an
 //! MCP client such as the MCP Inspector at `http://127.0.0.1:8000/mcp`: it registers with the proxy, your
 //! browser shows the proxy's consent page, the dev IdP signs you in upstream, and `whoami` answers as Ada.
+//!
+//! `just example workos_proxy --self-check` needs nothing running: it starts the dev IdP (with a
+//! confidential client for the proxy) and this server on free loopback ports, configured from
+//! `MCP_AUTH_*` pairs as above (ephemeral keys, state in memory), and checks the 401 challenge, the
+//! metadata naming the proxy as the authorization server, and a sign-in through the proxy (registration,
+//! consent, upstream sign-in) followed by `whoami` with the rmcp client. One line per check; the exit
+//! status is 0 only if all behaved.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use anyhow::Context;
+use anyhow::{Context, ensure};
+use axum::Router;
 use mcp_auth_core::settings::Settings;
 use mcp_auth_core::store::KvStorage;
+use mcp_auth_dev_idp::{DevClient, DevIdp, DevUser};
+use mcp_auth_examples::checks::Checks;
+use mcp_auth_examples::client;
+use mcp_auth_examples::run::{self, Mode};
 use mcp_auth_examples::server::{allowed_hosts, proxy_app};
 use mcp_auth_store_redis::RedisStore;
 use mcp_auth_workos::WorkOSProvider;
+use serde_json::Value;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
-    let settings = Settings::from_env()?;
-    let listen: SocketAddr = settings
-        .parse("LISTEN", "127.0.0.1:8000")?
-        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8000)));
+/// The MCP server behind the WorkOS proxy, configured from `settings`, for a server listening on `listen`.
+async fn app(settings: &Settings, listen: SocketAddr) -> anyhow::Result<(Router, WorkOSProvider)> {
     let base_url = settings.string("BASE_URL").unwrap_or_else(|| format!("http://{listen}"));
-
     let mut builder = WorkOSProvider::builder()
-        .settings(&settings)?
+        .settings(settings)?
         .base_url(&base_url)
         .configure(|proxy| proxy.resource_name("mcp-auth WorkOS proxy example"));
     // No Redis URL: the proxy keeps its state in memory (one instance, lost on restart). The proxy
     // encrypts what it writes with its Fernet keys, so the store is given as it is.
     if settings.string("REDIS_URL").is_some() {
-        let redis = RedisStore::from_settings(&settings).connect().await.context("connecting to Redis")?;
+        let redis = RedisStore::from_settings(settings).connect().await.context("connecting to Redis")?;
         builder = builder.store(Arc::new(redis) as Arc<dyn KvStorage>);
     }
     let provider = builder.build().await.context("configuring the WorkOS proxy")?;
-    let proxy = provider.proxy();
-
     let hosts = allowed_hosts(&url::Url::parse(&base_url)?, listen);
-    let app = proxy_app(&provider, hosts);
+    Ok((proxy_app(&provider, hosts), provider))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mode = Mode::from_args()?;
+    run::init_tracing(mode);
+    if mode == Mode::SelfCheck {
+        return self_check().await;
+    }
+    let settings = Settings::from_env()?;
+    let listen = run::listen_address(&settings)?;
+    let (app, provider) = app(&settings, listen).await?;
+    let proxy = provider.proxy();
     // TCP_NODELAY on every connection: without it each MCP response stalls ~40 ms on keep-alive clients.
     let listener =
         mcp_auth_core::serve::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
@@ -101,4 +114,67 @@ async fn main() -> anyhow::Result<()> {
         .with_graceful_shutdown(async { drop(tokio::signal::ctrl_c().await) })
         .await?;
     Ok(())
+}
+
+/// The proxy's upstream client at the dev IdP, in the self-check.
+const PROXY_CLIENT: &str = "mcp-proxy";
+/// Its secret: a development value for an in-process dev IdP on loopback.
+const PROXY_SECRET: &str = "self-check-proxy-secret";
+
+async fn self_check() -> anyhow::Result<()> {
+    let (listener, address, base_url) = run::loopback_listener().await?;
+    let idp = DevIdp::builder()
+        .user(DevUser::new("user_ada", "ada@example.com").name("Ada Lovelace").roles(["member"]))
+        .client(DevClient::confidential(PROXY_CLIENT, PROXY_SECRET, [format!("{base_url}/auth/callback")]))
+        .auto_approve(true)
+        .start()
+        .await
+        .context("starting the dev identity provider")?;
+    let settings = Settings::from_pairs([
+        ("MCP_AUTH_AUTHKIT_DOMAIN", idp.url()),
+        ("MCP_AUTH_WORKOS_CLIENT_ID", PROXY_CLIENT),
+        ("MCP_AUTH_WORKOS_CLIENT_SECRET", PROXY_SECRET),
+        ("MCP_AUTH_BASE_URL", base_url.as_str()),
+        ("MCP_AUTH_ALLOWED_CLIENT_REDIRECT_URIS", "http://localhost:*,http://127.0.0.1:*"),
+    ]);
+    let (app, provider) = app(&settings, address).await?;
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    let server = tokio::spawn(async move { axum::serve(listener, service).await });
+    let mcp_url = provider.proxy().resource().to_string();
+    println!("workos_proxy self-check: dev IdP {}, MCP server {mcp_url}", idp.url());
+
+    let mut checks = Checks::new();
+    checks
+        .run("no token: 401 with a challenge naming the metadata", async {
+            let challenge = client::challenge(&mcp_url).await?;
+            ensure!(challenge.contains("resource_metadata="), "the challenge names no metadata: {challenge}");
+            Ok(((), challenge))
+        })
+        .await;
+    checks
+        .run("the metadata names the proxy itself as the authorization server", async {
+            let prm: Value = reqwest::get(provider.proxy().resource().metadata_url())
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            let issuer = provider.proxy().issuer();
+            ensure!(issuer.starts_with(&base_url), "the proxy's issuer {issuer} is not at {base_url}");
+            ensure!(prm["authorization_servers"][0] == issuer, "unexpected metadata {prm}");
+            Ok(((), format!("authorization_servers {}", prm["authorization_servers"])))
+        })
+        .await;
+    checks
+        .run("sign in through the proxy (register, consent, upstream sign-in) and call whoami", async {
+            let (session, _) = client::sign_in(&mcp_url, "ada@example.com").await?;
+            let text = client::text_of(&client::call(&session, "whoami").await?).unwrap_or_default();
+            session.cancel().await?;
+            let user: Value = serde_json::from_str(&text)?;
+            ensure!(user["user_id"] == "user_ada", "whoami answered {user}");
+            Ok(((), text))
+        })
+        .await;
+    idp.shutdown().await;
+    server.abort();
+    checks.finish()
 }

@@ -8,14 +8,17 @@
 //! (the dev identity provider's auto-approve mode). `login_hint` picks the user.
 
 use anyhow::{Context, anyhow, bail};
-use rmcp::model::{CallToolRequestParams, CallToolResult, ClientConfig};
-use rmcp::service::{RunningService, ServiceError};
+use rmcp::model::{CallToolRequestParams, CallToolResult, ClientConfig, ErrorData, JsonObject};
+use rmcp::service::{ClientInitializeError, RunningService, ServiceError};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::auth::{
     AuthClient, AuthorizationCallback, AuthorizationManager, AuthorizationRequest, OAuthState,
     WWWAuthenticateParams,
 };
-use rmcp::transport::streamable_http_client::{InsufficientScopeError, StreamableHttpClientTransportConfig};
+use rmcp::transport::streamable_http_client::{
+    AuthRequiredError, HttpStatusError, InsufficientScopeError, StreamableHttpClientTransportConfig,
+    StreamableHttpError,
+};
 use rmcp::{RoleClient, ServiceExt};
 
 /// The redirect URI the demo client registers: a loopback URI, as native clients use (RFC 8252).
@@ -308,6 +311,99 @@ pub async fn connect(
     let session =
         ClientConfig::default().serve(transport).await.context("connecting with the access token")?;
     Ok((session, auth_client))
+}
+
+/// Signs in as `login_hint` from scratch (the 401 challenge, then [`authorize`]) and connects.
+///
+/// # Errors
+///
+/// Any step's failure, with the step named.
+pub async fn sign_in(
+    mcp_url: &str,
+    login_hint: &str,
+) -> anyhow::Result<(McpSession, AuthClient<reqwest::Client>)> {
+    let challenge = challenge(mcp_url).await?;
+    let manager = authorize(mcp_url, &challenge, login_hint)
+        .await
+        .with_context(|| format!("signing in as {login_hint}"))?;
+    connect(mcp_url, manager).await
+}
+
+/// Connects with a bearer token as it is, without OAuth: for checking how the server answers a token
+/// it did not issue, a revoked one, or any token while its verifier is down.
+///
+/// # Errors
+///
+/// rmcp's error, from which [`refusal`] reads the server's answer.
+pub async fn connect_with_token(mcp_url: &str, token: &str) -> Result<McpSession, ClientInitializeError> {
+    let transport = StreamableHttpClientTransport::with_client(
+        reqwest::Client::new(),
+        StreamableHttpClientTransportConfig::with_uri(mcp_url.to_owned()).auth_header(token),
+    );
+    ClientConfig::default().serve(transport).await
+}
+
+/// How the server refused a connection, as the HTTP status and, for 401 and 403, the `WWW-Authenticate`
+/// challenge; `None` when the connection failed for another reason.
+#[must_use]
+pub fn refusal(error: &ClientInitializeError) -> Option<(u16, Option<String>)> {
+    if let ClientInitializeError::LegacyFallbackFailed { fallback, .. } = error {
+        return refusal(fallback);
+    }
+    let ClientInitializeError::TransportError { error, .. } = error else { return None };
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error.error.as_ref());
+    while let Some(current) = source {
+        if let Some(required) = current.downcast_ref::<AuthRequiredError>() {
+            return Some((401, Some(required.www_authenticate_header.clone())));
+        }
+        if let Some(scope) = current.downcast_ref::<InsufficientScopeError>() {
+            return Some((403, Some(scope.www_authenticate_header.clone())));
+        }
+        // rmcp wraps the status `#[error(transparent)]`, which hides it from `source()`: look for the
+        // wrapper of the reqwest transport, and then for the status itself (other transports).
+        if let Some(StreamableHttpError::HttpStatus(status)) =
+            current.downcast_ref::<StreamableHttpError<reqwest::Error>>()
+        {
+            return Some((status.status, None));
+        }
+        if let Some(status) = current.downcast_ref::<HttpStatusError>() {
+            return Some((status.status, None));
+        }
+        source = current.source();
+    }
+    None
+}
+
+/// Calls a tool with JSON object arguments.
+///
+/// # Errors
+///
+/// `arguments` not being an object, the MCP error the server answered, or a transport failure.
+pub async fn call_with(
+    session: &McpSession,
+    tool: &'static str,
+    arguments: serde_json::Value,
+) -> Result<CallToolResult, ServiceError> {
+    let arguments: JsonObject = match arguments {
+        serde_json::Value::Object(map) => map,
+        other => {
+            return Err(ServiceError::McpError(ErrorData::invalid_params(
+                format!("tool arguments must be a JSON object, not {other}"),
+                None,
+            )));
+        }
+    };
+    session.call_tool(CallToolRequestParams::new(tool).with_arguments(arguments)).await
+}
+
+/// The MCP error a tool call was answered with (a refusal such as `-32003` forbidden), when that is
+/// how it failed.
+#[must_use]
+pub fn mcp_error(error: &ServiceError) -> Option<&ErrorData> {
+    match error {
+        ServiceError::McpError(data) => Some(data),
+        _ => None,
+    }
 }
 
 /// Calls a tool without arguments.

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use anyhow::Context;
 use axum::Router;
 use mcp_auth_core::BearerAuthLayer;
 use mcp_auth_core::mcp_scope::McpScopePolicy;
@@ -114,15 +115,72 @@ pub fn mcp_app(
     allowed_hosts: Vec<String>,
     policy: McpScopePolicy,
 ) -> Router {
+    mount(|| WhoAmIServer, bearer.mcp_scopes(policy), routes, mcp_path, allowed_hosts)
+}
+
+/// Any rmcp server (a new one from `server` per MCP session) at `mcp_path` behind `bearer`, merged
+/// with the provider's `routes` (its metadata, or its authorization server). `allowed_hosts` are the
+/// `Host` values the MCP service accepts (DNS-rebinding protection).
+pub fn mount<S, F>(
+    server: F,
+    bearer: BearerAuthLayer,
+    routes: Router,
+    mcp_path: &str,
+    allowed_hosts: Vec<String>,
+) -> Router
+where
+    S: ServerHandler,
+    F: Fn() -> S + Send + Sync + 'static,
+{
     let service = StreamableHttpService::new(
-        || Ok(WhoAmIServer),
+        move || Ok(server()),
         Arc::new(LocalSessionManager::default()),
         StreamableHttpServerConfig::default().with_allowed_hosts(allowed_hosts),
     );
     // CORS outside the bearer layer, so browser clients' preflights are answered without a token.
-    let mcp =
-        Router::new().nest_service(mcp_path, service).layer(bearer.mcp_scopes(policy)).layer(mcp_cors());
+    let mcp = Router::new().nest_service(mcp_path, service).layer(bearer).layer(mcp_cors());
     mcp.merge(routes)
+}
+
+/// An [`AuthKitProvider`] for a server listening on `listen`, configured from `settings` as
+/// `authkit_remote` documents (`MCP_AUTH_AUTHKIT_DOMAIN` required; `MCP_AUTH_BASE_URL`, default
+/// `http://<listen>`; `MCP_AUTH_REQUIRED_SCOPES`...).
+///
+/// # Errors
+///
+/// A missing or malformed setting, named.
+pub fn authkit_provider(
+    settings: &mcp_auth_core::settings::Settings,
+    listen: std::net::SocketAddr,
+    resource_name: &str,
+) -> anyhow::Result<AuthKitProvider> {
+    let base_url = settings.string("BASE_URL").unwrap_or_else(|| format!("http://{listen}"));
+    let provider = AuthKitProvider::builder()
+        .settings(settings)?
+        .base_url(&base_url)
+        .resource_name(resource_name)
+        .build()
+        .context("configuring AuthKit")?;
+    Ok(provider)
+}
+
+/// Any rmcp server behind `provider` ([`mount`] with its bearer layer and routes), accepting the
+/// `Host` values of its public URL and of `listen`.
+///
+/// # Errors
+///
+/// Never for a built provider (its resource URL parses).
+pub fn authkit_mount<S, F>(
+    provider: &AuthKitProvider,
+    listen: std::net::SocketAddr,
+    server: F,
+) -> anyhow::Result<Router>
+where
+    S: ServerHandler,
+    F: Fn() -> S + Send + Sync + 'static,
+{
+    let hosts = allowed_hosts(&url::Url::parse(provider.resource().origin())?, listen);
+    Ok(mount(server, provider.bearer_layer(), provider.router(), provider.resource().mcp_path(), hosts))
 }
 
 /// The `Host` header values to accept for a server reached at `base_url` and listening on `listen`.
