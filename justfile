@@ -38,6 +38,10 @@ demo:
 example NAME *ARGS:
     cargo run -p mcp-auth-examples --example {{NAME}} -- {{ARGS}}
 
+# Regenerate docs/configuration.md from the settings catalog (crates/mcp-auth/src/config/catalog.rs).
+config-docs:
+    UPDATE_DOCS=1 cargo test -p mcp-auth --test configuration_doc docs_configuration_md_is_generated_from_the_catalog
+
 # Everything CI runs.
 ci:
     bash .ci/run

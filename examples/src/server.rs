@@ -95,14 +95,14 @@ pub fn authkit_app_with_policy(
     allowed_hosts: Vec<String>,
     policy: McpScopePolicy,
 ) -> Router {
-    let mcp_path = provider.resource().mcp_path().to_owned();
+    let mcp_path = provider.resource().path().to_owned();
     mcp_app(provider.bearer_layer(), provider.router(), &mcp_path, allowed_hosts, policy)
 }
 
 /// The same MCP service behind the OAuth proxy of a [`WorkOSProvider`]: the proxy's bearer layer (its
 /// own tokens) with the per-tool [`scope_policy`], and its authorization server routes.
 pub fn proxy_app(provider: &WorkOSProvider, allowed_hosts: Vec<String>) -> Router {
-    let mcp_path = provider.proxy().resource().mcp_path().to_owned();
+    let mcp_path = provider.proxy().resource().path().to_owned();
     mcp_app(provider.bearer_layer(), provider.router(), &mcp_path, allowed_hosts, scope_policy())
 }
 
@@ -180,7 +180,7 @@ where
     F: Fn() -> S + Send + Sync + 'static,
 {
     let hosts = allowed_hosts(&url::Url::parse(provider.resource().origin())?, listen);
-    Ok(mount(server, provider.bearer_layer(), provider.router(), provider.resource().mcp_path(), hosts))
+    Ok(mount(server, provider.bearer_layer(), provider.router(), provider.resource().path(), hosts))
 }
 
 /// The `Host` header values to accept for a server reached at `base_url` and listening on `listen`.

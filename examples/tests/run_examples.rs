@@ -51,6 +51,103 @@ fn multi_tenant() {
     run_example("multi_tenant", &["--self-check"], &[]);
 }
 
+#[test]
+fn generic_jwt() {
+    run_example("generic_jwt", &["--self-check"], &[]);
+}
+
+/// `generic_jwt` as documented: configured only by `MCP_AUTH_*` variables in its environment, serving until
+/// stopped, with the dev IdP standing in for any issuer.
+#[tokio::test]
+async fn generic_jwt_serves_from_the_environment_alone() {
+    let idp = mcp_auth_dev_idp::DevIdp::builder()
+        .user(mcp_auth_dev_idp::DevUser::new("user_env", "env@example.com"))
+        .start()
+        .await
+        .expect("the dev IdP starts");
+    let listen =
+        std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port");
+    let base_url = format!("http://{listen}");
+    let mut command = Command::new(example_binary("generic_jwt"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("MCP_AUTH_") {
+            command.env_remove(key);
+        }
+    }
+    let child = command
+        .env("RUST_LOG", "warn,rmcp=off")
+        .env("MCP_AUTH_PROVIDER", "jwt")
+        .env("MCP_AUTH_JWT_ISSUER", idp.issuer())
+        .env("MCP_AUTH_BASE_URL", &base_url)
+        .env("MCP_AUTH_LISTEN", listen.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("generic_jwt starts");
+    let _server = KillOnDrop(child);
+
+    let http = reqwest::Client::new();
+    let mcp_url = format!("{base_url}/mcp");
+    let initialize = serde_json::json!({
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
+    });
+    let post = |token: Option<String>| {
+        let mut request =
+            http.post(&mcp_url).header("accept", "application/json, text/event-stream").json(&initialize);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    // Wait for it to listen (a debug build on a busy machine can take a moment).
+    let started = Instant::now();
+    let unauthenticated = loop {
+        match post(None).await {
+            Ok(response) => break response,
+            Err(_) if started.elapsed() < Duration::from_secs(60) => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(err) => panic!("generic_jwt never answered on {listen}: {err}"),
+        }
+    };
+    assert_eq!(unauthenticated.status(), 401);
+    let challenge = unauthenticated.headers()["www-authenticate"].to_str().expect("ascii").to_owned();
+    assert!(
+        challenge
+            .contains(&format!("resource_metadata=\"{base_url}/.well-known/oauth-protected-resource/mcp\"")),
+        "{challenge}"
+    );
+    let metadata: serde_json::Value = http
+        .get(format!("{base_url}/.well-known/oauth-protected-resource/mcp"))
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .expect("metadata")
+        .json()
+        .await
+        .expect("JSON metadata");
+    assert_eq!(metadata["authorization_servers"], serde_json::json!([idp.issuer()]));
+
+    let token = idp.issue_access_token("user_env", &format!("{base_url}/mcp"), ["mcp"]).expect("a token");
+    let accepted = post(Some(token)).await.expect("answers");
+    assert_eq!(accepted.status(), 200, "{:?}", accepted.text().await);
+    let wrong_audience =
+        idp.issue_access_token("user_env", "https://other.example.com/mcp", ["mcp"]).expect("a token");
+    assert_eq!(post(Some(wrong_audience)).await.expect("answers").status(), 401);
+}
+
+/// Kills the child process when the test ends, however it ends.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The path of example `name`, built by `cargo test` next to this test binary.
 fn example_binary(name: &str) -> PathBuf {
     let test_binary = std::env::current_exe().expect("the test binary's own path");

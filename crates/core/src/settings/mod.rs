@@ -89,7 +89,7 @@ pub enum SettingsError {
     Missing {
         /// The full variable name.
         var: String,
-        /// An example, written as the user would set it (`MCP_AUTH_X=value`, plus the TOML form when a
+        /// An example, written as the user would set it (`MCP_AUTH_BASE_URL=https://mcp.example.com`, plus the TOML form when a
         /// configuration file is in use).
         example: String,
     },

@@ -19,19 +19,23 @@ pub enum ConfigError {
         feature: &'static str,
     },
     /// The provider rejected its settings.
-    #[error("cannot build the `{provider}` provider: {source}")]
+    #[error("cannot build the `{provider}` provider: {detail}")]
     Provider {
         /// The `MCP_AUTH_PROVIDER` value.
         provider: &'static str,
+        /// The error and its causes, joined (they name settings and files, never secrets).
+        detail: String,
         /// The provider's own error, naming the setting.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The store could not be opened.
-    #[error("cannot open the `{store}` store (MCP_AUTH_STORE): {source}")]
+    #[error("cannot open the `{store}` store (MCP_AUTH_STORE): {detail}")]
     Store {
         /// The `MCP_AUTH_STORE` value.
         store: &'static str,
+        /// The error and its causes, joined.
+        detail: String,
         /// The store's own error.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
@@ -43,11 +47,27 @@ impl ConfigError {
         provider: &'static str,
         source: impl std::error::Error + Send + Sync + 'static,
     ) -> Self {
-        Self::Provider { provider, source: Box::new(source) }
+        Self::Provider { provider, detail: chain(&source), source: Box::new(source) }
     }
 
     #[cfg_attr(not(any(feature = "store-file", feature = "store-redis")), allow(dead_code))]
     pub(crate) fn store(store: &'static str, source: impl std::error::Error + Send + Sync + 'static) -> Self {
-        Self::Store { store, source: Box::new(source) }
+        Self::Store { store, detail: chain(&source), source: Box::new(source) }
     }
+}
+
+/// An error and its causes, `outer: inner: innermost`, skipping a cause its parent's message already ends
+/// with.
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(current) = cause {
+        let message = current.to_string();
+        if !text.ends_with(&message) {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
+        cause = current.source();
+    }
+    text
 }

@@ -123,7 +123,7 @@ impl McpAuth {
     /// let auth = mcp_auth::McpAuth::from_settings(&settings).await?;
     /// assert_eq!(auth.resource().as_str(), "https://mcp.example.com/mcp");
     ///
-    /// let missing = Settings::from_pairs([("MCP_AUTH_PROVIDER", "jwt")]);
+    /// let missing = Settings::from_pairs([("MCP_AUTH_PROVIDER", "jwt"), ("MCP_AUTH_BASE_URL", "https://mcp.example.com")]);
     /// let err = mcp_auth::McpAuth::from_settings(&missing).await.unwrap_err();
     /// assert!(err.to_string().starts_with("MCP_AUTH_JWT_ISSUER is not set"));
     /// # Ok::<(), mcp_auth::config::ConfigError>(())
