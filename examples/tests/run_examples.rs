@@ -107,7 +107,7 @@ async fn generic_jwt_serves_from_the_environment_alone() {
         match post(None).await {
             Ok(response) => break response,
             Err(_) if started.elapsed() < Duration::from_secs(60) => {
-                tokio::time::sleep(Duration::from_millis(100)).await
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
             Err(err) => panic!("generic_jwt never answered on {listen}: {err}"),
         }
