@@ -56,6 +56,12 @@ fn generic_jwt() {
     run_example("generic_jwt", &["--self-check"], &[]);
 }
 
+/// The load run, tiny: every route answers 200 to every request (it exits non-zero on any failure).
+#[test]
+fn load_remote() {
+    run_example("load_remote", &["300", "4"], &[]);
+}
+
 /// `generic_jwt` as documented: configured only by `MCP_AUTH_*` variables in its environment, serving until
 /// stopped, with the dev IdP standing in for any issuer.
 #[tokio::test]
@@ -74,7 +80,12 @@ async fn generic_jwt_serves_from_the_environment_alone() {
             command.env_remove(key);
         }
     }
+    // Its own working directory, so a developer's .env or mcp-auth.toml is not read; its log kept to show.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let log_path = dir.path().join("generic_jwt.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
     let child = command
+        .current_dir(dir.path())
         .env("RUST_LOG", "warn,rmcp=off")
         .env("MCP_AUTH_PROVIDER", "jwt")
         .env("MCP_AUTH_JWT_ISSUER", idp.issuer())
@@ -82,10 +93,11 @@ async fn generic_jwt_serves_from_the_environment_alone() {
         .env("MCP_AUTH_LISTEN", listen.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .expect("generic_jwt starts");
-    let _server = KillOnDrop(child);
+    let mut server = KillOnDrop(child);
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
 
     let http = reqwest::Client::new();
     let mcp_url = format!("{base_url}/mcp");
@@ -104,12 +116,15 @@ async fn generic_jwt_serves_from_the_environment_alone() {
     // Wait for it to listen (a debug build on a busy machine can take a moment).
     let started = Instant::now();
     let unauthenticated = loop {
+        if let Ok(Some(status)) = server.0.try_wait() {
+            panic!("generic_jwt exited ({status}) before answering:\n{}", log());
+        }
         match post(None).await {
             Ok(response) => break response,
             Err(_) if started.elapsed() < Duration::from_secs(60) => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            Err(err) => panic!("generic_jwt never answered on {listen}: {err}"),
+            Err(err) => panic!("generic_jwt never answered on {listen}: {err}\n{}", log()),
         }
     };
     assert_eq!(unauthenticated.status(), 401);

@@ -44,6 +44,7 @@ fn provider_settings(provider: &str, idp: &DevIdpHandle) -> Vec<(String, String)
             ("WORKOS_CLIENT_ID", "client_test".to_owned()),
             ("WORKOS_CLIENT_SECRET", "sk_test_secret".to_owned()),
             ("JWT_SIGNING_KEY", "a-signing-secret-of-at-least-thirty-two-bytes".to_owned()),
+            ("FERNET_KEYS", fernet_key()),
         ]),
         _ => pairs.push(("JWT_ISSUER", idp.issuer().to_owned())),
     }
@@ -83,10 +84,13 @@ async fn every_provider_builds_over_every_store_and_serves_its_metadata() {
     ];
     for provider in ["authkit", "workos", "jwt"] {
         for (store_name, store_pairs) in &stores {
-            let encrypted = store_pairs.iter().any(|(name, _)| *name == "FERNET_KEYS");
-            let case = format!("{provider} over {store_name}{}", if encrypted { " + fernet" } else { "" });
             let mut pairs = provider_settings(provider, &idp);
+            pairs.retain(|(name, _)| {
+                !store_pairs.iter().any(|(store_name, _)| Settings::var_name(store_name) == *name)
+            });
             pairs.extend(store_pairs.iter().map(|(name, value)| (Settings::var_name(name), value.clone())));
+            let encrypted = pairs.iter().any(|(name, _)| name == "MCP_AUTH_FERNET_KEYS");
+            let case = format!("{provider} over {store_name}{}", if encrypted { " + fernet" } else { "" });
             let auth = McpAuth::from_settings(&Settings::from_pairs(pairs))
                 .await
                 .unwrap_or_else(|err| panic!("{case}: {err}"));
@@ -134,14 +138,8 @@ async fn every_provider_builds_over_every_store_and_serves_its_metadata() {
                     .await
                     .expect("JSON");
             assert_eq!(metadata["resource"], RESOURCE, "{case}");
-            let expected_server =
-                if provider == "workos" { BASE_URL.to_owned() } else { idp.issuer().to_owned() };
-            let servers = metadata["authorization_servers"].as_array().expect("a list");
-            assert!(
-                servers.iter().any(|server| server.as_str().map(|s| s.trim_end_matches('/'))
-                    == Some(expected_server.trim_end_matches('/'))),
-                "{case}: {metadata}"
-            );
+            let expected_server = if provider == "workos" { BASE_URL } else { idp.issuer() };
+            assert_eq!(metadata["authorization_servers"], serde_json::json!([expected_server]), "{case}");
         }
     }
 }
@@ -200,6 +198,55 @@ async fn the_jwt_provider_checks_audience_expiry_keys_and_algorithms() {
     let scoped =
         McpAuth::from_settings(&settings(&[("REQUIRED_SCOPES", "mcp admin")])).await.expect("builds");
     assert!(matches!(scoped.verifier().verify(&valid).await, Err(VerifyError::InsufficientScope { .. })));
+}
+
+#[tokio::test]
+async fn the_jwt_provider_takes_a_static_public_key_and_the_proxy_a_previous_signing_key() {
+    let private = secrecy::SecretString::from(include_str!("../../crates/jwt/tests/keys/ec256_private.pem"));
+    let public = include_str!("../../crates/jwt/tests/keys/ec256_public.pem");
+    let issuer = "https://login.example.com";
+    let pairs = |extra: &[(&str, &str)]| {
+        let mut pairs = vec![("PROVIDER", "jwt"), ("BASE_URL", BASE_URL), ("JWT_ISSUER", issuer)];
+        pairs.extend_from_slice(extra);
+        Settings::from_pairs(
+            pairs.into_iter().map(|(name, value)| (Settings::var_name(name), value.to_owned())),
+        )
+    };
+    let auth =
+        McpAuth::from_settings(&pairs(&[("JWT_PUBLIC_KEY", public)])).await.expect("builds from a PEM key");
+    let signer = JwtIssuer::builder()
+        .issuer(issuer)
+        .audience(RESOURCE)
+        .signing_key(SigningKey::from_pem("k", &private).expect("the test key"))
+        .build()
+        .expect("signer");
+    let token = signer.sign_access(&TokenRequest::new("user_1").scopes(["mcp"])).expect("token");
+    let verified = auth.verifier().verify(token.expose()).await.expect("verified with the static key");
+    assert_eq!(verified.subject.as_deref(), Some("user_1"));
+
+    let both = McpAuth::from_settings(&pairs(&[
+        ("JWT_PUBLIC_KEY", public),
+        ("JWT_JWKS_URI", "https://login.example.com/jwks"),
+    ]))
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        both.contains("MCP_AUTH_JWT_PUBLIC_KEY is invalid: set either a public key or MCP_AUTH_JWT_JWKS_URI"),
+        "{both}"
+    );
+    let garbage =
+        McpAuth::from_settings(&pairs(&[("JWT_PUBLIC_KEY", "not a key")])).await.unwrap_err().to_string();
+    assert!(garbage.contains("MCP_AUTH_JWT_PUBLIC_KEY is invalid: not a PEM public key"), "{garbage}");
+
+    // The proxy reads the previous signing key; a malformed one is named.
+    let clock = Arc::new(ManualClock::starting_now());
+    let idp = idp(clock).await;
+    let mut workos = provider_settings("workos", &idp);
+    workos.push((Settings::var_name("JWT_PREVIOUS_SIGNING_KEY"), "too-short".to_owned()));
+    let err = McpAuth::from_settings(&Settings::from_pairs(workos)).await.unwrap_err().to_string();
+    assert!(err.contains("MCP_AUTH_JWT_PREVIOUS_SIGNING_KEY"), "{err}");
+    assert!(!err.contains("too-short"), "{err}");
 }
 
 async fn error_of(pairs: &[(&str, &str)]) -> String {
@@ -300,11 +347,45 @@ async fn each_malformed_variable_is_named_without_its_value() {
         ("AUTHKIT_DOMAIN", "your-app.authkit.app"),
         ("WORKOS_CLIENT_ID", "client_1"),
         ("WORKOS_CLIENT_SECRET", "sk_test_1"),
-        ("JWT_SIGNING_KEY", "short"),
+        ("JWT_SIGNING_KEY", "short-secret-xyz"),
     ])
     .await;
     assert!(err.contains("MCP_AUTH_JWT_SIGNING_KEY"), "{err}");
-    assert!(!err.contains("short\""), "{err}");
+    assert!(!err.contains("short-secret-xyz"), "{err}");
+
+    // The proxy over a store that outlives the process needs keys that do too.
+    let lasting = [
+        ("PROVIDER", "workos"),
+        ("BASE_URL", BASE_URL),
+        ("AUTHKIT_DOMAIN", "your-app.authkit.app"),
+        ("WORKOS_CLIENT_ID", "client_1"),
+        ("WORKOS_CLIENT_SECRET", "sk_test_1"),
+        ("STORE", "redis"),
+    ];
+    let err = error_of(&lasting).await;
+    assert!(
+        err.starts_with(
+            "MCP_AUTH_FERNET_KEYS: MCP_AUTH_PROVIDER=workos keeps its state in the `redis` store"
+        ),
+        "{err}"
+    );
+    let fernet = fernet_key();
+    let mut with_fernet = lasting.to_vec();
+    with_fernet.push(("FERNET_KEYS", &fernet));
+    let err = error_of(&with_fernet).await;
+    assert!(err.starts_with("MCP_AUTH_JWT_SIGNING_KEY: MCP_AUTH_PROVIDER=workos keeps its state"), "{err}");
+
+    // The issuer and the JWKS URL: https (http on loopback only), no query or fragment, named.
+    for (name, value, expected) in [
+        ("JWT_ISSUER", "http://login.example.com", "plain http is allowed on loopback only"),
+        ("JWT_JWKS_URI", "http://keys.example.com/jwks", "plain http is allowed on loopback only"),
+        ("JWT_ISSUER", "https://login.example.com/?tenant=1", "a query or fragment is not allowed"),
+    ] {
+        let mut pairs: Vec<(&str, &str)> = base.iter().copied().filter(|(n, _)| *n != name).collect();
+        pairs.push((name, value));
+        let err = error_of(&pairs).await;
+        assert!(err.starts_with(&format!("{} is invalid: {expected}", Settings::var_name(name))), "{err}");
+    }
 }
 
 #[tokio::test]

@@ -33,24 +33,43 @@ fn docs_configuration_md_is_generated_from_the_catalog() {
     );
 }
 
-/// The names the libraries read: `MCP_AUTH_NAME` literals and `settings.<accessor>("NAME"...)` calls in
-/// `crates/*/src`, outside `#[cfg(test)]` modules.
-fn names_read_by_the_libraries() -> BTreeSet<(String, String)> {
-    let mut found = BTreeSet::new();
+/// The libraries' sources (`crates/*/src`) without their `#[cfg(test)]` modules (which, by the house
+/// style, end each file), with their paths; the catalog's own files left out.
+fn library_sources() -> Vec<(String, String)> {
     let mut files = Vec::new();
     for crate_dir in std::fs::read_dir(workspace_root().join("crates")).expect("crates/") {
         collect_rust_files(&crate_dir.expect("entry").path().join("src"), &mut files);
     }
-    for file in files {
-        let text = std::fs::read_to_string(&file).expect("readable source");
-        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
-        let shown = file.strip_prefix(workspace_root()).unwrap_or(&file).display().to_string();
+    files
+        .into_iter()
+        .filter(|file| !file.ends_with("config/catalog.rs") && !file.ends_with("config/reference.rs"))
+        .map(|file| {
+            let text = std::fs::read_to_string(&file).expect("readable source");
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default().to_owned();
+            (file.strip_prefix(workspace_root()).unwrap_or(&file).display().to_string(), code)
+        })
+        .collect()
+}
+
+/// The names the libraries read: `MCP_AUTH_NAME` literals and `settings.<accessor>("NAME"...)` calls
+/// (`parse::<T>("NAME"` included).
+fn names_read_by_the_libraries() -> BTreeSet<(String, String)> {
+    let mut found = BTreeSet::new();
+    for (shown, code) in library_sources() {
+        let code = code.as_str();
         for (at, _) in code.match_indices("MCP_AUTH_") {
             let name: String = code[at + 9..]
                 .chars()
                 .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
                 .collect();
             if !name.is_empty() && !name.ends_with('_') {
+                found.insert((name, shown.clone()));
+            }
+        }
+        for (at, _) in code.match_indices("settings.parse::<") {
+            let rest = &code[at..];
+            if let Some(open) = rest.find(">(\"") {
+                let name: String = rest[open + 3..].chars().take_while(|c| *c != '"').collect();
                 found.insert((name, shown.clone()));
             }
         }
@@ -100,6 +119,24 @@ fn every_setting_the_libraries_read_is_in_the_catalog() {
     assert!(
         missing.is_empty(),
         "read by the code but not in catalog.rs (add them, then `just config-docs`): {missing:#?}"
+    );
+}
+
+#[test]
+fn every_catalog_entry_is_read_somewhere() {
+    let sources = library_sources();
+    let unread: Vec<&str> = catalog::VARIABLES
+        .iter()
+        .map(|variable| variable.name)
+        .filter(|name| {
+            !sources.iter().any(|(_, code)| {
+                code.contains(&format!("MCP_AUTH_{name}")) || code.contains(&format!("\"{name}\""))
+            })
+        })
+        .collect();
+    assert!(
+        unread.is_empty(),
+        "in catalog.rs but read by no library (remove them, or read them): {unread:?}"
     );
 }
 

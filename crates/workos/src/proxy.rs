@@ -237,6 +237,9 @@ impl WorkOSProviderBuilder {
         if let Some(key) = SigningKey::from_settings(settings)? {
             proxy = proxy.signing_key(key);
         }
+        if let Some(key) = SigningKey::previous_from_settings(settings)? {
+            proxy = proxy.previous_signing_key(key);
+        }
         if settings.string("FERNET_KEYS").is_some() {
             let keys = FernetKey::from_settings(settings)
                 .map_err(|e| WorkOSError::Conflict { reason: e.to_string() })?;

@@ -143,7 +143,7 @@ impl Settings {
     /// [`SettingsError::EnvFile`] when `.env` exists but is malformed, [`SettingsError::ConfigFile`] when the
     /// TOML file is missing (named by `MCP_AUTH_CONFIG`), malformed, or nests tables too deep.
     pub fn from_env() -> Result<Self, SettingsError> {
-        Self::from_env_in(Path::new("."), std::env::vars())
+        Self::from_env_in(Path::new("."), process_environment()?)
     }
 
     /// As [`from_env`](Self::from_env), with `environment` standing for the process environment and the
@@ -206,7 +206,7 @@ impl Settings {
     /// [`SettingsError::EnvFile`] when the file is missing or malformed.
     pub fn from_env_and_file(path: impl AsRef<Path>) -> Result<Self, SettingsError> {
         let files = Files { env_file: Some(path.as_ref().to_owned()), config_file: None };
-        Self::load(own_variables(std::env::vars()), files)
+        Self::load(own_variables(process_environment()?), files)
     }
 
     /// Exactly the given variables, for tests and embedding (the process environment is not read).
@@ -371,8 +371,7 @@ impl Settings {
     pub fn scopes(&self, name: &str) -> Result<Option<Vec<String>>, SettingsError> {
         self.string(name)
             .map(|value| {
-                parse_scope_list(&value)
-                    .map_err(|reason| self.invalid(name, reason, "\"openid profile email\""))
+                parse_scope_list(&value).map_err(|reason| self.invalid(name, reason, "openid profile email"))
             })
             .transpose()
     }
@@ -402,7 +401,29 @@ impl Settings {
     }
 }
 
-/// The `MCP_AUTH_*` pairs, keyed by name without the prefix; empty values dropped.
+/// The process environment's `MCP_AUTH_*` variables. Others are never read, so a variable of someone else's
+/// that is not UTF-8 is no concern; one of ours that is not UTF-8 is refused, naming it (`std::env::vars`
+/// would panic, printing the value).
+fn process_environment() -> Result<Vec<(String, String)>, SettingsError> {
+    let mut variables = Vec::new();
+    for (name, value) in std::env::vars_os() {
+        let Some(name) = name.to_str().filter(|name| name.starts_with(ENV_PREFIX)) else { continue };
+        match value.into_string() {
+            Ok(value) => variables.push((name.to_owned(), value)),
+            Err(_) => {
+                return Err(SettingsError::Invalid {
+                    var: name.to_owned(),
+                    reason: "not valid UTF-8".to_owned(),
+                    example: format!("{name}=<UTF-8 text>"),
+                });
+            }
+        }
+    }
+    Ok(variables)
+}
+
+/// The `MCP_AUTH_*` pairs, keyed by name without the prefix; blank values dropped (unset), names that are
+/// not `[A-Z0-9_]` ignored with a warning (`config` would read `.` or `[` in them as a path).
 fn own_variables<I, K, V>(pairs: I) -> BTreeMap<String, String>
 where
     I: IntoIterator<Item = (K, V)>,
@@ -413,10 +434,19 @@ where
         .into_iter()
         .map(|(name, value)| (name.into(), value.into()))
         .filter_map(|(name, value)| {
-            let name = name.strip_prefix(ENV_PREFIX)?.to_owned();
-            (!value.is_empty() && !name.is_empty()).then_some((name, value))
+            let short = name.strip_prefix(ENV_PREFIX)?;
+            if !is_setting_name(short) {
+                tracing::warn!(variable = %name, "ignored: a setting's name is upper-case letters, digits and _");
+                return None;
+            }
+            (!value.trim().is_empty()).then(|| (short.to_owned(), value))
         })
         .collect()
+}
+
+/// Whether `name` (without the prefix) is a setting's name: `[A-Z0-9_]+`.
+fn is_setting_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
 }
 
 /// `example` as a TOML line for `name`: quoted unless it is a number, a boolean or an array.

@@ -94,19 +94,46 @@ pub(super) fn load(
 fn read_config_file(path: &Path) -> Result<String, SettingsError> {
     let config_error = |reason: String| SettingsError::ConfigFile { path: path.to_owned(), reason };
     let text = std::fs::read_to_string(path).map_err(|err| config_error(err.to_string()))?;
-    if let Err(err) = toml::from_str::<toml::Table>(&text) {
-        let at = err
-            .span()
-            .map(|span| {
-                let before = &text[..span.start.min(text.len())];
-                let line = before.matches('\n').count() + 1;
-                let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-                format!(" at line {line}, column {column}")
-            })
-            .unwrap_or_default();
-        return Err(config_error(format!("not valid TOML{at}: {}", err.message().trim_end())));
+    let table = match toml::from_str::<toml::Table>(&text) {
+        Ok(table) => table,
+        Err(err) => return Err(config_error(toml_syntax_error(&text, &err))),
+    };
+    // Keys are lower-case names: `config` would read `.` or `[` in a key as a path, and keys that differ
+    // from the environment's only by case would both survive the merge, the winner left to chance.
+    for (key, value) in &table {
+        check_key(key).map_err(|reason| config_error(format!("key `{key}`: {reason}")))?;
+        if let toml::Value::Table(inner) = value {
+            for (inner_key, inner_value) in inner {
+                check_key(inner_key)
+                    .map_err(|reason| config_error(format!("key `{key}.{inner_key}`: {reason}")))?;
+                if inner_value.is_table() {
+                    return Err(config_error(format!("key `{key}.{inner_key}`: tables nest one level only")));
+                }
+            }
+        }
     }
     Ok(text)
+}
+
+fn check_key(key: &str) -> Result<(), &'static str> {
+    if !key.is_empty() && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+        Ok(())
+    } else {
+        Err("keys are lower-case letters, digits and _ (the variable's name without MCP_AUTH_)")
+    }
+}
+
+fn toml_syntax_error(text: &str, err: &toml::de::Error) -> String {
+    let at = err
+        .span()
+        .map(|span| {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!(" at line {line}, column {column}")
+        })
+        .unwrap_or_default();
+    format!("not valid TOML{at}: {}", err.message().trim_end())
 }
 
 fn describe_config_error(error: &ConfigError) -> String {
@@ -168,7 +195,7 @@ fn flatten(merged: Map<String, Value>, files: &Files) -> Result<BTreeMap<String,
     }
     Ok(flat
         .into_iter()
-        .filter(|(_, entry)| !entry.value.is_empty())
+        .filter(|(_, entry)| !entry.value.trim().is_empty())
         .map(|(name, entry)| (name.to_ascii_uppercase(), entry))
         .collect())
 }
@@ -225,9 +252,16 @@ pub(super) fn env_file_value(path: &Path, var: &str) -> Result<Option<String>, S
 }
 
 /// A `.env`-format file as a `config` source, its values tagged with their origin.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 struct EnvFileSource {
     values: Map<String, Value>,
+}
+
+impl fmt::Debug for EnvFileSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The values may be secrets.
+        f.debug_struct("EnvFileSource").field("names", &self.values.keys().collect::<Vec<_>>()).finish()
+    }
 }
 
 impl EnvFileSource {
@@ -236,7 +270,12 @@ impl EnvFileSource {
         let mut values = Map::new();
         for item in dotenvy::from_path_iter(path).map_err(|err| env_file_error(path, &err))? {
             let (name, value) = item.map_err(|err| env_file_error(path, &err))?;
-            if let Some(key) = name.strip_prefix(ENV_PREFIX) {
+            let Some(key) = name.strip_prefix(ENV_PREFIX) else { continue };
+            if !super::is_setting_name(key) {
+                tracing::warn!(variable = %name, file = %path.display(), "ignored: a setting's name is upper-case letters, digits and _");
+            } else if !value.trim().is_empty() {
+                // A blank line in .env leaves the setting unset, as an empty environment variable does,
+                // rather than hiding the TOML file's value.
                 values.insert(key.to_ascii_lowercase(), Value::new(Some(&origin), ValueKind::String(value)));
             }
         }
@@ -353,6 +392,56 @@ mod tests {
                 && text.contains("MCP_AUTH_CONFIG")
                 && text.contains("no such file")
         );
+    }
+
+    #[test]
+    fn keys_must_be_lower_case_names_so_no_layer_can_shadow_another_by_case() {
+        let dir = tempfile::tempdir().unwrap();
+        for (text, key) in [
+            ("JWT_AUDIENCE = \"from-toml\"\n", "JWT_AUDIENCE"),
+            ("\"redis_url[1000000000000]\" = \"x\"\n", "redis_url[1000000000000]"),
+            ("\"jwt.issuer\" = \"x\"\n", "jwt.issuer"),
+            ("[jwt]\nIssuer = \"x\"\n", "jwt.Issuer"),
+        ] {
+            write(dir.path(), "case.toml", text);
+            let err = Settings::from_env_in(dir.path(), [("MCP_AUTH_CONFIG", "case.toml")])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(&format!("key `{key}`: keys are lower-case")), "{text}: {err}");
+        }
+        // The same setting from the environment and the file: the environment wins, every time.
+        write(dir.path(), "lower.toml", "jwt_audience = \"from-toml\"\n");
+        for _ in 0..50 {
+            let settings = Settings::from_env_in(
+                dir.path(),
+                [("MCP_AUTH_CONFIG", "lower.toml"), ("MCP_AUTH_JWT_AUDIENCE", "from-env")],
+            )
+            .unwrap();
+            assert_eq!(settings.string("JWT_AUDIENCE").as_deref(), Some("from-env"));
+        }
+        // Names that are not [A-Z0-9_] are ignored, in the environment and in .env alike.
+        write(dir.path(), ".env", "MCP_AUTH_JWT.ISSUER=https://dotenv.example.com\nMCP_AUTH_mcp_path=/x\n");
+        let settings =
+            Settings::from_env_in(dir.path(), [("MCP_AUTH_BASE.URL", "https://x"), ("MCP_AUTH_OK", "1")])
+                .unwrap();
+        let names: Vec<&str> = settings.names().map(|(name, _)| name).collect();
+        assert_eq!(names, ["OK"]);
+        std::fs::remove_file(dir.path().join(".env")).unwrap();
+    }
+
+    #[test]
+    fn blank_values_are_unset_in_every_layer_and_never_hide_a_lower_one() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "mcp-auth.toml",
+            "[jwt]\naudience = \"https://api.example.com\"\nissuer = \"https://id.example.com\"\n",
+        );
+        write(dir.path(), ".env", "MCP_AUTH_JWT_AUDIENCE=\nMCP_AUTH_JWT_ISSUER=\"   \"\n");
+        let settings = Settings::from_env_in(dir.path(), [("MCP_AUTH_MCP_PATH", " ")]).unwrap();
+        assert_eq!(settings.string("JWT_AUDIENCE").as_deref(), Some("https://api.example.com"));
+        assert_eq!(settings.string("JWT_ISSUER").as_deref(), Some("https://id.example.com"));
+        assert_eq!(settings.string("MCP_PATH"), None);
     }
 
     #[test]

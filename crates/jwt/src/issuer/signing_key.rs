@@ -163,14 +163,35 @@ impl SigningKey {
     /// [`JwtError::Config`] naming the variable when its value is not a usable key (the value itself is
     /// never echoed).
     pub fn from_settings(settings: &Settings) -> Result<Option<Self>, JwtError> {
-        let Some(secret) = settings.secret("JWT_SIGNING_KEY") else { return Ok(None) };
+        Self::from_named_settings(settings, SIGNING_KEY_ENV, "key-1")
+    }
+
+    /// The key in `MCP_AUTH_JWT_PREVIOUS_SIGNING_KEY`, if set: the key a rotation replaced, kept to verify
+    /// the tokens it signed until they expire (`kid` from `MCP_AUTH_JWT_PREVIOUS_SIGNING_KEY_ID` for a PEM
+    /// key, default `key-0`).
+    ///
+    /// # Errors
+    ///
+    /// [`JwtError::Config`] naming the variable when its value is not a usable key.
+    pub fn previous_from_settings(settings: &Settings) -> Result<Option<Self>, JwtError> {
+        Self::from_named_settings(settings, "MCP_AUTH_JWT_PREVIOUS_SIGNING_KEY", "key-0")
+    }
+
+    /// The key in the variable `var` (full name), its PEM `kid` in `<var>_ID`.
+    fn from_named_settings(
+        settings: &Settings,
+        var: &'static str,
+        default_kid: &str,
+    ) -> Result<Option<Self>, JwtError> {
+        let name = var.trim_start_matches(mcp_auth_core::settings::ENV_PREFIX);
+        let Some(secret) = settings.secret(name) else { return Ok(None) };
         let key = if secret.expose_secret().trim_start().starts_with("-----BEGIN") {
-            let kid = settings.string("JWT_SIGNING_KEY_ID").unwrap_or_else(|| "key-1".to_owned());
+            let kid = settings.string(&format!("{name}_ID")).unwrap_or_else(|| default_kid.to_owned());
             Self::from_pem(kid, &secret)
         } else {
             Self::from_hmac_secret(&secret)
         };
-        key.map(Some).map_err(|err| JwtError::config(SIGNING_KEY_ENV, err.to_string()))
+        key.map(Some).map_err(|err| JwtError::config(var, err.to_string()))
     }
 
     fn asymmetric(kid: String, alg: Algorithm, encoding: EncodingKey) -> Result<Self, JwtError> {

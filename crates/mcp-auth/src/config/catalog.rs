@@ -278,6 +278,23 @@ pub const VARIABLES: &[Variable] = &[
         "key-2026-12",
         "The `kid` of that key; change it when you change the key.",
     ),
+    Variable::new(
+        "JWT_PREVIOUS_SIGNING_KEY",
+        Group::WorkOS,
+        Kind::Secret,
+        "unset",
+        "(the key MCP_AUTH_JWT_SIGNING_KEY held before)",
+        "After a key rotation: the replaced key, still accepted for the tokens it signed (never used to sign). \
+         Drop it once those tokens have expired.",
+    ),
+    Variable::new(
+        "JWT_PREVIOUS_SIGNING_KEY_ID",
+        Group::WorkOS,
+        Kind::Text,
+        "key-0",
+        "key-2026-11",
+        "The `kid` of that key when it is a PEM key (it must differ from the current one).",
+    ),
     // Generic JWT.
     Variable::new(
         "JWT_ISSUER",
@@ -296,6 +313,15 @@ pub const VARIABLES: &[Variable] = &[
         "https://login.example.com/realms/main/protocol/openid-connect/certs",
         "Where the signing keys are. Unset: read from the issuer's RFC 8414 or OpenID metadata at the first \
          request, so the server starts while the issuer is down and answers 503 until it is reachable.",
+    ),
+    Variable::new(
+        "JWT_PUBLIC_KEY",
+        Group::Jwt,
+        Kind::Text,
+        "unset (keys from the JWKS)",
+        "-----BEGIN PUBLIC KEY-----...",
+        "One static PEM public key instead of a JWKS (RSA, EC or Ed25519); excludes `MCP_AUTH_JWT_JWKS_URI`. \
+         `MCP_AUTH_JWT_ALGORITHMS` defaults to the key's own algorithm.",
     ),
     Variable::new(
         "JWT_AUDIENCE",

@@ -11,6 +11,9 @@ use mcp_auth_remote::RemoteAuthProvider;
 
 use super::ConfigError;
 
+const ISSUER_EXAMPLE: &str = "https://login.example.com/realms/main";
+const JWKS_EXAMPLE: &str = "https://login.example.com/realms/main/protocol/openid-connect/certs";
+
 /// How many verified tokens the provider remembers (as `AuthKitProvider` does).
 const TOKEN_CACHE_ENTRIES: usize = 10_000;
 
@@ -18,22 +21,43 @@ const TOKEN_CACHE_ENTRIES: usize = 10_000;
 /// from the issuer's metadata at the first request), audience `MCP_AUTH_JWT_AUDIENCE` or the resource URL,
 /// inside a [`RemoteAuthProvider`] whose metadata names the issuer.
 pub(crate) fn provider(settings: &Settings) -> Result<RemoteAuthProvider, ConfigError> {
-    let issuer = settings.require_string("JWT_ISSUER", "https://login.example.com/realms/main")?;
+    let issuer = settings.require_string("JWT_ISSUER", ISSUER_EXAMPLE)?;
+    check_endpoint(settings, "JWT_ISSUER", ISSUER_EXAMPLE)?;
+    check_endpoint(settings, "JWT_JWKS_URI", JWKS_EXAMPLE)?;
     let base_url = settings.require_string("BASE_URL", "https://mcp.example.com")?;
     let mcp_path = settings.string("MCP_PATH").unwrap_or_else(|| "/mcp".to_owned());
     let resource = ResourceUrl::new(&base_url, &mcp_path).map_err(|err| ConfigError::provider("jwt", err))?;
     let audience = settings.string("JWT_AUDIENCE").unwrap_or_else(|| resource.as_str().to_owned());
-    let algorithms = algorithms(settings)?;
-
     let mut verifier = JwtVerifier::builder()
         .issuer(issuer.trim())
         .audience(audience.trim())
-        .algorithms(algorithms)
         .token_cache(TOKEN_CACHE_ENTRIES);
-    verifier = match settings.string("JWT_JWKS_URI") {
-        Some(uri) => verifier.jwks_url(uri.trim()),
-        None => verifier.jwks_from_issuer_metadata(),
+    verifier = match (settings.string("JWT_PUBLIC_KEY"), settings.string("JWT_JWKS_URI")) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::Settings(settings.invalid(
+                "JWT_PUBLIC_KEY",
+                "set either a public key or MCP_AUTH_JWT_JWKS_URI, not both",
+                "-----BEGIN PUBLIC KEY-----...",
+            )));
+        }
+        (Some(pem), None) => {
+            if !pem.trim_start().starts_with("-----BEGIN") {
+                return Err(ConfigError::Settings(settings.invalid(
+                    "JWT_PUBLIC_KEY",
+                    "not a PEM public key",
+                    "-----BEGIN PUBLIC KEY-----...",
+                )));
+            }
+            verifier.public_key_pem(pem.trim())
+        }
+        (None, Some(uri)) => verifier.jwks_url(uri.trim()),
+        (None, None) => verifier.jwks_from_issuer_metadata(),
     };
+    if let Some(algorithms) = algorithms(settings)? {
+        verifier = verifier.algorithms(algorithms);
+    } else if settings.string("JWT_PUBLIC_KEY").is_none() {
+        verifier = verifier.algorithms([Algorithm::RS256]);
+    }
     if let Some(scopes) = settings.scopes("REQUIRED_SCOPES")? {
         verifier = verifier.required_scopes(scopes);
     }
@@ -47,9 +71,24 @@ pub(crate) fn provider(settings: &Settings) -> Result<RemoteAuthProvider, Config
         .map_err(|err| ConfigError::provider("jwt", err))
 }
 
-/// `MCP_AUTH_JWT_ALGORITHMS` (default RS256): asymmetric algorithms only, since the keys come from a JWKS.
-fn algorithms(settings: &Settings) -> Result<Vec<Algorithm>, ConfigError> {
-    let Some(list) = settings.string("JWT_ALGORITHMS") else { return Ok(vec![Algorithm::RS256]) };
+/// `MCP_AUTH_<name>`, when set, is an `https` URL (or `http` on loopback) without query or fragment: checked
+/// here so the error names the setting rather than a builder method.
+fn check_endpoint(settings: &Settings, name: &str, example: &str) -> Result<(), ConfigError> {
+    let Some(url) = settings.url(name, example)? else { return Ok(()) };
+    if url.scheme() == "http" && !mcp_auth_core::loopback::is_loopback_url(&url) {
+        return Err(settings
+            .invalid(name, "plain http is allowed on loopback only: use https", example)
+            .into());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(settings.invalid(name, "a query or fragment is not allowed", example).into());
+    }
+    Ok(())
+}
+
+/// `MCP_AUTH_JWT_ALGORITHMS`, if set: asymmetric algorithms only, since the keys are public keys.
+fn algorithms(settings: &Settings) -> Result<Option<Vec<Algorithm>>, ConfigError> {
+    let Some(list) = settings.string("JWT_ALGORITHMS") else { return Ok(None) };
     let mut algorithms = Vec::new();
     for (position, name) in list.split(',').map(str::trim).filter(|name| !name.is_empty()).enumerate() {
         let algorithm = Algorithm::from_str(name).map_err(|_| {
@@ -69,5 +108,5 @@ fn algorithms(settings: &Settings) -> Result<Vec<Algorithm>, ConfigError> {
     if algorithms.is_empty() {
         return Err(settings.invalid("JWT_ALGORITHMS", "the list is empty", "RS256").into());
     }
-    Ok(algorithms)
+    Ok(Some(algorithms))
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use mcp_auth_core::resource::ResourceUrl;
-use mcp_auth_core::settings::Settings;
+use mcp_auth_core::settings::{Settings, SettingsError};
 use mcp_auth_core::store::KvStorage;
 use mcp_auth_core::{BearerAuthLayer, TokenVerifier};
 
@@ -241,6 +241,29 @@ fn require_for(settings: &Settings, provider: &str) -> Result<(), ConfigError> {
     };
     for (name, example) in required {
         settings.require_string(name, example)?;
+    }
+    // The proxy over a store that outlives the process (or is shared by instances) needs keys that do too:
+    // with keys made at each start, its state would be unreadable after a restart (and stay so, blocking
+    // every start, until removed by hand) and each instance would refuse the others' tokens.
+    let store = settings.string("STORE");
+    if provider == "workos" && matches!(store.as_deref().map(str::trim), Some("file" | "redis")) {
+        for (name, what) in [
+            ("FERNET_KEYS", "Fernet keys (32 random bytes, URL-safe base64)"),
+            ("JWT_SIGNING_KEY", "a signing key (32+ random characters, or a PEM key)"),
+        ] {
+            if settings.string(name).is_none() {
+                return Err(SettingsError::Conflict {
+                    setting: Settings::var_name(name),
+                    reason: format!(
+                        "MCP_AUTH_PROVIDER=workos keeps its state in the `{}` store (MCP_AUTH_STORE), which outlives the \
+                         process: set {what}, the same on every instance, or keys made at each start would leave that \
+                         state unreadable after a restart",
+                        store.as_deref().unwrap_or_default().trim()
+                    ),
+                }
+                .into());
+            }
+        }
     }
     Ok(())
 }

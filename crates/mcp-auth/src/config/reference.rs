@@ -17,7 +17,11 @@ Every setting below can come from three places, highest first:
 2. a `.env` file in the working directory, same names;
 3. a TOML file: the path in `MCP_AUTH_CONFIG`, else `mcp-auth.toml` in the working directory when it
    exists. A key is the variable's name without `MCP_AUTH_`, in lower case (`base_url = \"...\"`), or
-   grouped in a table by its first word (`[jwt]` then `issuer = \"...\"`). Lists can be TOML arrays.
+   grouped in a table by its first word (`[jwt]` then `issuer = \"...\"`); any other key is refused.
+   Lists can be TOML arrays.
+
+A blank value counts as unset in every layer. In `.env`, quote a secret holding `$` with single quotes
+(`'...'`): unquoted or double-quoted, `$NAME` is replaced by that variable.
 
 An error names the variable, or the key and the file it was set in, says what is wrong and shows an example;
 it never repeats the value, which may be a secret. An unknown key in the TOML file is an error (with the
