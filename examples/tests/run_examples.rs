@@ -51,6 +51,12 @@ fn multi_tenant() {
     run_example("multi_tenant", &["--self-check"], &[]);
 }
 
+/// Needs Redis at `MCP_AUTH_REDIS_URL` (default 127.0.0.1:6379, as `.ci/run` provides).
+#[test]
+fn production() {
+    run_example("production", &["--self-check"], &[]);
+}
+
 /// The path of example `name`, built by `cargo test` next to this test binary.
 fn example_binary(name: &str) -> PathBuf {
     let test_binary = std::env::current_exe().expect("the test binary's own path");
