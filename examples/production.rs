@@ -318,7 +318,18 @@ async fn run_checks(
                 ensure!(auth.resource().as_str() == mcp_url, "instance resource {}", auth.resource());
             }
             ensure!(mcp_url == format!("{base_url}/mcp"), "the resource {mcp_url} is not the balancer's");
-            Ok(((), format!("both serve {mcp_url}, the balancer's address")))
+            let debug = format!("{:?} {settings:?}", deployment.auth());
+            for (name, secret) in [
+                ("the WorkOS client secret", dev_idp::PROXY_CLIENT_SECRET),
+                ("the Fernet key", fernet_key.expose_secret()),
+                ("the signing key", signing_secret.expose_secret()),
+            ] {
+                ensure!(!debug.contains(secret), "the Debug output of McpAuth or Settings shows {name}");
+            }
+            Ok((
+                (),
+                format!("both serve {mcp_url}, the balancer's address; their Debug output shows no secret"),
+            ))
         })
         .await;
     checks
