@@ -58,11 +58,10 @@ use anyhow::{Context, ensure};
 use axum::Router;
 use mcp_auth_core::settings::Settings;
 use mcp_auth_core::store::KvStorage;
-use mcp_auth_dev_idp::{DevClient, DevIdp, DevUser};
 use mcp_auth_examples::checks::Checks;
-use mcp_auth_examples::client;
 use mcp_auth_examples::run::{self, Mode};
 use mcp_auth_examples::server::{allowed_hosts, proxy_app};
+use mcp_auth_examples::{client, dev_idp};
 use mcp_auth_store_redis::RedisStore;
 use mcp_auth_workos::WorkOSProvider;
 use serde_json::Value;
@@ -116,24 +115,13 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The proxy's upstream client at the dev IdP, in the self-check.
-const PROXY_CLIENT: &str = "mcp-proxy";
-/// Its secret: a development value for an in-process dev IdP on loopback.
-const PROXY_SECRET: &str = "self-check-proxy-secret";
-
 async fn self_check() -> anyhow::Result<()> {
     let (listener, address, base_url) = run::loopback_listener().await?;
-    let idp = DevIdp::builder()
-        .user(DevUser::new("user_ada", "ada@example.com").name("Ada Lovelace").roles(["member"]))
-        .client(DevClient::confidential(PROXY_CLIENT, PROXY_SECRET, [format!("{base_url}/auth/callback")]))
-        .auto_approve(true)
-        .start()
-        .await
-        .context("starting the dev identity provider")?;
+    let idp = dev_idp::start_as_proxy_upstream(&format!("{base_url}/auth/callback")).await?;
     let settings = Settings::from_pairs([
         ("MCP_AUTH_AUTHKIT_DOMAIN", idp.url()),
-        ("MCP_AUTH_WORKOS_CLIENT_ID", PROXY_CLIENT),
-        ("MCP_AUTH_WORKOS_CLIENT_SECRET", PROXY_SECRET),
+        ("MCP_AUTH_WORKOS_CLIENT_ID", dev_idp::PROXY_CLIENT_ID),
+        ("MCP_AUTH_WORKOS_CLIENT_SECRET", dev_idp::PROXY_CLIENT_SECRET),
         ("MCP_AUTH_BASE_URL", base_url.as_str()),
         ("MCP_AUTH_ALLOWED_CLIENT_REDIRECT_URIS", "http://localhost:*,http://127.0.0.1:*"),
     ]);

@@ -24,6 +24,9 @@ use rmcp::{RoleClient, ServiceExt};
 /// The redirect URI the demo client registers: a loopback URI, as native clients use (RFC 8252).
 pub const REDIRECT_URI: &str = "http://127.0.0.1:8976/callback";
 
+/// The client name the demo client registers with.
+pub const CLIENT_NAME: &str = "mcp-auth demo client";
+
 /// A connected, authorized MCP client session.
 pub type McpSession = RunningService<RoleClient, ClientConfig>;
 
@@ -64,7 +67,7 @@ pub async fn authorize(
     state
         .start_authorization(
             AuthorizationRequest::new(REDIRECT_URI)
-                .with_client_name("mcp-auth demo client")
+                .with_client_name(CLIENT_NAME)
                 .with_application_type("native")
                 .with_challenge(challenge.to_owned()),
         )

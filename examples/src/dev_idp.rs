@@ -1,8 +1,10 @@
-//! The dev identity provider the `roles_and_permissions` and `multi_tenant` examples sign in with:
-//! the users of `examples/dev-idp-users.toml`, the file their headers tell you to run the dev IdP with.
+//! The dev identity provider as the examples' self-checks start it: with the users of
+//! `examples/dev-idp-users.toml` for the `roles_and_permissions` and `multi_tenant` examples (the file
+//! their headers tell you to run the dev IdP with), or as the AuthKit stand-in upstream of the OAuth
+//! proxy for `workos_proxy` and `production`.
 
 use anyhow::Context;
-use mcp_auth_dev_idp::{DevIdp, DevIdpConfig, DevIdpHandle};
+use mcp_auth_dev_idp::{DevClient, DevIdp, DevIdpConfig, DevIdpHandle, DevUser};
 
 /// `examples/dev-idp-users.toml`.
 pub const USERS_TOML: &str = include_str!("../dev-idp-users.toml");
@@ -18,6 +20,30 @@ pub async fn start_for_self_check() -> anyhow::Result<DevIdpHandle> {
     DevIdp::builder()
         .config(config)
         .port(0)
+        .auto_approve(true)
+        .start()
+        .await
+        .context("starting the dev identity provider")
+}
+
+/// The confidential client the OAuth proxy signs in with upstream, in the self-checks (`--self-check`
+/// of `workos_proxy` and `production`).
+pub const PROXY_CLIENT_ID: &str = "mcp-proxy";
+/// Its secret: a development value for an in-process dev IdP on loopback.
+pub const PROXY_CLIENT_SECRET: &str = "self-check-proxy-secret";
+
+/// Starts the dev IdP as the AuthKit stand-in upstream of an OAuth proxy, for a self-check: on a free
+/// loopback port, signing Ada (`user_ada`, `ada@example.com`, a member) in without pages, with one
+/// confidential client ([`PROXY_CLIENT_ID`], [`PROXY_CLIENT_SECRET`]) whose only redirect URI is the
+/// proxy's `callback_url`.
+///
+/// # Errors
+///
+/// A dev IdP that cannot start.
+pub async fn start_as_proxy_upstream(callback_url: &str) -> anyhow::Result<DevIdpHandle> {
+    DevIdp::builder()
+        .user(DevUser::new("user_ada", "ada@example.com").name("Ada Lovelace").roles(["member"]))
+        .client(DevClient::confidential(PROXY_CLIENT_ID, PROXY_CLIENT_SECRET, [callback_url]))
         .auto_approve(true)
         .start()
         .await

@@ -132,14 +132,25 @@ where
     S: ServerHandler,
     F: Fn() -> S + Send + Sync + 'static,
 {
-    let service = StreamableHttpService::new(
-        move || Ok(server()),
-        Arc::new(LocalSessionManager::default()),
-        StreamableHttpServerConfig::default().with_allowed_hosts(allowed_hosts),
-    );
+    let service =
+        mcp_service(server, StreamableHttpServerConfig::default().with_allowed_hosts(allowed_hosts));
     // CORS outside the bearer layer, so browser clients' preflights are answered without a token.
     let mcp = Router::new().nest_service(mcp_path, service).layer(bearer).layer(mcp_cors());
     mcp.merge(routes)
+}
+
+/// Any rmcp server (a new one from `server` per MCP session) as a streamable HTTP service with `config`,
+/// without auth: nest it at the resource's path behind a bearer layer (`McpAuth::protect` does). Give the
+/// config the `Host` values to accept (`with_allowed_hosts`, DNS-rebinding protection).
+pub fn mcp_service<S, F>(
+    server: F,
+    config: StreamableHttpServerConfig,
+) -> StreamableHttpService<S, LocalSessionManager>
+where
+    S: ServerHandler,
+    F: Fn() -> S + Send + Sync + 'static,
+{
+    StreamableHttpService::new(move || Ok(server()), Arc::new(LocalSessionManager::default()), config)
 }
 
 /// An [`AuthKitProvider`] for a server listening on `listen`, configured from `settings` as

@@ -51,6 +51,12 @@ fn multi_tenant() {
     run_example("multi_tenant", &["--self-check"], &[]);
 }
 
+/// Needs Redis at `MCP_AUTH_REDIS_URL` (default 127.0.0.1:6379, as `.ci/run` provides).
+#[test]
+fn production() {
+    run_example("production", &["--self-check"], &[]);
+}
+
 #[test]
 fn generic_jwt() {
     run_example("generic_jwt", &["--self-check"], &[]);
