@@ -1,8 +1,9 @@
 //! Configuration from the environment: [`McpAuth::from_env`] builds the provider `MCP_AUTH_PROVIDER` names
 //! over the store `MCP_AUTH_STORE` names, from variables, a `.env` file and an optional `mcp-auth.toml`.
 //!
-//! Every setting is listed once, in [`catalog::VARIABLES`]; `docs/configuration.md` is generated from that
-//! table ([`reference`]) and a test keeps the two equal.
+//! Every setting is listed once, in [`catalog::VARIABLES`](crate::config::catalog::VARIABLES);
+//! `docs/configuration.md` is generated from that table ([`reference`](crate::config::reference)) and a
+//! test keeps the two equal.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
