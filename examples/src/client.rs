@@ -30,11 +30,13 @@ pub const CLIENT_NAME: &str = "mcp-auth demo client";
 /// A connected, authorized MCP client session.
 pub type McpSession = RunningService<RoleClient, ClientConfig>;
 
-/// Connects without a token and returns the server's `WWW-Authenticate` challenge.
+/// Connects without a token and returns the server's `WWW-Authenticate` challenge, which must name the
+/// protected resource metadata (`resource_metadata=`), as MCP clients need it for discovery.
 ///
 /// # Errors
 ///
-/// When the server accepts the connection (it should not) or fails in another way.
+/// When the server accepts the connection (it should not), answers a challenge naming no metadata, or
+/// fails in another way.
 pub async fn challenge(mcp_url: &str) -> anyhow::Result<String> {
     let transport = StreamableHttpClientTransport::with_client(
         reqwest::Client::new(),
@@ -46,7 +48,8 @@ pub async fn challenge(mcp_url: &str) -> anyhow::Result<String> {
             bail!("the server accepted an unauthenticated MCP connection")
         }
         Err(error) => match error.auth_challenge() {
-            Some(challenge) => Ok(challenge.to_owned()),
+            Some(challenge) if challenge.contains("resource_metadata=") => Ok(challenge.to_owned()),
+            Some(challenge) => bail!("the challenge names no metadata: {challenge}"),
             None => Err(anyhow!(error).context("connecting without a token failed without a challenge")),
         },
     }
@@ -431,4 +434,14 @@ pub async fn try_call(session: &McpSession, tool: &'static str) -> Result<CallTo
 #[must_use]
 pub fn text_of(result: &CallToolResult) -> Option<String> {
     result.content.iter().find_map(|block| block.as_text().map(|text| text.text.clone()))
+}
+
+/// Calls `whoami` and reads its answer, the caller as JSON.
+///
+/// # Errors
+///
+/// The call failing, or an answer that is not JSON.
+pub async fn whoami(session: &McpSession) -> anyhow::Result<serde_json::Value> {
+    let text = text_of(&call(session, "whoami").await?).unwrap_or_default();
+    serde_json::from_str(&text).with_context(|| format!("whoami answered {text}"))
 }
