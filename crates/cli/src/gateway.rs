@@ -1,0 +1,14 @@
+//! `mcp-auth gateway`.
+
+use std::process::ExitCode;
+
+use crate::Global;
+
+/// Arguments of `mcp-auth gateway`.
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+/// Runs `mcp-auth gateway`.
+pub async fn run(_args: Args, _global: &Global) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("not built yet")
+}
