@@ -36,8 +36,10 @@ pub struct Global {
 #[command(name = "mcp-auth", version, propagate_version = true)]
 pub struct Cli {
     #[command(flatten)]
+    /// Options every command takes.
     pub global: Global,
     #[command(subcommand)]
+    /// The command to run.
     pub command: Command,
 }
 
@@ -54,6 +56,14 @@ pub enum Command {
     Token(token::Args),
 }
 
+/// Logs to stderr: `RUST_LOG` when set, else `info` (`warn` with `--quiet`).
+pub fn init_tracing(global: &Global) {
+    let default = if global.quiet { "warn" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).try_init();
+}
+
 /// Runs the command line and returns the process's exit status.
 pub fn main(cli: Cli) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -64,7 +74,7 @@ pub fn main(cli: Cli) -> ExitCode {
         }
     };
     let global = cli.global;
-    let result = runtime.block_on(async move {
+    let result = runtime.block_on(async {
         match cli.command {
             Command::Gateway(args) => gateway::run(args, &global).await,
             Command::Keygen(args) => keygen::run(args, &global).await,
