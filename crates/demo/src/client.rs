@@ -509,3 +509,43 @@ pub async fn whoami(session: &McpSession) -> anyhow::Result<serde_json::Value> {
     let text = text_of(&call(session, "whoami").await?).unwrap_or_default();
     serde_json::from_str(&text).with_context(|| format!("whoami answered {text}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms_are_read_with_every_hidden_field() {
+        let proxy_consent = "<form method=\"post\" action=\"/consent?a=1&amp;b=2\">\
+            <input type=\"hidden\" name=\"transaction\" value=\"t1\">\
+            <input type=\"hidden\" name=\"csrf\" value=\"c1\">\
+            <button type=\"submit\" name=\"decision\" value=\"approve\">Allow</button></form>";
+        let (action, fields) = page_form(proxy_consent).unwrap();
+        assert_eq!(action, "/consent?a=1&b=2");
+        assert_eq!(
+            fields,
+            [("transaction".to_owned(), "t1".to_owned()), ("csrf".to_owned(), "c1".to_owned())]
+        );
+
+        let dev_idp_sign_in = "<p>x</p><form method=\"post\" action=\"/oauth2/login\">\
+            <input type=\"hidden\" name=\"pending\" value=\"p1\">\
+            <input type=\"hidden\" name=\"csrf\" value=\"c2\">\
+            <label>Email <input type=\"text\" name=\"login\" value=\"\" autofocus></label>\
+            <label>Password <input type=\"password\" name=\"password\"></label></form>";
+        let (action, fields) = page_form(dev_idp_sign_in).unwrap();
+        assert_eq!(action, "/oauth2/login");
+        assert_eq!(fields, [("pending".to_owned(), "p1".to_owned()), ("csrf".to_owned(), "c2".to_owned())]);
+
+        assert!(page_form("<p>no form</p>").is_none());
+        let without_csrf = "<form action=\"/x\"><input type=\"hidden\" name=\"a\" value=\"b\"></form>";
+        assert!(page_form(without_csrf).is_none(), "a form without a csrf field is not submitted");
+    }
+
+    #[test]
+    fn the_browser_debug_output_hides_the_password() {
+        let browser = Browser::new().unwrap().sign_in_as("ada@example.com", SecretString::from("hunter2-pw"));
+        let debug = format!("{browser:?}");
+        assert!(debug.contains("ada@example.com"), "{debug}");
+        assert!(!debug.contains("hunter2-pw"), "{debug}");
+    }
+}

@@ -12,7 +12,6 @@ use crate::server::NOTES_WRITE;
 /// (`user_grace`, `grace@example.com`, password `grace`, an admin with the `demo:reset` permission), both
 /// in `org_analytical`; the `notes:write` scope advertised for the step-up; Ada signed in when
 /// auto-approve meets no `login_hint`.
-#[must_use]
 pub fn with_demo_users(builder: DevIdpBuilder) -> DevIdpBuilder {
     builder
         .user(
