@@ -32,7 +32,7 @@ pub struct Args {
     /// Address to listen on, such as 127.0.0.1:9400 (instead of --port).
     #[arg(long, env = "MCP_AUTH_DEV_IDP_BIND", value_name = "ADDR")]
     pub bind: Option<SocketAddr>,
-    /// TOML file with [server], [[users]] and [[clients]] (see crates/dev-idp/users.example.toml).
+    /// TOML file with `[server]`, `[[users]]` and `[[clients]]` (see crates/dev-idp/users.example.toml).
     #[arg(long, env = "MCP_AUTH_DEV_IDP_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Sign in without pages (login_hint picks the user).
