@@ -30,9 +30,9 @@ load REQUESTS="20000" CONCURRENCY="32":
 flood SECONDS="10" WORKERS="64":
     cargo bench -p mcp-auth-workos --bench userinfo_flood -- {{SECONDS}} {{WORKERS}}
 
-# Run the demo.
-demo:
-    cargo run -p mcp-auth-examples --example demo
+# Run the demo, e.g. `just demo --mode proxy` (`mcp-auth demo` runs the same).
+demo *ARGS:
+    cargo run -p mcp-auth-examples --example demo -- {{ARGS}}
 
 # Run one example by name, e.g. `just example protected_axum`.
 example NAME *ARGS:

@@ -18,11 +18,11 @@
 //! | `MCP_AUTH_BASE_URL` | `http://<MCP_AUTH_LISTEN>` | this server's public URL |
 //! | `MCP_AUTH_LISTEN` | `127.0.0.1:8000` | the address to listen on |
 //!
-//! Try it against the dev IdP and its users in `examples/dev-idp-users.toml` (Ada and Lin in
+//! Try it against the dev IdP and its users in `crates/demo/dev-idp-users.toml` (Ada and Lin in
 //! `org_analytical`, Grace in `org_babbage`, Tim in none; passwords are their first names):
 //!
 //! ```sh
-//! cargo run -p mcp-auth-dev-idp -- --config examples/dev-idp-users.toml &
+//! cargo run -p mcp-auth-dev-idp -- --config crates/demo/dev-idp-users.toml &
 //! MCP_AUTH_AUTHKIT_DOMAIN=http://127.0.0.1:9400 just example multi_tenant
 //! ```
 //!

@@ -22,6 +22,11 @@ fn demo() {
 }
 
 #[test]
+fn demo_proxy() {
+    run_example("demo", &["--self-check", "--mode", "proxy"], &[]);
+}
+
+#[test]
 fn protected_axum() {
     run_example("protected_axum", &["--self-check"], &[]);
 }

@@ -6,9 +6,13 @@
 //! | `mcp-auth keygen jwt\|fernet` | prints a new key in the format the configuration expects ([`keygen`]) |
 //! | `mcp-auth doctor` | checks the configuration the way the server reads it, one line per check ([`doctor`]) |
 //! | `mcp-auth token decode\|verify` | shows a token's header and claims, and why a verifier would refuse it ([`token`]) |
+//! | `mcp-auth dev-idp` | the development identity provider, for development only ([`dev_idp`]) |
+//! | `mcp-auth demo [--mode remote\|proxy]` | the demo: sign-in and tool calls on loopback, each step printed ([`demo`]) |
 
 #![warn(missing_docs)]
 
+pub mod demo;
+pub mod dev_idp;
 pub mod doctor;
 pub mod gateway;
 pub mod keygen;
@@ -35,11 +39,11 @@ pub struct Global {
 #[derive(Debug, Parser)]
 #[command(name = "mcp-auth", version, propagate_version = true)]
 pub struct Cli {
-    #[command(flatten)]
     /// Options every command takes.
+    #[command(flatten)]
     pub global: Global,
-    #[command(subcommand)]
     /// The command to run.
+    #[command(subcommand)]
     pub command: Command,
 }
 
@@ -54,6 +58,10 @@ pub enum Command {
     Doctor(doctor::Args),
     /// Decode a token, or verify it with the configured verifier.
     Token(token::Args),
+    /// Run the development identity provider (FOR DEVELOPMENT ONLY).
+    DevIdp(dev_idp::Args),
+    /// Run the demo: sign-in and tool calls against a protected MCP server, all on loopback.
+    Demo(demo::Args),
 }
 
 /// Logs to stderr: `RUST_LOG` when set, else `info` (`warn` with `--quiet`).
@@ -74,12 +82,15 @@ pub fn main(cli: Cli) -> ExitCode {
         }
     };
     let global = cli.global;
+    let command = cli.command;
     let result = runtime.block_on(async {
-        match cli.command {
+        match command {
             Command::Gateway(args) => gateway::run(args, &global).await,
             Command::Keygen(args) => keygen::run(args, &global).await,
             Command::Doctor(args) => doctor::run(args, &global).await,
             Command::Token(args) => token::run(args, &global).await,
+            Command::DevIdp(args) => dev_idp::run(args, &global).await,
+            Command::Demo(args) => demo::run(args, &global).await,
         }
     });
     match result {

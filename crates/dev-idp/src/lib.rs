@@ -29,7 +29,7 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `cli` | yes | the `mcp-auth-dev-idp` binary and its dependencies (clap, anyhow, a log subscriber); depend on the library with `default-features = false` to leave them out |
+//! | `cli` | yes | the `mcp-auth-dev-idp` binary, its command line as a library module ([`cli`], which `mcp-auth dev-idp` runs too) and their dependencies (clap, anyhow, a log subscriber); depend on the library with `default-features = false` to leave them out |
 //!
 //! # Example
 //!
@@ -61,6 +61,8 @@
 //! registration has an hourly ceiling, and only the scopes it advertises are granted.
 
 mod builder;
+#[cfg(feature = "cli")]
+pub mod cli;
 mod config;
 mod endpoints;
 mod error;

@@ -1,12 +1,39 @@
-//! The dev identity provider as the examples' self-checks start it: with the users of
-//! `examples/dev-idp-users.toml` for the `roles_and_permissions` and `multi_tenant` examples (the file
-//! their headers tell you to run the dev IdP with), or as the AuthKit stand-in upstream of the OAuth
-//! proxy for `workos_proxy` and `production`.
+//! The dev identity provider as the demo and the examples' self-checks start it: with the demo's two
+//! users ([`with_demo_users`]), with the users of `crates/demo/dev-idp-users.toml` for the
+//! `roles_and_permissions` and `multi_tenant` examples (the file their headers tell you to run the dev
+//! IdP with), or as the AuthKit stand-in upstream of the OAuth proxy for `workos_proxy` and `production`.
 
 use anyhow::Context;
-use mcp_auth_dev_idp::{DevClient, DevIdp, DevIdpConfig, DevIdpHandle, DevUser};
+use mcp_auth_dev_idp::{DevClient, DevIdp, DevIdpBuilder, DevIdpConfig, DevIdpHandle, DevUser};
 
-/// `examples/dev-idp-users.toml`.
+use crate::server::NOTES_WRITE;
+
+/// The demo's users and scope: Ada (`user_ada`, `ada@example.com`, password `ada`, a member) and Grace
+/// (`user_grace`, `grace@example.com`, password `grace`, an admin with the `demo:reset` permission), both
+/// in `org_analytical`; the `notes:write` scope advertised for the step-up; Ada signed in when
+/// auto-approve meets no `login_hint`.
+pub fn with_demo_users(builder: DevIdpBuilder) -> DevIdpBuilder {
+    builder
+        .user(
+            DevUser::new("user_ada", "ada@example.com")
+                .name("Ada Lovelace")
+                .org_id("org_analytical")
+                .roles(["member"])
+                .password("ada"),
+        )
+        .user(
+            DevUser::new("user_grace", "grace@example.com")
+                .name("Grace Hopper")
+                .org_id("org_analytical")
+                .roles(["admin"])
+                .permissions(["demo:reset"])
+                .password("grace"),
+        )
+        .scope(NOTES_WRITE)
+        .default_user("user_ada")
+}
+
+/// `crates/demo/dev-idp-users.toml`: the users of the `roles_and_permissions` and `multi_tenant` examples.
 pub const USERS_TOML: &str = include_str!("../dev-idp-users.toml");
 
 /// Starts the dev IdP with [`USERS_TOML`] in-process for a self-check: on a free loopback port, signing
@@ -16,7 +43,7 @@ pub const USERS_TOML: &str = include_str!("../dev-idp-users.toml");
 ///
 /// A malformed users file, or a dev IdP that cannot start.
 pub async fn start_for_self_check() -> anyhow::Result<DevIdpHandle> {
-    let config = DevIdpConfig::from_toml_str(USERS_TOML).context("reading examples/dev-idp-users.toml")?;
+    let config = DevIdpConfig::from_toml_str(USERS_TOML).context("reading dev-idp-users.toml")?;
     DevIdp::builder()
         .config(config)
         .port(0)

@@ -20,6 +20,7 @@ use rmcp::transport::streamable_http_client::{
     StreamableHttpError,
 };
 use rmcp::{RoleClient, ServiceExt};
+use secrecy::{ExposeSecret as _, SecretString};
 
 /// The redirect URI the demo client registers: a loopback URI, as native clients use (RFC 8252).
 pub const REDIRECT_URI: &str = "http://127.0.0.1:8976/callback";
@@ -65,6 +66,21 @@ pub async fn authorize(
     challenge: &str,
     login_hint: &str,
 ) -> anyhow::Result<AuthorizationManager> {
+    authorize_in(Browser::new()?, mcp_url, challenge, login_hint).await
+}
+
+/// [`authorize`] with `browser`, such as one that signs in on the authorization server's sign-in page
+/// ([`Browser::sign_in_as`]).
+///
+/// # Errors
+///
+/// Any step's failure, with the step named.
+pub async fn authorize_in(
+    mut browser: Browser,
+    mcp_url: &str,
+    challenge: &str,
+    login_hint: &str,
+) -> anyhow::Result<AuthorizationManager> {
     let mut state =
         OAuthState::new(mcp_url, Some(reqwest::Client::new())).await.context("creating the OAuth state")?;
     state
@@ -77,7 +93,7 @@ pub async fn authorize(
         .await
         .context("discovery and client registration")?;
     let authorization_url = state.get_authorization_url().await.context("building the authorization URL")?;
-    let callback = follow_authorization(&authorization_url, login_hint).await?;
+    let callback = follow_authorization(&mut browser, &authorization_url, login_hint).await?;
     state
         .handle_callback_url(&callback)
         .await
@@ -89,22 +105,27 @@ pub async fn authorize(
 /// redirects by hand, keeps cookies per host, and approves a consent page (the OAuth proxy's, whose form
 /// carries `transaction` and `csrf` fields) by submitting its form. Returns the callback URL the
 /// authorization server finally redirected to.
-async fn follow_authorization(authorization_url: &str, login_hint: &str) -> anyhow::Result<String> {
+async fn follow_authorization(
+    browser: &mut Browser,
+    authorization_url: &str,
+    login_hint: &str,
+) -> anyhow::Result<String> {
     let mut url = url::Url::parse(authorization_url)?;
     url.query_pairs_mut().append_pair("login_hint", login_hint);
-    let mut browser = Browser::new()?;
     browser.follow(url, REDIRECT_URI).await
 }
 
 /// A minimal browser for the demo and tests: redirects followed by hand, cookies kept per host (not per
-/// port, as browsers do), consent
-/// forms approved.
+/// port, as browsers do), consent forms approved, and sign-in pages (a form with a password field, such
+/// as the dev IdP's when it does not auto-approve) submitted with the credentials of
+/// [`sign_in_as`](Self::sign_in_as).
 #[derive(Debug)]
 pub struct Browser {
     http: reqwest::Client,
     cookies: std::collections::HashMap<String, Vec<(String, String)>>,
     /// Whether to approve consent pages (or deny them).
     pub approve: bool,
+    credentials: Option<(String, SecretString)>,
 }
 
 impl Browser {
@@ -115,7 +136,15 @@ impl Browser {
     /// When the HTTP client cannot be built.
     pub fn new() -> anyhow::Result<Self> {
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
-        Ok(Self { http, cookies: std::collections::HashMap::new(), approve: true })
+        Ok(Self { http, cookies: std::collections::HashMap::new(), approve: true, credentials: None })
+    }
+
+    /// Signs in as `login` (an email or user id) with `password` on the sign-in pages it meets; without
+    /// credentials a sign-in page ends the authorization with an error.
+    #[must_use]
+    pub fn sign_in_as(mut self, login: &str, password: SecretString) -> Self {
+        self.credentials = Some((login.to_owned(), password));
+        self
     }
 
     /// Cookies belong to a host, whatever the port (RFC 6265 §8.5), as in browsers.
@@ -201,7 +230,15 @@ impl Browser {
                 continue;
             }
             let body = response.text().await.unwrap_or_default();
-            match (status.is_success(), consent_form(&body)) {
+            match (status.is_success(), page_form(&body)) {
+                (true, Some((action, mut fields))) if body.contains("type=\"password\"") => {
+                    let Some((login, password)) = &self.credentials else {
+                        bail!("a sign-in page asks for a password, and no credentials were given");
+                    };
+                    fields.push(("login".to_owned(), login.clone()));
+                    fields.push(("password".to_owned(), password.expose_secret().to_owned()));
+                    form = Some((url.join(&action)?, fields));
+                }
                 (true, Some((action, mut fields))) => {
                     let decision = if self.approve { "approve" } else { "deny" };
                     fields.push(("decision".to_owned(), decision.to_owned()));
@@ -218,17 +255,21 @@ fn origin(url: &url::Url) -> String {
     url.origin().ascii_serialization()
 }
 
-/// The action and hidden fields of a page's consent form, if it has one.
-fn consent_form(html: &str) -> Option<(String, Vec<(String, String)>)> {
+/// The action and hidden fields of a page's form (the proxy's or the dev IdP's consent form, or the dev
+/// IdP's sign-in form), if it has one with a `csrf` field.
+fn page_form(html: &str) -> Option<(String, Vec<(String, String)>)> {
     let action = attribute_after(html, "<form", "action")?;
     let mut fields = Vec::new();
-    for name in ["transaction", "csrf"] {
-        let marker = format!("name=\"{name}\" value=\"");
-        let start = html.find(&marker)? + marker.len();
-        let end = html[start..].find('"')? + start;
-        fields.push((name.to_owned(), html[start..end].to_owned()));
+    let mut rest = &html[html.find("<form")?..];
+    while let Some(start) = rest.find("<input") {
+        let end = rest[start..].find('>')? + start;
+        let tag = &rest[start..end];
+        if tag.contains("type=\"hidden\"") {
+            fields.push((attribute_after(tag, "<input", "name")?, attribute_after(tag, "<input", "value")?));
+        }
+        rest = &rest[end..];
     }
-    Some((action.replace("&amp;", "&"), fields))
+    fields.iter().any(|(name, _)| name == "csrf").then(|| (action.replace("&amp;", "&"), fields))
 }
 
 fn attribute_after(html: &str, tag: &str, attribute: &str) -> Option<String> {
@@ -291,7 +332,7 @@ pub async fn step_up(
     let manager = auth.auth_manager.lock().await;
     let authorization_url =
         manager.request_scope_upgrade(&scope).await.context("building the step-up authorization URL")?;
-    let callback = follow_authorization(&authorization_url, login_hint).await?;
+    let callback = follow_authorization(&mut Browser::new()?, &authorization_url, login_hint).await?;
     let callback = AuthorizationCallback::from_redirect_url(&callback)?;
     manager
         .exchange_code_for_token_with_issuer(&callback.code, &callback.csrf_token, callback.issuer.as_deref())
@@ -328,8 +369,31 @@ pub async fn sign_in(
     mcp_url: &str,
     login_hint: &str,
 ) -> anyhow::Result<(McpSession, AuthClient<reqwest::Client>)> {
+    sign_in_in(Browser::new()?, mcp_url, login_hint).await
+}
+
+/// [`sign_in`] on an authorization server that shows a sign-in page (the dev IdP without auto-approve,
+/// or behind the OAuth proxy, which does not pass `login_hint` on): the page is submitted with `login`
+/// and `password`.
+///
+/// # Errors
+///
+/// Any step's failure, with the step named; wrong credentials are the sign-in page's answer.
+pub async fn sign_in_with_password(
+    mcp_url: &str,
+    login: &str,
+    password: SecretString,
+) -> anyhow::Result<(McpSession, AuthClient<reqwest::Client>)> {
+    sign_in_in(Browser::new()?.sign_in_as(login, password), mcp_url, login).await
+}
+
+async fn sign_in_in(
+    browser: Browser,
+    mcp_url: &str,
+    login_hint: &str,
+) -> anyhow::Result<(McpSession, AuthClient<reqwest::Client>)> {
     let challenge = challenge(mcp_url).await?;
-    let manager = authorize(mcp_url, &challenge, login_hint)
+    let manager = authorize_in(browser, mcp_url, &challenge, login_hint)
         .await
         .with_context(|| format!("signing in as {login_hint}"))?;
     connect(mcp_url, manager).await
@@ -444,4 +508,44 @@ pub fn text_of(result: &CallToolResult) -> Option<String> {
 pub async fn whoami(session: &McpSession) -> anyhow::Result<serde_json::Value> {
     let text = text_of(&call(session, "whoami").await?).unwrap_or_default();
     serde_json::from_str(&text).with_context(|| format!("whoami answered {text}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms_are_read_with_every_hidden_field() {
+        let proxy_consent = "<form method=\"post\" action=\"/consent?a=1&amp;b=2\">\
+            <input type=\"hidden\" name=\"transaction\" value=\"t1\">\
+            <input type=\"hidden\" name=\"csrf\" value=\"c1\">\
+            <button type=\"submit\" name=\"decision\" value=\"approve\">Allow</button></form>";
+        let (action, fields) = page_form(proxy_consent).unwrap();
+        assert_eq!(action, "/consent?a=1&b=2");
+        assert_eq!(
+            fields,
+            [("transaction".to_owned(), "t1".to_owned()), ("csrf".to_owned(), "c1".to_owned())]
+        );
+
+        let dev_idp_sign_in = "<p>x</p><form method=\"post\" action=\"/oauth2/login\">\
+            <input type=\"hidden\" name=\"pending\" value=\"p1\">\
+            <input type=\"hidden\" name=\"csrf\" value=\"c2\">\
+            <label>Email <input type=\"text\" name=\"login\" value=\"\" autofocus></label>\
+            <label>Password <input type=\"password\" name=\"password\"></label></form>";
+        let (action, fields) = page_form(dev_idp_sign_in).unwrap();
+        assert_eq!(action, "/oauth2/login");
+        assert_eq!(fields, [("pending".to_owned(), "p1".to_owned()), ("csrf".to_owned(), "c2".to_owned())]);
+
+        assert!(page_form("<p>no form</p>").is_none());
+        let without_csrf = "<form action=\"/x\"><input type=\"hidden\" name=\"a\" value=\"b\"></form>";
+        assert!(page_form(without_csrf).is_none(), "a form without a csrf field is not submitted");
+    }
+
+    #[test]
+    fn the_browser_debug_output_hides_the_password() {
+        let browser = Browser::new().unwrap().sign_in_as("ada@example.com", SecretString::from("hunter2-pw"));
+        let debug = format!("{browser:?}");
+        assert!(debug.contains("ada@example.com"), "{debug}");
+        assert!(!debug.contains("hunter2-pw"), "{debug}");
+    }
 }
