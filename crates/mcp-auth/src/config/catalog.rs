@@ -70,12 +70,14 @@ pub enum Group {
     Store,
     /// The `mcp-auth-dev-idp` binary (its command-line flags' variables; environment only).
     DevIdp,
+    /// `mcp-auth gateway`: each of its flags' settings.
+    Gateway,
 }
 
 impl Group {
     /// Every group, in order.
-    pub const ALL: [Self; 6] =
-        [Self::General, Self::AuthKit, Self::WorkOS, Self::Jwt, Self::Store, Self::DevIdp];
+    pub const ALL: [Self; 7] =
+        [Self::General, Self::AuthKit, Self::WorkOS, Self::Jwt, Self::Store, Self::Gateway, Self::DevIdp];
 
     /// The group's heading.
     #[must_use]
@@ -87,6 +89,7 @@ impl Group {
             Self::Jwt => "Any JWT issuer (`MCP_AUTH_PROVIDER=jwt`)",
             Self::Store => "Storage (`MCP_AUTH_STORE`)",
             Self::DevIdp => "Development identity provider (`mcp-auth-dev-idp`)",
+            Self::Gateway => "Gateway (`mcp-auth gateway`; its flags win)",
         }
     }
 }
@@ -373,6 +376,67 @@ pub const VARIABLES: &[Variable] = &[
         "<44-character key>,<older key>",
         "Fernet keys (32 random bytes, URL-safe base64), newest first. When set, `McpAuth::store()` encrypts every \
          value; the proxy always encrypts its state, with these keys. Share them between instances.",
+    ),
+    // The gateway.
+    Variable::new(
+        "GATEWAY_UPSTREAM",
+        Group::Gateway,
+        Kind::Url,
+        "(this or the command is required)",
+        "http://127.0.0.1:3000/mcp",
+        "The MCP server to protect, by its streamable-HTTP endpoint (`--upstream`).",
+    ),
+    Variable::new(
+        "GATEWAY_UPSTREAM_COMMAND",
+        Group::Gateway,
+        Kind::Text,
+        "(this or the URL is required)",
+        "npx -y @modelcontextprotocol/server-everything",
+        "A stdio MCP server to start, supervise and serve over HTTP, run by `sh -c` (`--upstream-command`).",
+    ),
+    Variable::new(
+        "GATEWAY_IDENTITY_HEADERS",
+        Group::Gateway,
+        Kind::List,
+        "none",
+        "user=X-User-Id,email=X-User-Email",
+        "Parts of the verified identity to send upstream, as `field=Header-Name` (fields: user, email, name, \
+         org, roles, permissions, scopes, client); the headers are always removed from what clients send \
+         (`--identity-header`).",
+    ),
+    Variable::new(
+        "GATEWAY_POLICY",
+        Group::Gateway,
+        Kind::FilePath,
+        "none",
+        "policy.toml",
+        "A TOML file of per-tool scopes and roles, and whether `tools/list` hides what a caller cannot call \
+         (`--policy`).",
+    ),
+    Variable::new(
+        "GATEWAY_MAX_BODY_BYTES",
+        Group::Gateway,
+        Kind::Text,
+        "4194304",
+        "1048576",
+        "The largest request body accepted, in bytes; larger ones get 413 (`--max-body-bytes`).",
+    ),
+    Variable::new(
+        "GATEWAY_UPSTREAM_TIMEOUT",
+        Group::Gateway,
+        Kind::Text,
+        "60",
+        "30",
+        "Seconds to wait for the upstream's answer (for HTTP, its response headers; a stream then runs as \
+         long as both ends keep it open) (`--upstream-timeout`).",
+    ),
+    Variable::new(
+        "GATEWAY_METRICS_LISTEN",
+        Group::Gateway,
+        Kind::SocketAddr,
+        "none (no metrics page)",
+        "127.0.0.1:9090",
+        "Serve Prometheus metrics at `/metrics` on this address, apart from the MCP traffic (`--metrics-listen`).",
     ),
     // The dev IdP binary.
     Variable::new(
