@@ -339,6 +339,23 @@ mod tests {
     }
 
     #[test]
+    fn the_toml_file_sets_the_gateway_under_its_own_table() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("policy.toml"), "[tools.reset]\nroles = [\"admin\"]\n").unwrap();
+        let policy = dir.path().join("policy.toml").display().to_string();
+        let toml = format!(
+            "[gateway]\nupstream = \"http://127.0.0.1:3000/mcp\"\nidentity_headers = [\"user=X-User-Id\", \"email=X-Email\"]\npolicy = \"{policy}\"\nupstream_timeout = 7\n"
+        );
+        std::fs::write(dir.path().join("mcp-auth.toml"), toml).unwrap();
+        let settings = Settings::from_env_in(dir.path(), Vec::<(String, String)>::new()).unwrap();
+        let config = GatewayConfig::from_args(&Args::default(), &settings).unwrap();
+        assert!(matches!(&config.upstream, UpstreamSpec::Http(url) if url.port() == Some(3000)));
+        assert_eq!(config.identity.names().map(|n| n.as_str()).collect::<Vec<_>>(), ["x-user-id", "x-email"]);
+        assert!(config.policy.has_roles());
+        assert_eq!(config.upstream_timeout, Duration::from_secs(7));
+    }
+
+    #[test]
     fn set_flags_override_and_are_checked() {
         let args = Args { set: vec!["nonsense".into()], ..Args::default() };
         assert!(args.settings().unwrap_err().to_string().contains("expected NAME=VALUE"));
