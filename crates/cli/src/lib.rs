@@ -51,7 +51,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Protect an MCP server (streamable HTTP or stdio) with OAuth.
-    Gateway(gateway::Args),
+    Gateway(Box<gateway::Args>),
     /// Print a new key for the configuration.
     Keygen(keygen::Args),
     /// Check the configuration, the authorization server, the store and the keys.
@@ -85,7 +85,7 @@ pub fn main(cli: Cli) -> ExitCode {
     let command = cli.command;
     let result = runtime.block_on(async {
         match command {
-            Command::Gateway(args) => gateway::run(args, &global).await,
+            Command::Gateway(args) => gateway::run(*args, &global).await,
             Command::Keygen(args) => keygen::run(args, &global).await,
             Command::Doctor(args) => doctor::run(args, &global).await,
             Command::Token(args) => token::run(args, &global).await,

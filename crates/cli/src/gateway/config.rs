@@ -269,7 +269,7 @@ mod tests {
         let config = GatewayConfig::from_args(&Args::default(), &from_settings).unwrap();
         assert!(matches!(&config.upstream, UpstreamSpec::Http(url) if url.port() == Some(3000)));
         assert_eq!(config.upstream_timeout, Duration::from_secs(5));
-        assert_eq!(config.identity.names().map(|n| n.as_str()).collect::<Vec<_>>(), ["x-user"]);
+        assert_eq!(config.identity.names().map(http::HeaderName::as_str).collect::<Vec<_>>(), ["x-user"]);
         let args = Args {
             upstream_command: Some("python3 server.py".into()),
             identity_headers: vec!["email=X-Email".into()],
@@ -277,7 +277,7 @@ mod tests {
         };
         let config = GatewayConfig::from_args(&args, &settings(&[])).unwrap();
         assert!(matches!(&config.upstream, UpstreamSpec::Command(c) if c == "python3 server.py"));
-        assert_eq!(config.identity.names().map(|n| n.as_str()).collect::<Vec<_>>(), ["x-email"]);
+        assert_eq!(config.identity.names().map(http::HeaderName::as_str).collect::<Vec<_>>(), ["x-email"]);
         assert_eq!(config.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
 
         for (args, pairs, expected) in [
@@ -350,7 +350,10 @@ mod tests {
         let settings = Settings::from_env_in(dir.path(), Vec::<(String, String)>::new()).unwrap();
         let config = GatewayConfig::from_args(&Args::default(), &settings).unwrap();
         assert!(matches!(&config.upstream, UpstreamSpec::Http(url) if url.port() == Some(3000)));
-        assert_eq!(config.identity.names().map(|n| n.as_str()).collect::<Vec<_>>(), ["x-user-id", "x-email"]);
+        assert_eq!(
+            config.identity.names().map(http::HeaderName::as_str).collect::<Vec<_>>(),
+            ["x-user-id", "x-email"]
+        );
         assert!(config.policy.has_roles());
         assert_eq!(config.upstream_timeout, Duration::from_secs(7));
     }

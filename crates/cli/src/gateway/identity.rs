@@ -112,7 +112,7 @@ impl IdentityHeaders {
                     headers.insert(name.clone(), value);
                 }
                 Err(_) => {
-                    tracing::warn!(header = %name, field = %field, "identity value is not a valid header value; left out")
+                    tracing::warn!(header = %name, field = %field, "identity value is not a valid header value; left out");
                 }
             }
         }

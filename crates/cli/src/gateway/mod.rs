@@ -60,7 +60,7 @@ pub async fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         Some(address) => Some(serve_metrics(address, shutdown.clone()).await?),
         None => None,
     };
-    let (app, upstream) = app(&auth, &settings, &config, listen, shutdown.clone())?;
+    let (app, upstream) = app(&auth, &settings, &config, shutdown.clone())?;
     let listener =
         mcp_auth_core::serve::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let upstream_shown = match &upstream {
@@ -98,7 +98,6 @@ pub fn app(
     auth: &McpAuth,
     settings: &mcp_auth_core::settings::Settings,
     config: &GatewayConfig,
-    listen: SocketAddr,
     shutdown: CancellationToken,
 ) -> anyhow::Result<(Router, Upstream)> {
     let resource = auth.resource();
@@ -132,10 +131,15 @@ pub fn app(
     if !scopes.is_empty() {
         bearer = bearer.mcp_scopes(scopes);
     }
+    // Inside out: the policy reads bodies of verified requests; each request's span names the caller;
+    // the bearer layer verifies; the body limit holds for all; CORS answers browser preflights without a
+    // token.
     let mcp = mcp
         .layer(axum::middleware::from_fn_with_state(inspect, inspect::apply_policy))
+        .layer(axum::middleware::from_fn(trace_request))
         .layer(bearer)
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(config.max_body_bytes));
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(config.max_body_bytes))
+        .layer(mcp_auth::remote::mcp_cors());
     let readiness = health::Readiness {
         store: auth.store(),
         key_source: key_source(auth, settings),
@@ -147,8 +151,29 @@ pub fn app(
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .with_state(readiness);
-    let _ = listen;
     Ok((mcp.merge(auth.router()).merge(health), upstream))
+}
+
+/// A span for each verified MCP request, naming the user and the client (never the token), and a
+/// debug line with its status and duration.
+async fn trace_request(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use tracing::Instrument as _;
+    let token = request.extensions().get::<mcp_auth_core::AccessToken>();
+    let span = tracing::info_span!(
+        "mcp_request",
+        method = %request.method(),
+        user_id = token.and_then(|token| token.subject.as_deref()).unwrap_or("-"),
+        client_id = token.and_then(|token| token.client_id.as_deref()).unwrap_or("-"),
+    );
+    let started = std::time::Instant::now();
+    let response = next.run(request).instrument(span.clone()).await;
+    span.in_scope(|| {
+        tracing::debug!(status = response.status().as_u16(), elapsed = ?started.elapsed(), "forwarded");
+    });
+    response
 }
 
 /// The URL whose answer shows the provider's key source is up.
