@@ -24,7 +24,7 @@ pub(crate) const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(60);
     MCP_AUTH_PROVIDER=authkit MCP_AUTH_AUTHKIT_DOMAIN=your-app.authkit.app \\\n    \
     MCP_AUTH_BASE_URL=https://mcp.example.com mcp-auth gateway --upstream http://127.0.0.1:3000/mcp\n\n  \
     # a stdio server, started and supervised by the gateway, over HTTP with sign-in\n  \
-    mcp-auth gateway --upstream-command \"npx -y @modelcontextprotocol/server-everything\"\n\n  \
+    mcp-auth gateway --upstream-command \"npx -y @modelcontextprotocol/server-everything stdio\"\n\n  \
     # the verified user in headers, a per-tool policy, Prometheus metrics on another port\n  \
     mcp-auth gateway --upstream http://127.0.0.1:3000/mcp --identity-header user=X-User-Id \\\n    \
     --policy policy.toml --metrics-listen 127.0.0.1:9090\n\n\
