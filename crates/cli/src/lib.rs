@@ -35,8 +35,10 @@ pub struct Global {
 #[derive(Debug, Parser)]
 #[command(name = "mcp-auth", version, propagate_version = true)]
 pub struct Cli {
+    /// Options every command takes.
     #[command(flatten)]
     pub global: Global,
+    /// The command to run.
     #[command(subcommand)]
     pub command: Command,
 }
@@ -64,8 +66,9 @@ pub fn main(cli: Cli) -> ExitCode {
         }
     };
     let global = cli.global;
-    let result = runtime.block_on(async move {
-        match cli.command {
+    let command = cli.command;
+    let result = runtime.block_on(async {
+        match command {
             Command::Gateway(args) => gateway::run(args, &global).await,
             Command::Keygen(args) => keygen::run(args, &global).await,
             Command::Doctor(args) => doctor::run(args, &global).await,
