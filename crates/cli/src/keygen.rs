@@ -97,7 +97,8 @@ pub fn jwt_key(alg: JwtAlg) -> anyhow::Result<SecretString> {
     let key = match alg {
         JwtAlg::Hs256 => {
             let mut bytes = [0u8; SECRET_BYTES];
-            aws_lc_rs::rand::fill(&mut bytes).map_err(|_| anyhow::anyhow!("the system random generator failed"))?;
+            aws_lc_rs::rand::fill(&mut bytes)
+                .map_err(|_| anyhow::anyhow!("the system random generator failed"))?;
             let secret = SecretString::from(URL_SAFE_NO_PAD.encode(bytes));
             bytes.fill(0);
             secret
@@ -168,7 +169,10 @@ pub async fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             } else {
                 format!("{}\n", key.expose_secret())
             };
-            (SecretString::from(text), "a Fernet key for MCP_AUTH_FERNET_KEYS (newest first, comma-separated)")
+            (
+                SecretString::from(text),
+                "a Fernet key for MCP_AUTH_FERNET_KEYS (newest first, comma-separated)",
+            )
         }
     };
     let mut stdout = std::io::stdout().lock();

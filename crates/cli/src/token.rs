@@ -116,7 +116,10 @@ pub fn read_token(argument: &str) -> anyhow::Result<String> {
         mcp_auth::jwt::DEFAULT_MAX_TOKEN_SIZE
     );
     let text = String::from_utf8(raw).map_err(|err| {
-        anyhow::anyhow!("the token is not UTF-8 text (invalid byte at offset {})", err.utf8_error().valid_up_to())
+        anyhow::anyhow!(
+            "the token is not UTF-8 text (invalid byte at offset {})",
+            err.utf8_error().valid_up_to()
+        )
     })?;
     let text = text.trim();
     let text = text.strip_prefix("Bearer ").or_else(|| text.strip_prefix("bearer ")).unwrap_or(text).trim();
@@ -171,7 +174,8 @@ pub fn decode(token: &str, now: SystemTime) -> anyhow::Result<Vec<String>> {
 
 /// A segment decoded as a JSON object.
 fn segment(text: &str, name: &str) -> anyhow::Result<Map<String, Value>> {
-    let bytes = SEGMENT.decode(text).map_err(|err| anyhow::anyhow!("the {name} segment is not base64url: {err}"))?;
+    let bytes =
+        SEGMENT.decode(text).map_err(|err| anyhow::anyhow!("the {name} segment is not base64url: {err}"))?;
     match serde_json::from_slice::<Value>(&bytes) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => anyhow::bail!("the {name} segment is JSON but not an object"),
@@ -256,7 +260,10 @@ async fn verify(token: &str, global: &Global) -> anyhow::Result<ExitCode> {
     let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     match verdict {
         Ok(access) => {
-            output::line(global, &format!("accepted by the `{}` provider's verifier", auth.provider().name()));
+            output::line(
+                global,
+                &format!("accepted by the `{}` provider's verifier", auth.provider().name()),
+            );
             output::line(global, &format!("subject: {}", access.subject.as_deref().unwrap_or("(none)")));
             if let Some(client) = &access.client_id {
                 output::line(global, &format!("client: {client}"));
@@ -269,7 +276,10 @@ async fn verify(token: &str, global: &Global) -> anyhow::Result<ExitCode> {
                 output::line(global, &format!("audience: {}", access.audience.join(" ")));
             }
             match access.expires_at.and_then(|at| at.duration_since(SystemTime::UNIX_EPOCH).ok()) {
-                Some(at) => output::line(global, &format!("expires: {} ({})", at.as_secs(), relative(at.as_secs(), now))),
+                Some(at) => output::line(
+                    global,
+                    &format!("expires: {} ({})", at.as_secs(), relative(at.as_secs(), now)),
+                ),
                 None => output::line(global, "expires: not said"),
             }
             Ok(ExitCode::SUCCESS)
@@ -345,11 +355,17 @@ mod tests {
             r#"{"alg":"RS256","kid":"k1"}"#,
             r#"{"sub":"user_1","exp":2000000000,"refresh_token":"rt-very-secret","nested":{"api":"sk_live_abc123"},"token_type":"Bearer"}"#,
         );
-        let text = decode(&token, SystemTime::UNIX_EPOCH + Duration::from_secs(1_999_999_000)).unwrap().join("\n");
-        assert!(text.contains("NOT VERIFIED") && text.contains("\"kid\": \"k1\"") && text.contains("user_1"), "{text}");
+        let text =
+            decode(&token, SystemTime::UNIX_EPOCH + Duration::from_secs(1_999_999_000)).unwrap().join("\n");
+        assert!(
+            text.contains("NOT VERIFIED") && text.contains("\"kid\": \"k1\"") && text.contains("user_1"),
+            "{text}"
+        );
         assert!(!text.contains("rt-very-secret") && !text.contains("sk_live_abc123"), "{text}");
         assert!(text.contains("\"token_type\": \"Bearer\""), "{text}");
-        assert!(text.contains("signature: 64 bytes [masked]") && !text.contains(token.split('.').nth(2).unwrap()));
+        assert!(
+            text.contains("signature: 64 bytes [masked]") && !text.contains(token.split('.').nth(2).unwrap())
+        );
         assert!(text.contains("expires: 2000000000 (in 16m 40s)"), "{text}");
     }
 

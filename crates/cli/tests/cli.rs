@@ -102,7 +102,8 @@ fn rand_u64() -> u64 {
 
 /// Writes one Fernet-encrypted value under `prefix`; returns the store to clean up with.
 async fn store_one_value(prefix: &str, key: &FernetKey) -> FernetStore<RedisStore> {
-    let redis = RedisStore::builder(REDIS_URL).prefix(prefix).connect().await.expect("Redis on 127.0.0.1:6379");
+    let redis =
+        RedisStore::builder(REDIS_URL).prefix(prefix).connect().await.expect("Redis on 127.0.0.1:6379");
     let store = FernetStore::new(redis, vec![key.clone()]).unwrap();
     store.put("app", "greeting", b"hello", Some(Duration::from_secs(300))).await.unwrap();
     store
@@ -131,7 +132,9 @@ async fn keygen_output_loads_through_the_server_code() {
     let settings = Settings::from_pairs([("MCP_AUTH_JWT_SIGNING_KEY", secret)]);
     assert_eq!(SigningKey::from_settings(&settings).unwrap().unwrap().algorithm(), Algorithm::HS256);
 
-    for (alg, expected) in [("es256", Algorithm::ES256), ("eddsa", Algorithm::EdDSA), ("rs256", Algorithm::RS256)] {
+    for (alg, expected) in
+        [("es256", Algorithm::ES256), ("eddsa", Algorithm::EdDSA), ("rs256", Algorithm::RS256)]
+    {
         let bare = mcp_auth(dir.path(), &[], &["keygen", "jwt", "--alg", alg], None).await;
         assert_eq!(bare.status, 0, "{}", bare.all());
         let settings = Settings::from_pairs([("MCP_AUTH_JWT_SIGNING_KEY", bare.stdout.as_str())]);
@@ -212,12 +215,19 @@ async fn doctor_fails_each_broken_value_naming_it_and_the_fix() {
         (
             "bad provider",
             Box::new(|env| set(env, "MCP_AUTH_PROVIDER", "keycloak")),
-            &["FAIL  MCP_AUTH_PROVIDER: ", "expected one of authkit, workos, jwt", "fix: set MCP_AUTH_PROVIDER="],
+            &[
+                "FAIL  MCP_AUTH_PROVIDER: ",
+                "expected one of authkit, workos, jwt",
+                "fix: set MCP_AUTH_PROVIDER=",
+            ],
         ),
         (
             "unreachable issuer",
             Box::new(move |env| set(env, "MCP_AUTH_AUTHKIT_DOMAIN", &format!("http://127.0.0.1:{closed}"))),
-            &["FAIL  MCP_AUTH_AUTHKIT_DOMAIN: cannot read the metadata", "fix: check MCP_AUTH_AUTHKIT_DOMAIN"],
+            &[
+                "FAIL  MCP_AUTH_AUTHKIT_DOMAIN: cannot read the metadata",
+                "fix: check MCP_AUTH_AUTHKIT_DOMAIN",
+            ],
         ),
         (
             "malformed URL",
@@ -237,7 +247,10 @@ async fn doctor_fails_each_broken_value_naming_it_and_the_fix() {
         (
             "Redis not answering",
             Box::new(move |env| set(env, "MCP_AUTH_REDIS_URL", &format!("redis://127.0.0.1:{closed}"))),
-            &["FAIL  MCP_AUTH_REDIS_URL: Redis does not answer", "fix: start Redis, or set MCP_AUTH_REDIS_URL="],
+            &[
+                "FAIL  MCP_AUTH_REDIS_URL: Redis does not answer",
+                "fix: start Redis, or set MCP_AUTH_REDIS_URL=",
+            ],
         ),
         (
             "redirect URL under the MCP endpoint",
@@ -248,7 +261,10 @@ async fn doctor_fails_each_broken_value_naming_it_and_the_fix() {
                 set(env, "MCP_AUTH_JWT_SIGNING_KEY", &"s".repeat(40));
                 set(env, "MCP_AUTH_REDIRECT_PATH", "/mcp/callback");
             }),
-            &["FAIL  MCP_AUTH_REDIRECT_PATH: the redirect URL http://127.0.0.1:8000/mcp/callback", "fix: set MCP_AUTH_REDIRECT_PATH"],
+            &[
+                "FAIL  MCP_AUTH_REDIRECT_PATH: the redirect URL http://127.0.0.1:8000/mcp/callback",
+                "fix: set MCP_AUTH_REDIRECT_PATH",
+            ],
         ),
         (
             "workos without its client",
@@ -282,7 +298,8 @@ async fn doctor_fails_each_broken_value_naming_it_and_the_fix() {
     assert!(run.stdout.contains("mcp-auth.toml"), "{}", run.all());
     std::fs::remove_file(dir.path().join("mcp-auth.toml")).unwrap();
     unset(&mut env, "MCP_AUTH_BASE_URL");
-    std::fs::write(dir.path().join(".env"), "MCP_AUTH_PROVIDER=authkit\nMCP_AUTH_BASE_URL=ftp://x\n").unwrap();
+    std::fs::write(dir.path().join(".env"), "MCP_AUTH_PROVIDER=authkit\nMCP_AUTH_BASE_URL=ftp://x\n")
+        .unwrap();
     let run = mcp_auth(dir.path(), &env, &["doctor"], None).await;
     assert_eq!(run.status, 1, "{}", run.all());
     assert!(run.stdout.contains("FAIL  MCP_AUTH_BASE_URL (in "), "{}", run.all());
@@ -299,7 +316,9 @@ async fn token_decode_shows_the_claims_and_masks_the_signature() {
     let token = idp.idp().issue_access_token("user_ada", RESOURCE, ["openid"]).unwrap();
     let run = mcp_auth(dir.path(), &[], &["token", "decode", "-"], Some(token.clone().into_bytes())).await;
     assert_eq!(run.status, 0, "{}", run.all());
-    for expected in ["NOT VERIFIED", "\"sub\": \"user_ada\"", RESOURCE, "signature: ", "[masked]", "expires: "] {
+    for expected in
+        ["NOT VERIFIED", "\"sub\": \"user_ada\"", RESOURCE, "signature: ", "[masked]", "expires: "]
+    {
         assert!(run.stdout.contains(expected), "{expected}: {}", run.all());
     }
     let signature = token.rsplit('.').next().unwrap();
@@ -331,7 +350,8 @@ async fn token_verify_accepts_a_valid_token_and_names_each_refusal() {
     assert!(run.stdout.contains("accepted") && run.stdout.contains("subject: user_ada"), "{}", run.all());
     assert!(run.stdout.contains("expires: "), "{}", run.all());
 
-    let elsewhere = idp.idp().issue_access_token("user_ada", "https://other.example.com/mcp", ["openid"]).unwrap();
+    let elsewhere =
+        idp.idp().issue_access_token("user_ada", "https://other.example.com/mcp", ["openid"]).unwrap();
     let run = verify(elsewhere).await;
     assert_eq!(run.status, 1, "{}", run.all());
     assert!(run.stdout.contains("refused") && run.stdout.contains("audience"), "{}", run.all());
@@ -369,7 +389,8 @@ async fn hostile_tokens_get_a_clear_error_never_a_panic() {
     assert_eq!(run.status, 1, "{}", run.all());
     assert!(run.stderr.contains("longer than"), "{}", run.all());
 
-    let run = mcp_auth(dir.path(), &[], &["token", "decode", "-"], Some(vec![b'e', b'y', 0xff, 0xfe, b'.'])).await;
+    let run =
+        mcp_auth(dir.path(), &[], &["token", "decode", "-"], Some(vec![b'e', b'y', 0xff, 0xfe, b'.'])).await;
     assert_eq!(run.status, 1, "{}", run.all());
     assert!(run.stderr.contains("not UTF-8"), "{}", run.all());
 

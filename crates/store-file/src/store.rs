@@ -92,11 +92,14 @@ impl FileStore {
         blocking(move || {
             let now = inner.now_ms();
             let mut out = Vec::new();
-            let backend = |err: std::io::Error| StoreError::Backend { backend: crate::BACKEND, source: Box::new(err) };
+            let backend =
+                |err: std::io::Error| StoreError::Backend { backend: crate::BACKEND, source: Box::new(err) };
             let mut dirs: Vec<PathBuf> = std::fs::read_dir(&inner.root)
                 .map_err(backend)?
                 .filter_map(Result::ok)
-                .filter(|entry| entry.file_name().to_string_lossy().starts_with(crate::layout::COLLECTION_PREFIX))
+                .filter(|entry| {
+                    entry.file_name().to_string_lossy().starts_with(crate::layout::COLLECTION_PREFIX)
+                })
                 .map(|entry| entry.path())
                 .collect();
             dirs.sort();

@@ -15,7 +15,8 @@ pub(super) fn values(settings: &Settings, report: &mut Report<'_>) {
         let subject = settings.describe(&name);
         match check_setting(settings, &name) {
             Ok(None) => {
-                let kind = catalog::variable(&name).map(|variable| variable.kind.to_string()).unwrap_or_default();
+                let kind =
+                    catalog::variable(&name).map(|variable| variable.kind.to_string()).unwrap_or_default();
                 report.add(Finding::pass(subject, format!("set ({})", kind.replace("\\|", "|"))));
             }
             Ok(Some(warning)) => report.add(Finding::warn(
@@ -33,7 +34,9 @@ pub(super) fn values(settings: &Settings, report: &mut Report<'_>) {
 /// The fix for a value of `name` that was refused.
 fn fix_for(settings: &Settings, name: &str) -> String {
     match catalog::variable(name) {
-        Some(variable) => format!("{} (takes: {})", set_hint(settings, name), variable.kind.to_string().replace("\\|", "|")),
+        Some(variable) => {
+            format!("{} (takes: {})", set_hint(settings, name), variable.kind.to_string().replace("\\|", "|"))
+        }
         None => "remove the key, or correct its name (docs/configuration.md lists every key)".to_owned(),
     }
 }
@@ -88,7 +91,10 @@ pub(super) fn urls(settings: &Settings, provider: &str, report: &mut Report<'_>)
             report.add(Finding::fail(
                 settings.describe(name),
                 format!("the resource URL cannot be made: {err}"),
-                format!("{} (https, or http on loopback only; no query, fragment or credentials)", set_hint(settings, name)),
+                format!(
+                    "{} (https, or http on loopback only; no query, fragment or credentials)",
+                    set_hint(settings, name)
+                ),
             ));
             return;
         }
@@ -178,7 +184,8 @@ pub(super) fn fernet_keys(
     }
     match FernetKey::from_settings(settings) {
         Ok(keys) => {
-            report.add(Finding::pass(settings.describe("FERNET_KEYS"), format!("{} key(s) parse", keys.len())));
+            report
+                .add(Finding::pass(settings.describe("FERNET_KEYS"), format!("{} key(s) parse", keys.len())));
             Some(keys)
         }
         Err(err) => {

@@ -30,7 +30,11 @@ pub(super) async fn authorization_server(settings: &Settings, provider: &str, re
             match AuthKitDomain::parse(domain.trim()) {
                 Ok(domain) => {
                     let base = domain.as_str().to_owned();
-                    ("AUTHKIT_DOMAIN", base.clone(), vec![format!("{base}/.well-known/oauth-authorization-server")])
+                    (
+                        "AUTHKIT_DOMAIN",
+                        base.clone(),
+                        vec![format!("{base}/.well-known/oauth-authorization-server")],
+                    )
                 }
                 Err(err) => {
                     report.add(Finding::fail(
@@ -97,7 +101,11 @@ pub(super) async fn authorization_server(settings: &Settings, provider: &str, re
                     "clients discover the authorization server through its metadata: check the issuer URL",
                 ));
             } else {
-                report.add(Finding::fail(subject.clone(), format!("cannot read the metadata: {last_error}"), unreachable_fix));
+                report.add(Finding::fail(
+                    subject.clone(),
+                    format!("cannot read the metadata: {last_error}"),
+                    unreachable_fix,
+                ));
             }
             jwks_setting
         }
@@ -123,7 +131,8 @@ pub(super) async fn authorization_server(settings: &Settings, provider: &str, re
     match fetch_json(&client, &jwks_uri).await {
         Ok(document) => match serde_json::from_value::<JwkSet>(document) {
             Ok(set) if !set.keys.is_empty() => {
-                let kids: Vec<&str> = set.keys.iter().filter_map(|key| key.common.key_id.as_deref()).collect();
+                let kids: Vec<&str> =
+                    set.keys.iter().filter_map(|key| key.common.key_id.as_deref()).collect();
                 report.add(Finding::pass(
                     jwks_subject,
                     format!("{jwks_uri}: {} key(s) (kid {})", set.keys.len(), kids.join(", ")),

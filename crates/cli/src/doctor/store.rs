@@ -46,11 +46,14 @@ pub(super) async fn check(settings: &Settings, keys: Option<&[FernetKey]>, repor
     if sample.is_empty() {
         report.add(Finding::pass(
             settings.describe("FERNET_KEYS"),
-            format!("nothing stored yet {where_}: no value to decrypt (note: checked again once there is state)"),
+            format!(
+                "nothing stored yet {where_}: no value to decrypt (note: checked again once there is state)"
+            ),
         ));
         return;
     }
-    let fernets: Vec<fernet::Fernet> = keys.iter().filter_map(|key| fernet::Fernet::new(key.expose_secret())).collect();
+    let fernets: Vec<fernet::Fernet> =
+        keys.iter().filter_map(|key| fernet::Fernet::new(key.expose_secret())).collect();
     let Some(multi) = (!fernets.is_empty()).then(|| fernet::MultiFernet::new(fernets)) else { return };
     let refused: Vec<&str> = sample
         .iter()
@@ -112,7 +115,10 @@ async fn redis_sample(settings: &Settings, report: &mut Report<'_>) -> Option<Ve
         ));
         return None;
     }
-    report.add(Finding::pass(subject.clone(), format!("Redis answers PING; keys under `{}:`", store.key_prefix())));
+    report.add(Finding::pass(
+        subject.clone(),
+        format!("Redis answers PING; keys under `{}:`", store.key_prefix()),
+    ));
     match store.sample_values(FERNET_SAMPLE).await {
         Ok(sample) => Some(sample),
         Err(err) => {

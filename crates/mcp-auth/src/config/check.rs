@@ -53,7 +53,11 @@ pub fn check_setting(settings: &Settings, name: &str) -> Result<Option<String>, 
             {
                 return Err(SettingsError::ConfigFile {
                     path: path.clone(),
-                    reason: format!("key `{}`: set {} in the environment instead", variable.key(), variable.var()),
+                    reason: format!(
+                        "key `{}`: set {} in the environment instead",
+                        variable.key(),
+                        variable.var()
+                    ),
                 });
             }
             check_value(settings, variable)?;
@@ -62,15 +66,18 @@ pub fn check_setting(settings: &Settings, name: &str) -> Result<Option<String>, 
         None => match settings.origin(name) {
             Some(Origin::ConfigFile(path)) => {
                 let key = Settings::file_key(name);
-                let hint =
-                    nearest(name).map(|known| format!(" (did you mean `{}`?)", known.key())).unwrap_or_default();
+                let hint = nearest(name)
+                    .map(|known| format!(" (did you mean `{}`?)", known.key()))
+                    .unwrap_or_default();
                 Err(SettingsError::ConfigFile {
                     path: path.clone(),
                     reason: format!("unknown key `{key}`{hint}; docs/configuration.md lists every key"),
                 })
             }
             Some(_) => {
-                let hint = nearest(name).map(|known| format!(" (did you mean {}?)", known.var())).unwrap_or_default();
+                let hint = nearest(name)
+                    .map(|known| format!(" (did you mean {}?)", known.var()))
+                    .unwrap_or_default();
                 Ok(Some(format!("unknown mcp-auth setting, ignored{hint}")))
             }
             None => Ok(None),
