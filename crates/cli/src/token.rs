@@ -187,13 +187,15 @@ fn pretty(value: &Value) -> String {
     serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
 }
 
-/// Whether a claim named `name` holds a secret.
+/// Whether a claim named `name` holds a secret: `client_secret`, `password`, `refresh_token`, `api_key`...
+/// (but not `token_type` or `token_use`, which describe a token).
 fn secret_name(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
-    ["secret", "password", "passwd", "token", "key", "credential", "code_verifier", "private"]
+    ["secret", "password", "passwd", "credential", "code_verifier", "private"]
         .iter()
         .any(|word| name.contains(word))
-        && name != "token_type"
+        || name.ends_with("token")
+        || name.ends_with("key")
 }
 
 /// Whether a string looks like a credential whatever its claim's name: a JWT, or a long run of key-like
@@ -353,7 +355,7 @@ mod tests {
     fn decode_masks_the_signature_and_secret_claims() {
         let token = jwt(
             r#"{"alg":"RS256","kid":"k1"}"#,
-            r#"{"sub":"user_1","exp":2000000000,"refresh_token":"rt-very-secret","nested":{"api":"sk_live_abc123"},"token_type":"Bearer"}"#,
+            r#"{"sub":"user_1","exp":2000000000,"refresh_token":"rt-very-secret","nested":{"api":"sk_live_abc123"},"token_type":"Bearer","token_use":"access"}"#,
         );
         let text =
             decode(&token, SystemTime::UNIX_EPOCH + Duration::from_secs(1_999_999_000)).unwrap().join("\n");
@@ -362,7 +364,10 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("rt-very-secret") && !text.contains("sk_live_abc123"), "{text}");
-        assert!(text.contains("\"token_type\": \"Bearer\""), "{text}");
+        assert!(
+            text.contains("\"token_type\": \"Bearer\"") && text.contains("\"token_use\": \"access\""),
+            "{text}"
+        );
         assert!(
             text.contains("signature: 64 bytes [masked]") && !text.contains(token.split('.').nth(2).unwrap())
         );

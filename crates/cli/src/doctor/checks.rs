@@ -149,16 +149,30 @@ pub(super) fn signing_key(settings: &Settings, provider: Option<&str>, report: &
                 settings.describe(name),
                 format!("{:?} key, kid `{}`", key.algorithm(), key.kid()),
             )),
-            Ok(None) if name == "JWT_SIGNING_KEY" && provider == Some("workos") => report.add(Finding::warn(
-                Settings::var_name(name),
-                "not set: the proxy signs with a new key at each start, so its tokens die with the process",
-                "set MCP_AUTH_JWT_SIGNING_KEY to the output of `mcp-auth keygen jwt`, the same on every instance",
-            )),
+            Ok(None) if name == "JWT_SIGNING_KEY" && provider == Some("workos") => {
+                let detail = "not set: the proxy signs with a new key at each start, so its tokens die with the process";
+                let fix = "set MCP_AUTH_JWT_SIGNING_KEY to the output of `mcp-auth keygen jwt`, the same on every instance";
+                if persistent_store(settings) {
+                    report.add(Finding::fail(
+                        Settings::var_name(name),
+                        format!(
+                            "{detail}, and the `{}` store outlives it: the server refuses to start",
+                            store_name(settings)
+                        ),
+                        fix,
+                    ));
+                } else {
+                    report.add(Finding::warn(Settings::var_name(name), detail, fix));
+                }
+            }
             Ok(None) => {}
             Err(err) => report.add(Finding::fail(
                 settings.describe(name),
                 err.to_string(),
-                format!("set {} to the output of `mcp-auth keygen jwt` (or `--alg es256`)", Settings::var_name(name)),
+                format!(
+                    "set {} to the output of `mcp-auth keygen jwt` (or `--alg es256`)",
+                    Settings::var_name(name)
+                ),
             )),
         }
     }
@@ -171,8 +185,17 @@ pub(super) fn fernet_keys(
     report: &mut Report<'_>,
 ) -> Option<Vec<FernetKey>> {
     if settings.string("FERNET_KEYS").is_none() {
-        let store = settings.string("STORE").unwrap_or_default();
-        if provider == Some("workos") || matches!(store.trim(), "file" | "redis") {
+        if provider == Some("workos") && persistent_store(settings) {
+            report.add(Finding::fail(
+                "MCP_AUTH_FERNET_KEYS",
+                format!(
+                    "not set, and the proxy keeps its state in the `{}` store, which outlives the process: the server \
+                     refuses to start",
+                    store_name(settings)
+                ),
+                "set MCP_AUTH_FERNET_KEYS to the output of `mcp-auth keygen fernet`, the same on every instance",
+            ));
+        } else if provider == Some("workos") || persistent_store(settings) {
             report.add(Finding::warn(
                 "MCP_AUTH_FERNET_KEYS",
                 "not set: the proxy encrypts its state with a new key at each start, and McpAuth::store() \
@@ -223,4 +246,14 @@ pub(super) async fn build(settings: &Settings, report: &mut Report<'_>) {
             "check that the authorization server and the store answer (see the lines below)",
         )),
     }
+}
+
+/// `MCP_AUTH_STORE`, trimmed (`memory` when unset).
+fn store_name(settings: &Settings) -> String {
+    settings.string("STORE").map_or_else(|| "memory".to_owned(), |store| store.trim().to_owned())
+}
+
+/// Whether `MCP_AUTH_STORE` names a store that outlives the process.
+fn persistent_store(settings: &Settings) -> bool {
+    matches!(store_name(settings).as_str(), "file" | "redis")
 }

@@ -128,6 +128,12 @@ pub async fn run(_args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     let keys = checks::fernet_keys(&settings, provider, &mut report);
     if provider.is_some() && !report.failed() {
         checks::build(&settings, &mut report).await;
+    } else if provider.is_some() {
+        report.add(Finding::warn(
+            "server",
+            "not built: the server would refuse this configuration (see the failures above)",
+            "fix the failures above, then run `mcp-auth doctor` again",
+        ));
     }
     if let Some(provider) = provider {
         remote::authorization_server(&settings, provider, &mut report).await;
