@@ -409,3 +409,39 @@ async fn hostile_tokens_get_a_clear_error_never_a_panic() {
     assert_eq!(run.status, 1, "{}", run.all());
     assert!(run.stderr.contains("MCP_AUTH_PROVIDER"), "{}", run.all());
 }
+
+#[tokio::test]
+async fn doctor_decrypts_a_sample_of_the_file_store() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let idp = idp().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store_dir = dir.path().join("state");
+    std::fs::create_dir(&store_dir).unwrap();
+    std::fs::set_permissions(&store_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let key = FernetKey::generate();
+    let files =
+        mcp_auth::store::file::FileStore::builder(&store_dir).sweep_interval(None).open().await.unwrap();
+    let store = FernetStore::new(files, vec![key.clone()]).unwrap();
+    store.put("app", "one", b"1", None).await.unwrap();
+    store.put("other", "two", b"2", Some(Duration::from_secs(300))).await.unwrap();
+
+    let mut env = good_env(&idp, "unused", &key);
+    set(&mut env, "MCP_AUTH_STORE", "file");
+    set(&mut env, "MCP_AUTH_FILE_STORE_DIR", store_dir.to_str().unwrap());
+    unset(&mut env, "MCP_AUTH_REDIS_PREFIX");
+    unset(&mut env, "MCP_AUTH_REDIS_URL");
+    let run = mcp_auth(dir.path(), &env, &["doctor"], None).await;
+    assert_eq!(run.status, 0, "{}", run.all());
+    assert!(run.stdout.contains("2 stored value(s) sampled in the file store decrypt"), "{}", run.all());
+
+    set(&mut env, "MCP_AUTH_FERNET_KEYS", FernetKey::generate().expose_secret());
+    let run = mcp_auth(dir.path(), &env, &["doctor"], None).await;
+    assert_eq!(run.status, 1, "{}", run.all());
+    assert!(run.stdout.contains("FAIL  MCP_AUTH_FERNET_KEYS: 2 of 2 stored value(s)"), "{}", run.all());
+
+    unset(&mut env, "MCP_AUTH_FILE_STORE_DIR");
+    let run = mcp_auth(dir.path(), &env, &["doctor"], None).await;
+    assert_eq!(run.status, 1, "{}", run.all());
+    assert!(run.stdout.contains("FAIL  MCP_AUTH_FILE_STORE_DIR"), "{}", run.all());
+}
