@@ -445,3 +445,23 @@ async fn doctor_decrypts_a_sample_of_the_file_store() {
     assert_eq!(run.status, 1, "{}", run.all());
     assert!(run.stdout.contains("FAIL  MCP_AUTH_FILE_STORE_DIR"), "{}", run.all());
 }
+
+#[tokio::test]
+async fn every_command_help_shows_examples() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["keygen", "--help"][..],
+        &["keygen", "jwt", "--help"],
+        &["keygen", "fernet", "--help"],
+        &["doctor", "--help"],
+        &["token", "--help"],
+        &["token", "decode", "--help"],
+        &["token", "verify", "--help"],
+    ] {
+        let run = mcp_auth(dir.path(), &[], args, None).await;
+        assert_eq!(run.status, 0, "{args:?}: {}", run.all());
+        assert!(run.stdout.contains("Examples:"), "{args:?}: {}", run.all());
+    }
+    let run = mcp_auth(dir.path(), &[], &["token", "decode", "--help"], None).await;
+    assert!(run.stdout.contains("shell history"), "{}", run.all());
+}
