@@ -201,7 +201,7 @@ fn secret_name(name: &str) -> bool {
 /// Whether a string looks like a credential whatever its claim's name: a JWT, or a long run of key-like
 /// characters (API keys such as `sk_live_...`).
 fn secret_value(value: &str) -> bool {
-    value.starts_with("eyJ") && value.split('.').count() >= 3
+    (value.starts_with("eyJ") && value.split('.').count() >= 3)
         || value.starts_with("sk_")
         || value.starts_with("-----BEGIN")
 }

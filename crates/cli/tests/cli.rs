@@ -182,6 +182,21 @@ async fn doctor_passes_every_line_of_a_good_configuration() {
     }
     assert!(!run.stdout.contains(key.expose_secret()), "the key is never printed");
 
+    // Any JWT issuer: the dev IdP's RFC 8414 metadata and JWKS.
+    let jwt = vars(&[
+        ("MCP_AUTH_PROVIDER", "jwt"),
+        ("MCP_AUTH_JWT_ISSUER", idp.url()),
+        ("MCP_AUTH_BASE_URL", BASE_URL),
+    ]);
+    let run = mcp_auth(dir.path(), &jwt, &["doctor"], None).await;
+    assert_eq!(run.status, 0, "{}", run.all());
+    assert!(run.stdout.contains("ok    MCP_AUTH_JWT_ISSUER: metadata at"), "{}", run.all());
+    assert!(
+        run.stdout.contains("server: the `jwt` provider builds over the `memory` store"),
+        "{}",
+        run.all()
+    );
+
     // The memory store, and an empty Redis prefix (a pass with a note).
     let mut memory = good_env(&idp, &prefix, &key);
     set(&mut memory, "MCP_AUTH_STORE", "memory");
@@ -246,7 +261,9 @@ async fn doctor_fails_each_broken_value_naming_it_and_the_fix() {
         ),
         (
             "Redis not answering",
-            Box::new(move |env| set(env, "MCP_AUTH_REDIS_URL", &format!("redis://127.0.0.1:{closed}"))),
+            Box::new(move |env| {
+                set(env, "MCP_AUTH_REDIS_URL", &format!("redis://:hunter2-password@127.0.0.1:{closed}"))
+            }),
             &[
                 "FAIL  MCP_AUTH_REDIS_URL: Redis does not answer",
                 "fix: start Redis, or set MCP_AUTH_REDIS_URL=",
@@ -281,6 +298,11 @@ async fn doctor_fails_each_broken_value_naming_it_and_the_fix() {
             assert!(run.stdout.contains(text), "{name}: expected {text:?} in\n{}", run.all());
         }
         assert!(run.stdout.contains(" failed"), "{name}: {}", run.all());
+        assert!(
+            !run.all().contains("hunter2-password"),
+            "{name}: the Redis password was printed: {}",
+            run.all()
+        );
         for (_, value) in &env {
             if value.len() >= 20 && (value.contains("sk_test") || value.len() == 44) {
                 assert!(!run.stdout.contains(value.as_str()), "{name}: a secret was printed: {}", run.all());
@@ -304,6 +326,12 @@ async fn doctor_fails_each_broken_value_naming_it_and_the_fix() {
     assert_eq!(run.status, 1, "{}", run.all());
     assert!(run.stdout.contains("FAIL  MCP_AUTH_BASE_URL (in "), "{}", run.all());
     assert!(run.stdout.contains(".env)"), "{}", run.all());
+    std::fs::remove_file(dir.path().join(".env")).unwrap();
+    std::fs::write(dir.path().join(".env"), "MCP_AUTH_BASE_URL='unterminated secret-value\n").unwrap();
+    let run = mcp_auth(dir.path(), &env, &["doctor"], None).await;
+    assert_eq!(run.status, 1, "{}", run.all());
+    assert!(run.stdout.contains("FAIL  configuration files: cannot read"), "{}", run.all());
+    assert!(!run.all().contains("secret-value"), "{}", run.all());
     std::fs::remove_file(dir.path().join(".env")).unwrap();
 
     store.delete("app", "greeting").await.unwrap();
