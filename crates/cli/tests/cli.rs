@@ -262,7 +262,7 @@ async fn doctor_fails_each_broken_value_naming_it_and_the_fix() {
         (
             "Redis not answering",
             Box::new(move |env| {
-                set(env, "MCP_AUTH_REDIS_URL", &format!("redis://:hunter2-password@127.0.0.1:{closed}"))
+                set(env, "MCP_AUTH_REDIS_URL", &format!("redis://:hunter2-password@127.0.0.1:{closed}"));
             }),
             &[
                 "FAIL  MCP_AUTH_REDIS_URL: Redis does not answer",
