@@ -27,3 +27,47 @@ pub fn info(global: &Global, message: &str) {
         let _ = writeln!(stderr(global), "{message}");
     }
 }
+
+fn stdout(global: &Global) -> anstream::AutoStream<std::io::Stdout> {
+    let choice = match global.color {
+        clap::ColorChoice::Always => anstream::ColorChoice::Always,
+        clap::ColorChoice::Never => anstream::ColorChoice::Never,
+        clap::ColorChoice::Auto => anstream::ColorChoice::Auto,
+    };
+    anstream::AutoStream::new(std::io::stdout(), choice)
+}
+
+/// The outcome of one check, as [`check`] prints it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// The check passed.
+    Pass,
+    /// The check passed with something worth knowing.
+    Warn,
+    /// The check failed: the command exits non-zero.
+    Fail,
+}
+
+/// Prints one check on stdout: `ok`, `warn` or `FAIL`, the subject and what was found, then for a
+/// failure or warning an indented `fix:` line. With `--quiet` only failures are printed.
+pub fn check(global: &Global, status: Status, subject: &str, detail: &str, fix: Option<&str>) {
+    if global.quiet && status != Status::Fail {
+        return;
+    }
+    let (label, colour) = match status {
+        Status::Pass => ("ok  ", AnsiColor::Green),
+        Status::Warn => ("warn", AnsiColor::Yellow),
+        Status::Fail => ("FAIL", AnsiColor::Red),
+    };
+    let style = Style::new().bold().fg_color(Some(colour.into()));
+    let mut out = stdout(global);
+    let _ = writeln!(out, "{style}{label}{style:#}  {subject}: {detail}");
+    if let Some(fix) = fix.filter(|_| status != Status::Pass) {
+        let _ = writeln!(out, "      fix: {fix}");
+    }
+}
+
+/// Prints a line of the command's own output on stdout (never silenced by `--quiet`).
+pub fn line(global: &Global, text: &str) {
+    let _ = writeln!(stdout(global), "{text}");
+}

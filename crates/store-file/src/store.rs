@@ -79,6 +79,53 @@ impl FileStore {
         blocking(move || Ok(inner.sweep())).await
     }
 
+    /// Up to `limit` live entries of any collection, as stored: each entry file's path with the value it
+    /// holds, for health checks such as `mcp-auth doctor` trying the configured Fernet keys on what is
+    /// stored. Files that are unreadable, damaged, expired or not entries are skipped; at most 64
+    /// collection directories are looked at.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] when the store's directory cannot be listed.
+    pub async fn sample_values(&self, limit: usize) -> Result<Vec<(PathBuf, Vec<u8>)>, StoreError> {
+        let inner = Arc::clone(&self.inner);
+        blocking(move || {
+            let now = inner.now_ms();
+            let mut out = Vec::new();
+            let backend =
+                |err: std::io::Error| StoreError::Backend { backend: crate::BACKEND, source: Box::new(err) };
+            let mut dirs: Vec<PathBuf> = std::fs::read_dir(&inner.root)
+                .map_err(backend)?
+                .filter_map(Result::ok)
+                .filter(|entry| {
+                    entry.file_name().to_string_lossy().starts_with(crate::layout::COLLECTION_PREFIX)
+                })
+                .map(|entry| entry.path())
+                .collect();
+            dirs.sort();
+            for dir in dirs.into_iter().take(64) {
+                let Ok(files) = std::fs::read_dir(&dir) else { continue };
+                for file in files.filter_map(Result::ok) {
+                    if out.len() >= limit {
+                        return Ok(out);
+                    }
+                    if !file.file_name().to_string_lossy().ends_with(crate::layout::ENTRY_SUFFIX) {
+                        continue;
+                    }
+                    let path = file.path();
+                    let Ok(bytes) = std::fs::read(&path) else { continue };
+                    if let Ok(entry) = crate::format::decode(&bytes)
+                        && entry.is_live(now)
+                    {
+                        out.push((path, entry.value));
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn run<T: Send + 'static>(
         &self,
         collection: &str,

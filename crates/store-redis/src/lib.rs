@@ -525,6 +525,48 @@ impl RedisStore {
         self.query::<String>(&redis::cmd("PING")).await.map(drop)
     }
 
+    /// Up to `limit` of this store's entries as they are in Redis, any collection: each Redis key (see
+    /// [`key_prefix`](Self::key_prefix)) with its raw value, for health checks such as `mcp-auth doctor`
+    /// trying the configured Fernet keys on what is stored. The walk is bounded (at most 64 `SCAN` calls),
+    /// so on a large database the sample may hold fewer entries than exist; keys that vanish between the
+    /// `SCAN` and the `GET` are left out. In cluster mode it samples the node the `SCAN` reaches.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when Redis cannot be reached.
+    pub async fn sample_values(&self, limit: usize) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        const MAX_SCANS: usize = 64;
+        let mut pattern = glob_escape(&format!("{}:", self.layout.prefix_part()));
+        pattern.push('*');
+        let mut keys: Vec<String> = Vec::new();
+        let mut cursor = 0u64;
+        for _ in 0..MAX_SCANS {
+            let mut cmd = redis::cmd("SCAN");
+            cmd.arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(1000);
+            let (next, page): (u64, Vec<Vec<u8>>) = self.query(&cmd).await?;
+            for raw in page {
+                if let Ok(key) = String::from_utf8(raw)
+                    && !keys.contains(&key)
+                    && keys.len() < limit
+                {
+                    keys.push(key);
+                }
+            }
+            cursor = next;
+            if cursor == 0 || keys.len() >= limit {
+                break;
+            }
+        }
+        let mut entries = Vec::with_capacity(keys.len());
+        for key in keys {
+            let value: Option<Vec<u8>> = self.query(redis::cmd("GET").arg(&key)).await?;
+            if let Some(value) = value {
+                entries.push((key, value));
+            }
+        }
+        Ok(entries)
+    }
+
     async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, StoreError> {
         let mut connection = self.connection.clone();
         let call = async move {

@@ -102,6 +102,56 @@ impl SigningKey {
         }
     }
 
+    /// A new random private key for `alg` (ES256, EdDSA or RS256) as PKCS#8 PEM, the form
+    /// `MCP_AUTH_JWT_SIGNING_KEY` and [`from_pem`](Self::from_pem) take: for `mcp-auth keygen` and for
+    /// secret managers. The PEM is zeroised when the returned secret is dropped.
+    ///
+    /// # Errors
+    ///
+    /// [`JwtError::InvalidKey`] for any other algorithm, [`JwtError::Crypto`] if the crypto library fails.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mcp_auth_jwt::{Algorithm, SigningKey};
+    ///
+    /// let pem = SigningKey::generate_pem(Algorithm::ES256)?;
+    /// assert_eq!(SigningKey::from_pem("key-1", &pem)?.algorithm(), Algorithm::ES256);
+    /// assert!(SigningKey::generate_pem(Algorithm::HS256).is_err());
+    /// # Ok::<(), mcp_auth_jwt::JwtError>(())
+    /// ```
+    pub fn generate_pem(alg: Algorithm) -> Result<SecretString, JwtError> {
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let pkcs8: Vec<u8> = match alg {
+            Algorithm::ES256 => aws_lc_rs::signature::EcdsaKeyPair::generate_pkcs8(
+                &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                &rng,
+            )
+            .map_err(|_| JwtError::Crypto("cannot generate a P-256 key"))?
+            .as_ref()
+            .to_vec(),
+            Algorithm::EdDSA => aws_lc_rs::signature::Ed25519KeyPair::generate_pkcs8v1(&rng)
+                .map_err(|_| JwtError::Crypto("cannot generate an Ed25519 key"))?
+                .as_ref()
+                .to_vec(),
+            Algorithm::RS256 => {
+                use aws_lc_rs::encoding::AsDer as _;
+                let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+                    .map_err(|_| JwtError::Crypto("cannot generate an RSA key"))?;
+                pair.as_der().map_err(|_| JwtError::Crypto("cannot encode the RSA key"))?.as_ref().to_vec()
+            }
+            other => {
+                return Err(JwtError::invalid_key(format!(
+                    "cannot generate a private key for {other:?}: ES256, EdDSA and RS256 are supported"
+                )));
+            }
+        };
+        let mut pkcs8 = pkcs8;
+        let pem = SecretString::from(pkcs8_pem(&pkcs8));
+        pkcs8.fill(0);
+        Ok(pem)
+    }
+
     /// A key from a PKCS#8 private key in PEM: EC P-256 (ES256), Ed25519 (EdDSA) or RSA of at least 2048
     /// bits (RS256).
     ///
@@ -276,6 +326,19 @@ mod tests {
         assert!(!debug.contains(jwk["n"].as_str().unwrap()), "{debug}");
         let other = SigningKey::generate_rs256("rsa-2").unwrap();
         assert_ne!(serde_json::to_value(other.public_jwk().unwrap()).unwrap()["n"], jwk["n"], "fresh keys");
+    }
+
+    #[test]
+    fn generated_pems_load_through_the_settings() {
+        for alg in [Algorithm::ES256, Algorithm::EdDSA, Algorithm::RS256] {
+            let pem = SigningKey::generate_pem(alg).unwrap();
+            assert!(pem.expose_secret().starts_with("-----BEGIN PRIVATE KEY-----\n"));
+            let settings = Settings::from_pairs([(SIGNING_KEY_ENV, pem.expose_secret())]);
+            let key = SigningKey::from_settings(&settings).unwrap().unwrap();
+            assert_eq!((key.algorithm(), key.kid()), (alg, "key-1"));
+            assert!(!format!("{pem:?}").contains("PRIVATE KEY"));
+        }
+        assert!(matches!(SigningKey::generate_pem(Algorithm::HS256), Err(JwtError::InvalidKey { .. })));
     }
 
     #[test]

@@ -10,46 +10,79 @@ use super::catalog::{self, Kind, Variable};
 
 /// Checks every setting that is set.
 pub(crate) fn check(settings: &Settings) -> Result<(), SettingsError> {
-    for (name, origin) in settings.names() {
-        match catalog::variable(name) {
-            Some(variable) => {
-                if let Origin::ConfigFile(path) = origin
-                    && !variable.in_file
-                {
-                    return Err(SettingsError::ConfigFile {
-                        path: path.clone(),
-                        reason: format!(
-                            "key `{}`: set {} in the environment instead",
-                            variable.key(),
-                            variable.var()
-                        ),
-                    });
-                }
-                check_value(settings, variable)?;
-            }
-            None => match origin {
-                Origin::ConfigFile(path) => {
-                    let key = Settings::file_key(name);
-                    let hint = nearest(name)
-                        .map(|known| format!(" (did you mean `{}`?)", known.key()))
-                        .unwrap_or_default();
-                    return Err(SettingsError::ConfigFile {
-                        path: path.clone(),
-                        reason: format!("unknown key `{key}`{hint}; docs/configuration.md lists every key"),
-                    });
-                }
-                _ => {
-                    let hint = nearest(name).map(Variable::var).unwrap_or_default();
-                    tracing::warn!(
-                        variable = %Settings::var_name(name),
-                        did_you_mean = %hint,
-                        "unknown mcp-auth setting, ignored"
-                    );
-                }
-            },
+    for (name, _) in settings.names() {
+        if check_setting(settings, name)?.is_some() {
+            let hint = nearest(name).map(Variable::var).unwrap_or_default();
+            tracing::warn!(
+                variable = %Settings::var_name(name),
+                did_you_mean = %hint,
+                "unknown mcp-auth setting, ignored"
+            );
         }
     }
     Ok(())
+}
+
+/// Checks the setting `name` (without the `MCP_AUTH_` prefix) the way
+/// [`McpAuth::from_settings`](crate::McpAuth::from_settings) does before building anything: its value
+/// against its kind in the [catalog](super::catalog), and that the TOML file may set it.
+///
+/// `Ok(None)` when it is fine or unset; `Ok(Some(warning))` for an unknown `MCP_AUTH_*` variable from the
+/// environment or `.env`, which is ignored (the warning names the nearest known variable); `Err` naming
+/// the variable or file key for a value that is refused, or an unknown key in the TOML file.
+///
+/// # Errors
+///
+/// The [`SettingsError`] `from_settings` would fail with for this setting.
+///
+/// # Examples
+///
+/// ```
+/// use mcp_auth::config::check_setting;
+/// use mcp_auth::settings::Settings;
+///
+/// let settings = Settings::from_pairs([("MCP_AUTH_STORE", "postgres"), ("MCP_AUTH_JWT_ISUER", "x")]);
+/// assert!(check_setting(&settings, "STORE").unwrap_err().to_string().contains("MCP_AUTH_STORE"));
+/// assert!(check_setting(&settings, "JWT_ISUER").unwrap().unwrap().contains("MCP_AUTH_JWT_ISSUER"));
+/// ```
+pub fn check_setting(settings: &Settings, name: &str) -> Result<Option<String>, SettingsError> {
+    match catalog::variable(name) {
+        Some(variable) => {
+            if let Some(Origin::ConfigFile(path)) = settings.origin(name)
+                && !variable.in_file
+            {
+                return Err(SettingsError::ConfigFile {
+                    path: path.clone(),
+                    reason: format!(
+                        "key `{}`: set {} in the environment instead",
+                        variable.key(),
+                        variable.var()
+                    ),
+                });
+            }
+            check_value(settings, variable)?;
+            Ok(None)
+        }
+        None => match settings.origin(name) {
+            Some(Origin::ConfigFile(path)) => {
+                let key = Settings::file_key(name);
+                let hint = nearest(name)
+                    .map(|known| format!(" (did you mean `{}`?)", known.key()))
+                    .unwrap_or_default();
+                Err(SettingsError::ConfigFile {
+                    path: path.clone(),
+                    reason: format!("unknown key `{key}`{hint}; docs/configuration.md lists every key"),
+                })
+            }
+            Some(_) => {
+                let hint = nearest(name)
+                    .map(|known| format!(" (did you mean {}?)", known.var()))
+                    .unwrap_or_default();
+                Ok(Some(format!("unknown mcp-auth setting, ignored{hint}")))
+            }
+            None => Ok(None),
+        },
+    }
 }
 
 fn check_value(settings: &Settings, variable: &Variable) -> Result<(), SettingsError> {

@@ -21,6 +21,7 @@ mod jwt;
 mod reference;
 mod store;
 
+pub use check::check_setting;
 pub use error::ConfigError;
 pub use reference::reference;
 
