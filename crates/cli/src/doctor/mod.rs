@@ -176,7 +176,7 @@ pub(crate) fn example(name: &str) -> &'static str {
     catalog::variable(name).map_or("", |variable| variable.example)
 }
 
-/// `Set MCP_AUTH_X=example` (or the TOML key when the value came from the file).
+/// `Set MCP_AUTH_<NAME>=example` (or the TOML key when the value came from the file).
 pub(crate) fn set_hint(settings: &Settings, name: &str) -> String {
     match settings.origin(name) {
         Some(Origin::ConfigFile(path)) => {
