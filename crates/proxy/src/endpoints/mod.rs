@@ -11,11 +11,44 @@ mod token;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::http::header::LOCATION;
+use axum::response::Response;
 use axum::routing::{get, post};
+use mcp_auth_core::metrics::{self, FlowEvent, FlowOutcome};
 
 use crate::proxy::Inner;
 
 pub(crate) type AppState = Arc<Inner>;
+
+/// Counts a browser-facing flow step by the page or redirect it answered: a 5xx is an `error`, a 4xx or
+/// a redirect carrying an OAuth `error` (back to the client) is `refused`, anything else a `success`.
+fn counted(event: FlowEvent, response: Response) -> Response {
+    let status = response.status();
+    let outcome = if status.is_server_error() {
+        FlowOutcome::Error
+    } else if status.is_client_error() || redirects_with_error(&response) {
+        FlowOutcome::Refused
+    } else {
+        FlowOutcome::Success
+    };
+    metrics::record_flow(event, outcome);
+    response
+}
+
+/// Whether `response` redirects with an `error` query parameter (RFC 6749 §4.1.2.1).
+fn redirects_with_error(response: &Response) -> bool {
+    if !response.status().is_redirection() {
+        return false;
+    }
+    let Some(location) = response.headers().get(LOCATION).and_then(|value| value.to_str().ok()) else {
+        return false;
+    };
+    // A relative location (the consent page) is read against a placeholder base; only the query matters.
+    let Ok(url) = url::Url::parse("http://placeholder.invalid/").and_then(|base| base.join(location)) else {
+        return false;
+    };
+    url.query_pairs().any(|(name, _)| name == "error")
+}
 
 /// Every route of the authorization server, with the CORS policy and its cross-origin guard in front.
 /// No fallback: the router is merged with the application's.
