@@ -69,3 +69,44 @@ pub(crate) fn router<S: Clone + Send + Sync + 'static>(inner: AppState) -> Route
         .with_state(inner);
     cors.apply(router)
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{StatusCode, header};
+    use axum::response::{IntoResponse, Response};
+    use mcp_auth_core::metrics::{FLOW_EVENTS_TOTAL, FlowEvent};
+    use mcp_auth_core::testkit::MetricsCapture;
+
+    use super::counted;
+
+    fn redirect(location: &str) -> Response {
+        (StatusCode::FOUND, [(header::LOCATION, location.to_owned())]).into_response()
+    }
+
+    #[test]
+    fn pages_and_redirects_count_under_their_outcome() {
+        let capture = MetricsCapture::new();
+        capture.run(async {
+            // On to the consent page, on to the upstream, back to the client with a code: successes.
+            counted(FlowEvent::Authorization, redirect("/consent?transaction=t1"));
+            counted(FlowEvent::Consent, redirect("https://upstream.example/authorize?state=s&scope=openid"));
+            counted(FlowEvent::Callback, redirect("http://127.0.0.1:9/cb?code=c&state=s"));
+            // Back to the client with an error, or a refusal page: refused.
+            counted(FlowEvent::Consent, redirect("http://127.0.0.1:9/cb?error=access_denied&state=s"));
+            counted(FlowEvent::Authorization, StatusCode::BAD_REQUEST.into_response());
+            // A page saying the server failed: an error.
+            counted(FlowEvent::Callback, StatusCode::SERVICE_UNAVAILABLE.into_response());
+        });
+        let recorded = capture.take();
+        let count = |event: FlowEvent, outcome: &str| {
+            recorded.counter(FLOW_EVENTS_TOTAL, &[("event", event.as_str()), ("outcome", outcome)])
+        };
+        assert_eq!(count(FlowEvent::Authorization, "success"), 1);
+        assert_eq!(count(FlowEvent::Authorization, "refused"), 1);
+        assert_eq!(count(FlowEvent::Consent, "success"), 1);
+        assert_eq!(count(FlowEvent::Consent, "refused"), 1);
+        assert_eq!(count(FlowEvent::Callback, "success"), 1);
+        assert_eq!(count(FlowEvent::Callback, "error"), 1);
+        assert_eq!(recorded.counter(FLOW_EVENTS_TOTAL, &[]), 6);
+    }
+}
