@@ -300,7 +300,12 @@ pub fn record_upstream(target: UpstreamTarget, outcome: UpstreamOutcome, elapsed
 }
 
 /// Counts one store operation and records how long it took.
-pub fn record_store(backend: &'static str, operation: StoreOperation, outcome: StoreOutcome, elapsed: Duration) {
+pub fn record_store(
+    backend: &'static str,
+    operation: StoreOperation,
+    outcome: StoreOutcome,
+    elapsed: Duration,
+) {
     ::metrics::counter!(
         STORE_OPERATIONS_TOTAL,
         label::BACKEND => backend,
@@ -360,7 +365,10 @@ mod tests {
     fn verifier_errors_map_to_outcomes() {
         assert_eq!(AuthOutcome::of(&VerifyError::expired()), AuthOutcome::Expired);
         assert_eq!(AuthOutcome::of(&VerifyError::wrong_audience()), AuthOutcome::WrongAudience);
-        assert_eq!(AuthOutcome::of(&VerifyError::invalid("token audience mismatch")), AuthOutcome::WrongAudience);
+        assert_eq!(
+            AuthOutcome::of(&VerifyError::invalid("token audience mismatch")),
+            AuthOutcome::WrongAudience
+        );
         assert_eq!(AuthOutcome::of(&VerifyError::invalid("unknown token")), AuthOutcome::Invalid);
         assert_eq!(
             AuthOutcome::of(&VerifyError::InsufficientScope { required: vec!["a".into()] }),

@@ -88,7 +88,12 @@ fn each_bearer_outcome_counts_once_under_its_own_label() {
             ("layer's scopes", get_with(&["Bearer narrow"]).await, AuthOutcome::InsufficientScope, true),
             ("verifier's scopes", get_with(&["Bearer short"]).await, AuthOutcome::InsufficientScope, true),
             ("verifier down", get_with(&["Bearer down"]).await, AuthOutcome::Unavailable, true),
-            ("tool needs a scope", post_with("good", CALL_DELETE).await, AuthOutcome::InsufficientScope, true),
+            (
+                "tool needs a scope",
+                post_with("good", CALL_DELETE).await,
+                AuthOutcome::InsufficientScope,
+                true,
+            ),
             ("unreadable MCP body", post_with("good", "{not json").await, AuthOutcome::Malformed, true),
         ]
     });
@@ -150,7 +155,13 @@ impl KvStorage for Down {
     async fn put(&self, _: &str, _: &str, _: &[u8], _: Option<Duration>) -> Result<(), StoreError> {
         Err(down())
     }
-    async fn put_if_absent(&self, _: &str, _: &str, _: &[u8], _: Option<Duration>) -> Result<bool, StoreError> {
+    async fn put_if_absent(
+        &self,
+        _: &str,
+        _: &str,
+        _: &[u8],
+        _: Option<Duration>,
+    ) -> Result<bool, StoreError> {
         Err(down())
     }
     async fn compare_and_swap(
@@ -223,7 +234,8 @@ fn instrumented_store_counts_and_times_every_operation() {
     assert_eq!(recorded.counter(metrics::STORE_OPERATIONS_TOTAL, &[]), 12);
     assert_eq!(recorded.histogram_count(metrics::STORE_DURATION_SECONDS, &[]), 12);
     assert_eq!(
-        recorded.histogram_count(metrics::STORE_DURATION_SECONDS, &[("backend", "memory"), ("operation", "get")]),
+        recorded
+            .histogram_count(metrics::STORE_DURATION_SECONDS, &[("backend", "memory"), ("operation", "get")]),
         2
     );
     // Neither the collection, the key nor the value is a label.
@@ -235,10 +247,13 @@ fn instrumented_store_counts_and_times_every_operation() {
 
 // ---- The Prometheus page ----
 
+/// One sample line: the metric name, its labels and its value.
+type Sample = (String, Vec<(String, String)>, f64);
+
 /// A strict reader of the Prometheus text exposition format (version 0.0.4): every line is a `# HELP`,
 /// a `# TYPE` or a sample `name{label="value",...} value`, with valid names, label syntax and float
 /// values. Returns the samples as (name, labels, value).
-fn parse_exposition(page: &str) -> Vec<(String, Vec<(String, String)>, f64)> {
+fn parse_exposition(page: &str) -> Vec<Sample> {
     fn is_metric_name(name: &str) -> bool {
         let mut bytes = name.bytes();
         bytes.next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_' || b == b':')
@@ -254,7 +269,10 @@ fn parse_exposition(page: &str) -> Vec<(String, Vec<(String, String)>, f64)> {
             "+Inf" => Some(f64::INFINITY),
             "-Inf" => Some(f64::NEG_INFINITY),
             "NaN" => Some(f64::NAN),
-            _ if text.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E')) => {
+            _ if text
+                .bytes()
+                .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E')) =>
+            {
                 text.parse().ok()
             }
             _ => None,
@@ -392,13 +410,22 @@ fn a_prometheus_page_rendered_after_real_requests_parses_and_holds_every_series(
     assert_eq!(value(metrics::REQUESTS_TOTAL, &[("outcome", "missing")]), Some(1.0), "{page}");
     assert_eq!(value(&format!("{}_count", metrics::VERIFY_DURATION_SECONDS), &[]), Some(3.0), "{page}");
     assert_eq!(
-        value(metrics::STORE_OPERATIONS_TOTAL, &[("backend", "memory"), ("operation", "put"), ("outcome", "ok")]),
+        value(
+            metrics::STORE_OPERATIONS_TOTAL,
+            &[("backend", "memory"), ("operation", "put"), ("outcome", "ok")]
+        ),
         Some(1.0),
         "{page}"
     );
     assert_eq!(value(metrics::TOKEN_CACHE_TOTAL, &[("cache", "jwt"), ("result", "hit")]), Some(1.0));
-    assert_eq!(value(metrics::UPSTREAM_REQUESTS_TOTAL, &[("target", "jwks"), ("outcome", "success")]), Some(1.0));
-    assert_eq!(value(metrics::FLOW_EVENTS_TOTAL, &[("event", "registration"), ("outcome", "success")]), Some(1.0));
+    assert_eq!(
+        value(metrics::UPSTREAM_REQUESTS_TOTAL, &[("target", "jwks"), ("outcome", "success")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(metrics::FLOW_EVENTS_TOTAL, &[("event", "registration"), ("outcome", "success")]),
+        Some(1.0)
+    );
     for name in metrics::ALL {
         assert!(page.contains(&format!("# HELP {name} ")), "no HELP for {name}:\n{page}");
         assert!(page.contains(&format!("# TYPE {name} ")), "no TYPE for {name}:\n{page}");
@@ -426,7 +453,10 @@ fn docs_observability_lists_every_metric_and_label_value() {
     values.extend(FlowEvent::ALL.iter().map(|v| v.as_str()));
     values.extend(FlowOutcome::ALL.iter().map(|v| v.as_str()));
     for value in values {
-        assert!(doc.contains(&format!("`{value}`")), "docs/observability.md does not list the label value `{value}`");
+        assert!(
+            doc.contains(&format!("`{value}`")),
+            "docs/observability.md does not list the label value `{value}`"
+        );
     }
     for key in [
         metrics::label::OUTCOME,

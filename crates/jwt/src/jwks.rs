@@ -175,7 +175,8 @@ impl RemoteJwks {
         issuer: &str,
         allow_http: bool,
     ) -> Result<Url, JwtError> {
-        metered(UpstreamTarget::AuthServerMetadata, self.read_jwks_uri(metadata_url, issuer, allow_http)).await
+        metered(UpstreamTarget::AuthServerMetadata, self.read_jwks_uri(metadata_url, issuer, allow_http))
+            .await
     }
 
     async fn read_jwks_uri(
@@ -409,7 +410,10 @@ impl RemoteJwks {
         metered(UpstreamTarget::Jwks, self.fetch_from(jwks_url)).await
     }
 
-    async fn fetch_from(&self, jwks_url: Url) -> Result<(Vec<crate::keys::VerifyingKey>, Duration), JwtError> {
+    async fn fetch_from(
+        &self,
+        jwks_url: Url,
+    ) -> Result<(Vec<crate::keys::VerifyingKey>, Duration), JwtError> {
         let url = jwks_url.to_string();
         let fetch_error =
             |source: reqwest::Error| JwtError::JwksFetch { url: url.clone(), source: source.into() };

@@ -93,7 +93,11 @@ fn token_grants_refreshes_and_reuse_detections_count() {
     });
     let recorded = capture.take();
     assert_eq!(flows(&recorded, FlowEvent::TokenGrant, FlowOutcome::Success), 1);
-    assert_eq!(flows(&recorded, FlowEvent::TokenGrant, FlowOutcome::Refused), 2, "wrong verifier, replayed code");
+    assert_eq!(
+        flows(&recorded, FlowEvent::TokenGrant, FlowOutcome::Refused),
+        2,
+        "wrong verifier, replayed code"
+    );
     assert_eq!(flows(&recorded, FlowEvent::Refresh, FlowOutcome::Success), 2);
     assert_eq!(flows(&recorded, FlowEvent::Refresh, FlowOutcome::Refused), 1);
     assert_eq!(flows(&recorded, FlowEvent::RefreshReuse, FlowOutcome::Success), 1);

@@ -316,8 +316,9 @@ fn userinfo_cache_lookups_and_calls_are_counted() {
         assert!(verifier.verify("stranger").await.is_err()); // hit (the cached refusal)
     });
     let recorded = capture.take();
-    let cache =
-        |result: &str| recorded.counter(TOKEN_CACHE_TOTAL, &[("cache", "workos_userinfo"), ("result", result)]);
+    let cache = |result: &str| {
+        recorded.counter(TOKEN_CACHE_TOTAL, &[("cache", "workos_userinfo"), ("result", result)])
+    };
     assert_eq!((cache("hit"), cache("miss")), (2, 2));
     let calls = |outcome: &str| {
         recorded.counter(UPSTREAM_REQUESTS_TOTAL, &[("target", "workos_userinfo"), ("outcome", outcome)])
@@ -325,7 +326,9 @@ fn userinfo_cache_lookups_and_calls_are_counted() {
     assert_eq!((calls("success"), calls("rejected"), calls("failure")), (1, 1, 0));
     for name in [TOKEN_CACHE_TOTAL, UPSTREAM_REQUESTS_TOTAL] {
         for labels in recorded.label_sets(name) {
-            assert!(labels.iter().all(|(_, value)| value != "good" && value != "stranger" && value != "user_01"));
+            assert!(
+                labels.iter().all(|(_, value)| value != "good" && value != "stranger" && value != "user_01")
+            );
         }
     }
 }

@@ -28,7 +28,8 @@ pub(super) async fn check(
         }
         Err(err) => {
             tracing::info!(error = %err, "MCP request body could not be read");
-            let response = jsonrpc_error(StatusCode::BAD_REQUEST, -32700, "the request body could not be read");
+            let response =
+                jsonrpc_error(StatusCode::BAD_REQUEST, -32700, "the request body could not be read");
             return Err((AuthOutcome::Malformed, response));
         }
     };
@@ -64,7 +65,10 @@ pub(super) async fn check(
         _ => "this resource needs scopes the token lacks".to_owned(),
     };
     tracing::info!(missing = ?missing, operation = guarded.map(tracing::field::display), "step-up required");
-    Err((AuthOutcome::InsufficientScope, Refusal::InsufficientScope { required, description }.into_response(config)))
+    Err((
+        AuthOutcome::InsufficientScope,
+        Refusal::InsufficientScope { required, description }.into_response(config),
+    ))
 }
 
 /// A JSON-RPC error answer with no request id (RFC: the id could not be determined, or the refusal

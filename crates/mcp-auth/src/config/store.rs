@@ -16,7 +16,9 @@ pub(crate) async fn open(settings: &Settings) -> Result<(&'static str, Arc<dyn K
         None | Some("memory") => ("memory", Arc::new(MemoryStore::new()) as Arc<dyn KvStorage>),
         Some("file") => open_file(settings).await?,
         Some("redis") => open_redis(settings).await?,
-        Some(_) => return Err(settings.invalid("STORE", "expected one of memory, file, redis", "redis").into()),
+        Some(_) => {
+            return Err(settings.invalid("STORE", "expected one of memory, file, redis", "redis").into());
+        }
     };
     Ok((name, Arc::new(InstrumentedStore::new(store, name))))
 }

@@ -7,10 +7,10 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use mcp_auth_core::metrics::FlowEvent;
 use mcp_auth_oauth_server::oauth2::{PkceCodeChallenge, PkceCodeVerifier};
 use mcp_auth_oauth_server::openidconnect::core::CoreAuthErrorResponseType;
 use mcp_auth_oauth_server::{AuthorizationRequest, AuthorizeError, OAuthError, Params};
-use mcp_auth_core::metrics::FlowEvent;
 use tracing::Instrument as _;
 
 use super::AppState;
