@@ -1,5 +1,5 @@
-//! The metrics every mcp-auth crate records, through the [`metrics`](::metrics) facade: the one list of
-//! names, labels and units, which `docs/observability.md` is checked against.
+//! The metrics every mcp-auth crate records, through the [`metrics`](https://docs.rs/metrics) facade:
+//! the one list of names, labels and units, which `docs/observability.md` is checked against.
 //!
 //! Nothing is recorded anywhere until the application installs a recorder (for example
 //! `metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()`); without one every call
