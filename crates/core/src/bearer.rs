@@ -15,6 +15,7 @@ use tracing::Instrument;
 
 use crate::challenge::{BearerChallenge, oauth_error_body};
 use crate::mcp_scope::McpScopePolicy;
+use crate::metrics::{self, AuthOutcome};
 use crate::scope::{ScopeCheck, ScopeHierarchy};
 use crate::token::AccessToken;
 use crate::verifier::{BoxError, TokenVerifier, VerifyError};
@@ -227,8 +228,14 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let config = Arc::clone(&self.config);
-        let span =
-            tracing::debug_span!("bearer_auth", method = %request.method(), path = request.uri().path());
+        // The caller's ids are filled in once the token is verified; the token itself is never a field.
+        let span = tracing::debug_span!(
+            "bearer_auth",
+            method = %request.method(),
+            path = request.uri().path(),
+            client_id = tracing::field::Empty,
+            user_id = tracing::field::Empty,
+        );
         // Read the header before going async, so the request body need not be `Sync`.
         let presented = bearer_token(&request, config.max_token_len).map(str::to_owned);
         // `Body::new` does not box an axum `Body` again.
@@ -237,18 +244,32 @@ where
             async move {
                 let token = match authenticate(&config, presented).await {
                     Ok(token) => token,
-                    Err(refusal) => return Ok(refusal.into_response(&config)),
+                    Err((outcome, refusal)) => {
+                        metrics::record_auth(outcome);
+                        return Ok(refusal.into_response(&config));
+                    }
                 };
-                tracing::debug!(subject = token.subject.as_deref(), "bearer token accepted");
+                let span = tracing::Span::current();
+                if let Some(client_id) = token.client_id.as_deref() {
+                    span.record("client_id", client_id);
+                }
+                if let Some(user_id) = token.subject.as_deref() {
+                    span.record("user_id", user_id);
+                }
+                tracing::debug!("bearer token accepted");
                 let mut request = match &config.mcp_scopes {
                     Some(policy) if request.method() == Method::POST => {
                         match operations::check(&config, policy, &token, request).await {
                             Ok(request) => request,
-                            Err(response) => return Ok(response),
+                            Err((outcome, response)) => {
+                                metrics::record_auth(outcome);
+                                return Ok(response);
+                            }
                         }
                     }
                     _ => request,
                 };
+                metrics::record_auth(AuthOutcome::Accepted);
                 request.extensions_mut().insert(config.scope_check.clone());
                 if let Some(policy) = &config.mcp_scopes {
                     request.extensions_mut().insert(Arc::clone(policy));
@@ -281,29 +302,54 @@ impl Refusal {
             description: "the token lacks a scope this resource requires".to_owned(),
         }
     }
+
+    /// The outcome a refusal made before verification is counted under.
+    fn outcome(&self) -> AuthOutcome {
+        match self {
+            Self::Missing => AuthOutcome::Missing,
+            Self::Malformed(_) => AuthOutcome::Malformed,
+            Self::Invalid(_) => AuthOutcome::Invalid,
+            Self::InsufficientScope { .. } => AuthOutcome::InsufficientScope,
+            Self::Unavailable(_) => AuthOutcome::Unavailable,
+        }
+    }
 }
 
-async fn authenticate(config: &Config, presented: Result<String, Refusal>) -> Result<AccessToken, Refusal> {
-    let token = presented?;
-    let access = match config.verifier.verify(&token).await {
+/// Verifies the presented token; a refusal comes with the outcome it is counted under.
+async fn authenticate(
+    config: &Config,
+    presented: Result<String, Refusal>,
+) -> Result<AccessToken, (AuthOutcome, Refusal)> {
+    let token = presented.map_err(|refusal| (refusal.outcome(), refusal))?;
+    let started = std::time::Instant::now();
+    let verified = config.verifier.verify(&token).await;
+    metrics::record_verify_duration(started.elapsed());
+    let access = match verified {
         Ok(access) => access,
-        Err(VerifyError::Invalid { reason, source }) => {
-            tracing::info!(reason = %reason, cause = source.as_deref().map(tracing::field::display), "bearer token refused");
-            return Err(Refusal::Invalid(reason.into_owned()));
-        }
-        Err(VerifyError::InsufficientScope { required }) => {
-            tracing::info!(required = ?required, "bearer token lacks scopes the verifier requires");
-            return Err(Refusal::insufficient_scope(required));
-        }
-        Err(VerifyError::Unavailable { reason, retry_after, source }) => {
-            tracing::warn!(reason = %reason, cause = source.as_deref().map(tracing::field::display), "token verifier unavailable");
-            return Err(Refusal::Unavailable(retry_after));
+        Err(error) => {
+            let outcome = AuthOutcome::of(&error);
+            let refusal = match error {
+                VerifyError::Invalid { reason, source } => {
+                    tracing::info!(reason = %reason, cause = source.as_deref().map(tracing::field::display), "bearer token refused");
+                    Refusal::Invalid(reason.into_owned())
+                }
+                VerifyError::InsufficientScope { required } => {
+                    tracing::info!(required = ?required, "bearer token lacks scopes the verifier requires");
+                    Refusal::insufficient_scope(required)
+                }
+                VerifyError::Unavailable { reason, retry_after, source } => {
+                    tracing::warn!(reason = %reason, cause = source.as_deref().map(tracing::field::display), "token verifier unavailable");
+                    Refusal::Unavailable(retry_after)
+                }
+            };
+            return Err((outcome, refusal));
         }
     };
     let missing = config.scope_check.missing(&config.required_scopes, &access.scopes);
     if !missing.is_empty() {
         tracing::info!(missing = ?missing, "bearer token lacks required scopes");
-        return Err(Refusal::insufficient_scope(config.required_scopes.clone()));
+        let refusal = Refusal::insufficient_scope(config.required_scopes.clone());
+        return Err((AuthOutcome::InsufficientScope, refusal));
     }
     Ok(access)
 }

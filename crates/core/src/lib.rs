@@ -12,6 +12,8 @@
 //!   a protected MCP endpoint, which is also the audience of its tokens.
 //! - [`settings`]: `MCP_AUTH_*` variables from the environment and `.env` files.
 //! - [`clock`]: an injectable clock, so expiry is tested without sleeping.
+//! - [`metrics`]: the metrics every crate records through the `metrics` facade (names, labels, units),
+//!   and [`InstrumentedStore`](store::InstrumentedStore), which counts and times a store's operations.
 //! - [`fingerprint`]: keyed token fingerprints, the keys of token caches that never hold raw tokens.
 //! - [`mcp_scope`]: per-operation scopes (tools, prompts, resources) and the step-up challenge;
 //!   [`scope`]: scope lists and scope hierarchies.
@@ -26,7 +28,7 @@
 //! | `axum` | yes | [`BearerAuthLayer`], the extractors and the guards (implies `http`) |
 //! | `serve` | yes | [`serve`]: a listener for `axum::serve` with `TCP_NODELAY` on every connection |
 //! | `http` | with `axum` | `body`: reading an HTTP body into memory with a size limit and a typed error |
-//! | `testkit` | no | `testkit`: the `KvStorage` conformance suite every backend runs |
+//! | `testkit` | no | `testkit`: the `KvStorage` conformance suite every backend runs, and `MetricsCapture` |
 //!
 //! # Example
 //!
@@ -59,6 +61,7 @@ pub mod fingerprint;
 pub mod loopback;
 pub mod mcp_scope;
 pub mod metadata;
+pub mod metrics;
 pub mod resource;
 pub mod scope;
 #[cfg(feature = "serve")]

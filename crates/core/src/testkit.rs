@@ -1,5 +1,6 @@
 //! The [`KvStorage`] conformance suite (feature `testkit`): the contract of [`KvStorage`], as checks every
-//! backend's tests run.
+//! backend's tests run; and [`MetricsCapture`], which reads back the [`metrics`](crate::metrics) a test
+//! recorded.
 //!
 //! Each check takes an `Arc<dyn KvStorage>` and works in collections whose names are unique to that call
 //! (a per-process counter plus the process id and the time), so checks can share one backend, run in any
@@ -21,6 +22,10 @@
 //! mcp_auth_core::testkit::run_all(store).await;
 //! # });
 //! ```
+
+mod capture;
+
+pub use capture::{MetricsCapture, Recorded};
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

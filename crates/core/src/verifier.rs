@@ -110,6 +110,28 @@ pub enum VerifyError {
 }
 
 impl VerifyError {
+    /// The reason of an expired token; [`AuthOutcome::of`](crate::metrics::AuthOutcome::of) counts a
+    /// [`VerifyError::Invalid`] with this reason as `expired`.
+    pub const EXPIRED: &'static str = "token expired";
+
+    /// The reason of a token for another audience; [`AuthOutcome::of`](crate::metrics::AuthOutcome::of)
+    /// counts a [`VerifyError::Invalid`] with this reason (or `token audience mismatch`) as
+    /// `wrong_audience`.
+    pub const WRONG_AUDIENCE: &'static str = "wrong audience";
+
+    /// An expired token: [`VerifyError::Invalid`] with the reason [`VerifyError::EXPIRED`].
+    #[must_use]
+    pub fn expired() -> Self {
+        Self::invalid(Self::EXPIRED)
+    }
+
+    /// A token for another audience: [`VerifyError::Invalid`] with the reason
+    /// [`VerifyError::WRONG_AUDIENCE`].
+    #[must_use]
+    pub fn wrong_audience() -> Self {
+        Self::invalid(Self::WRONG_AUDIENCE)
+    }
+
     /// An invalid token with a short, caller-safe reason.
     #[must_use]
     pub fn invalid(reason: impl Into<Cow<'static, str>>) -> Self {
@@ -224,7 +246,7 @@ impl TokenVerifier for StaticTokenVerifier {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let access = self.tokens.get(&digest).ok_or_else(|| VerifyError::invalid("unknown token"))?;
         if access.is_expired_at(self.clock.now()) {
-            return Err(VerifyError::invalid("token expired"));
+            return Err(VerifyError::expired());
         }
         let missing = crate::scope::missing_scopes(&self.required_scopes, &access.scopes);
         if !missing.is_empty() {

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use mcp_auth_core::store::{KvStorage, MemoryStore};
+use mcp_auth_core::store::{InstrumentedStore, KvStorage, MemoryStore};
 use mcp_auth_core::testkit;
 
 fn store() -> Arc<dyn KvStorage> {
@@ -15,6 +15,13 @@ fn store() -> Arc<dyn KvStorage> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn memory_store_passes_the_whole_suite() {
     let store = store();
+    testkit::run_all(Arc::clone(&store)).await;
+    testkit::list_keys_pages_respect_limit(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn instrumented_memory_store_passes_the_whole_suite() {
+    let store: Arc<dyn KvStorage> = Arc::new(InstrumentedStore::new(MemoryStore::new(), "memory"));
     testkit::run_all(Arc::clone(&store)).await;
     testkit::list_keys_pages_respect_limit(&store).await;
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use mcp_auth_core::body::read_response_limited;
 use mcp_auth_core::clock::SharedClock;
+use mcp_auth_core::metrics::{self, UpstreamOutcome, UpstreamTarget};
 use reqwest::header::{ACCEPT, CACHE_CONTROL, HeaderMap, HeaderValue};
 use tracing::Instrument as _;
 use url::Url;
@@ -166,8 +167,19 @@ impl RemoteJwks {
     }
 
     /// The `jwks_uri` of the metadata document at `metadata_url`, which must name `issuer` exactly
-    /// (RFC 8414 §3.3) and point at `https` (or loopback `http`).
+    /// (RFC 8414 §3.3) and point at `https` (or loopback `http`); counted and timed as
+    /// `auth_server_metadata`.
     async fn jwks_uri_from(
+        &self,
+        metadata_url: &str,
+        issuer: &str,
+        allow_http: bool,
+    ) -> Result<Url, JwtError> {
+        metered(UpstreamTarget::AuthServerMetadata, self.read_jwks_uri(metadata_url, issuer, allow_http))
+            .await
+    }
+
+    async fn read_jwks_uri(
         &self,
         metadata_url: &str,
         issuer: &str,
@@ -395,6 +407,13 @@ impl RemoteJwks {
 
     async fn fetch(&self) -> Result<(Vec<crate::keys::VerifyingKey>, Duration), JwtError> {
         let jwks_url = self.url().await?;
+        metered(UpstreamTarget::Jwks, self.fetch_from(jwks_url)).await
+    }
+
+    async fn fetch_from(
+        &self,
+        jwks_url: Url,
+    ) -> Result<(Vec<crate::keys::VerifyingKey>, Duration), JwtError> {
         let url = jwks_url.to_string();
         let fetch_error =
             |source: reqwest::Error| JwtError::JwksFetch { url: url.clone(), source: source.into() };
@@ -430,6 +449,18 @@ impl RemoteJwks {
             None => self.policy.default_ttl.clamp(self.policy.min_ttl, self.policy.max_ttl),
         }
     }
+}
+
+/// Runs one outbound call, counting it (any error is a `failure`) and timing it under `target`.
+async fn metered<T>(
+    target: UpstreamTarget,
+    call: impl std::future::Future<Output = Result<T, JwtError>>,
+) -> Result<T, JwtError> {
+    let started = std::time::Instant::now();
+    let result = call.await;
+    let outcome = if result.is_ok() { UpstreamOutcome::Success } else { UpstreamOutcome::Failure };
+    metrics::record_upstream(target, outcome, started.elapsed());
+    result
 }
 
 fn error_chain(err: &dyn std::error::Error) -> String {

@@ -427,3 +427,44 @@ async fn random_kids_do_not_delay_a_rotated_key_from_a_listed_issuer() {
         assert_eq!(server.hits(), 5 + period as usize, "period {period}: one refetch");
     }
 }
+
+#[test]
+fn key_fetches_and_cache_lookups_are_counted() {
+    use mcp_auth_core::metrics::{TOKEN_CACHE_TOTAL, UPSTREAM_DURATION_SECONDS, UPSTREAM_REQUESTS_TOTAL};
+    use mcp_auth_core::testkit::MetricsCapture;
+
+    let capture = MetricsCapture::new();
+    capture.run(async {
+        let server = JwksServer::start(jwks(&[&rsa1()])).await;
+        server.set_cache_control("max-age=60");
+        let clock = clock();
+        let verifier = JwtVerifier::builder()
+            .jwks_url(server.url())
+            .issuer(ISSUER)
+            .audience(AUDIENCE)
+            .token_cache(100)
+            .clock(Arc::new(clock.clone()))
+            .build()
+            .unwrap();
+        let token = token(&rsa1(), &long_claims());
+        verifier.verify_jwt(&token).await.unwrap(); // miss, fetch
+        verifier.verify_jwt(&token).await.unwrap(); // hit
+        verifier.verify_jwt(&token).await.unwrap(); // hit
+        server.set_status(StatusCode::INTERNAL_SERVER_ERROR);
+        clock.advance(Duration::from_secs(61));
+        // The keys are due: a miss, and a failed fetch (the stale keys may still answer).
+        let _ = verifier.verify_jwt(&token).await;
+    });
+    let recorded = capture.take();
+    let cache = |result: &str| recorded.counter(TOKEN_CACHE_TOTAL, &[("cache", "jwt"), ("result", result)]);
+    assert_eq!((cache("hit"), cache("miss")), (2, 2));
+    let fetches = |outcome: &str| {
+        recorded.counter(UPSTREAM_REQUESTS_TOTAL, &[("target", "jwks"), ("outcome", outcome)])
+    };
+    assert_eq!(fetches("success"), 1);
+    assert!(fetches("failure") >= 1, "the failed refetch");
+    assert_eq!(
+        recorded.histogram_count(UPSTREAM_DURATION_SECONDS, &[("target", "jwks")]) as u64,
+        fetches("success") + fetches("failure")
+    );
+}

@@ -8,6 +8,7 @@ use axum::Json;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use mcp_auth_core::StoreError;
+use mcp_auth_core::metrics::{FlowEvent, FlowOutcome};
 use oauth2::RevocationErrorResponseType;
 use oauth2::basic::BasicErrorResponseType;
 use openidconnect::core::{CoreAuthErrorResponseType, CoreRegisterErrorResponseType};
@@ -202,6 +203,23 @@ impl OAuthError {
     pub fn status(&self) -> StatusCode {
         self.status
     }
+
+    /// The outcome a flow step that ended with this error is counted under: `error` for a 5xx (the
+    /// server failed), `refused` otherwise.
+    #[must_use]
+    pub fn flow_outcome(&self) -> FlowOutcome {
+        if self.status.is_server_error() { FlowOutcome::Error } else { FlowOutcome::Refused }
+    }
+}
+
+/// Counts one flow step in [`FLOW_EVENTS_TOTAL`](mcp_auth_core::metrics::FLOW_EVENTS_TOTAL): `success` for
+/// `Ok`, else the error's [`OAuthError::flow_outcome`].
+pub fn record_flow<T>(event: FlowEvent, result: &Result<T, OAuthError>) {
+    let outcome = match result {
+        Ok(_) => FlowOutcome::Success,
+        Err(error) => error.flow_outcome(),
+    };
+    mcp_auth_core::metrics::record_flow(event, outcome);
 }
 
 impl From<StoreError> for OAuthError {

@@ -81,7 +81,7 @@ pub use authorize::{AuthorizationRequest, AuthorizationResponse, AuthorizeError,
 pub use client::{Client, ClientOrigin};
 pub use client_auth::{AuthenticatedClient, authenticate_client};
 pub use cors::CorsPolicy;
-pub use error::{ErrorCode, INVALID_TARGET, OAuthError, no_store};
+pub use error::{ErrorCode, INVALID_TARGET, OAuthError, no_store, record_flow};
 pub use grants::{
     CodeGrant, DEFAULT_CODE_TTL, DEFAULT_REFRESH_TTL, GrantData, GrantStore, NewCode, RefreshFamily,
     Refreshed, RevocationListener, Rotation,

@@ -9,12 +9,13 @@ use std::time::Duration;
 
 use mcp_auth_core::StoreError;
 use mcp_auth_core::clock::SharedClock;
+use mcp_auth_core::metrics::FlowEvent;
 use mcp_auth_core::store::{JsonCollection, KvStorage};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::client::Client;
-use crate::error::OAuthError;
+use crate::error::{OAuthError, record_flow};
 use crate::metadata_document::ClientMetadataResolver;
 use crate::registration::{RegistrationPolicy, registration_response};
 use crate::secrets::random_token;
@@ -208,6 +209,12 @@ impl ClientRegistry {
     /// `invalid_client_metadata` / `invalid_redirect_uri` for bad metadata, 429 past the ceiling, and the
     /// store's errors as `temporarily_unavailable` / `server_error`.
     pub async fn register(&self, metadata: &Map<String, Value>) -> Result<NewRegistration, OAuthError> {
+        let result = self.register_client(metadata).await;
+        record_flow(FlowEvent::Registration, &result);
+        result
+    }
+
+    async fn register_client(&self, metadata: &Map<String, Value>) -> Result<NewRegistration, OAuthError> {
         let mut client = self.policy.validate(metadata)?;
         self.count_registration().await?;
         let random = |bytes| {

@@ -3,7 +3,9 @@
 //! the proxy's `reqwest` client.
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use mcp_auth_core::metrics::{self, UpstreamOutcome, UpstreamTarget};
 
 use oauth2::basic::{BasicClient, BasicRequestTokenError, BasicTokenResponse};
 use oauth2::{
@@ -313,14 +315,16 @@ impl Upstream {
         verifier: &SecretString,
         now: u64,
     ) -> Result<UpstreamTokens, UpstreamFailure> {
+        let started = Instant::now();
         let response = self
             .client
             .exchange_code(AuthorizationCode::new(code.to_owned()))
             .set_pkce_verifier(PkceCodeVerifier::new(verifier.expose_secret().to_owned()))
             .request_async(&self.http)
             .await
-            .map_err(UpstreamFailure::from_request)?;
-        Ok(tokens(&response, None, now))
+            .map_err(UpstreamFailure::from_request);
+        record(UpstreamTarget::UpstreamToken, &response, started);
+        Ok(tokens(&response?, None, now))
     }
 
     /// Refreshes the upstream tokens; an upstream that does not rotate keeps the old refresh token.
@@ -330,26 +334,41 @@ impl Upstream {
         now: u64,
     ) -> Result<UpstreamTokens, UpstreamFailure> {
         let token = RefreshToken::new(refresh_token.to_owned());
+        let started = Instant::now();
         let response = self
             .client
             .exchange_refresh_token(&token)
             .request_async(&self.http)
             .await
-            .map_err(UpstreamFailure::from_request)?;
-        Ok(tokens(&response, Some(refresh_token), now))
+            .map_err(UpstreamFailure::from_request);
+        record(UpstreamTarget::UpstreamRefresh, &response, started);
+        Ok(tokens(&response?, Some(refresh_token), now))
     }
 
     /// Revokes an upstream token (best effort; the caller logs a failure). Without a revocation
     /// endpoint, nothing to do.
     pub(crate) async fn revoke(&self, token: StandardRevocableToken) -> Result<(), UpstreamFailure> {
         let Ok(request) = self.client.revoke_token(token) else { return Ok(()) };
-        request.request_async(&self.http).await.map_err(|error| match error {
+        let started = Instant::now();
+        let result = request.request_async(&self.http).await.map_err(|error| match error {
             oauth2::RequestTokenError::ServerResponse(response) => {
                 UpstreamFailure::Refused { error: response.error().as_ref().to_owned() }
             }
             _ => UpstreamFailure::Unavailable { retry_after: 5 },
-        })
+        });
+        record(UpstreamTarget::UpstreamRevoke, &result, started);
+        result
     }
+}
+
+/// Counts and times one upstream call: a refusal is `rejected`, an unavailable upstream a `failure`.
+fn record<T>(target: UpstreamTarget, result: &Result<T, UpstreamFailure>, started: Instant) {
+    let outcome = match result {
+        Ok(_) => UpstreamOutcome::Success,
+        Err(UpstreamFailure::Refused { .. }) => UpstreamOutcome::Rejected,
+        Err(UpstreamFailure::Unavailable { .. }) => UpstreamOutcome::Failure,
+    };
+    metrics::record_upstream(target, outcome, started.elapsed());
 }
 
 pub(crate) fn refresh_token(token: &str) -> StandardRevocableToken {

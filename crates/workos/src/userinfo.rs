@@ -9,6 +9,7 @@ use std::time::Duration;
 use mcp_auth_core::body::read_response_limited;
 use mcp_auth_core::clock::{SharedClock, system_clock};
 use mcp_auth_core::fingerprint::{FingerprintCache, RandomnessUnavailable, TokenFingerprint};
+use mcp_auth_core::metrics::{self, CacheResult, TokenCache, UpstreamOutcome, UpstreamTarget};
 use mcp_auth_core::settings::Settings;
 use mcp_auth_core::{AccessToken, BoxError, TokenVerifier, VerifyError, async_trait};
 use serde_json::{Map, Value};
@@ -253,7 +254,14 @@ impl WorkOSTokenVerifier {
         if let Err(remaining) = inner.breaker.admit(now) {
             return Outcome::Unavailable { reason: BACKING_OFF, retry_after: Some(remaining), cause: None };
         }
+        let started = std::time::Instant::now();
         let answer = self.ask(token).await;
+        let outcome = match &answer {
+            Ok(Answer::Valid(_)) => UpstreamOutcome::Success,
+            Ok(Answer::Refused | Answer::Rejected(_)) => UpstreamOutcome::Rejected,
+            Err(_) => UpstreamOutcome::Failure,
+        };
+        metrics::record_upstream(UpstreamTarget::WorkosUserinfo, outcome, started.elapsed());
         let now = inner.clock.now();
         match answer {
             Ok(Answer::Valid(valid)) => {
@@ -378,12 +386,15 @@ impl TokenVerifier for WorkOSTokenVerifier {
         let valid_key = inner.valid.fingerprint(token);
         let now = inner.clock.now();
         if let Some(valid) = inner.valid.get(&valid_key, now, GENERATION) {
+            metrics::record_cache(TokenCache::WorkosUserinfo, CacheResult::Hit);
             return Ok(self.access(token, &valid));
         }
         let refused_key = inner.refused.fingerprint(token);
         if inner.refused.get(&refused_key, now, GENERATION).is_some() {
+            metrics::record_cache(TokenCache::WorkosUserinfo, CacheResult::Hit);
             return Err(VerifyError::invalid("token rejected by WorkOS"));
         }
+        metrics::record_cache(TokenCache::WorkosUserinfo, CacheResult::Miss);
         let span = tracing::debug_span!("workos_userinfo");
         let outcome = inner
             .flights

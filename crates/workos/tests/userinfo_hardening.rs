@@ -296,3 +296,39 @@ async fn a_returning_user_is_looked_up_even_while_a_flood_uses_up_the_rate_limit
     assert_eq!(standin.userinfo_calls(), calls + 1, "checked with WorkOS again, not served stale");
     assert!(verifier.verify("random-new").await.unwrap_err().is_unavailable(), "strangers still wait");
 }
+
+// Observability: the userinfo cache and the userinfo calls are counted, with no token in any label.
+
+#[test]
+fn userinfo_cache_lookups_and_calls_are_counted() {
+    use mcp_auth_core::metrics::{TOKEN_CACHE_TOTAL, UPSTREAM_REQUESTS_TOTAL};
+    use mcp_auth_core::testkit::MetricsCapture;
+
+    let capture = MetricsCapture::new();
+    capture.run(async {
+        let standin = StandIn::start().await;
+        standin.user("good", json!({"sub": "user_01"}));
+        let clock = ManualClock::starting_now();
+        let verifier = builder(&standin, &clock).build().unwrap();
+        verifier.verify("good").await.unwrap(); // miss, call
+        verifier.verify("good").await.unwrap(); // hit
+        assert!(verifier.verify("stranger").await.is_err()); // miss, call refused
+        assert!(verifier.verify("stranger").await.is_err()); // hit (the cached refusal)
+    });
+    let recorded = capture.take();
+    let cache = |result: &str| {
+        recorded.counter(TOKEN_CACHE_TOTAL, &[("cache", "workos_userinfo"), ("result", result)])
+    };
+    assert_eq!((cache("hit"), cache("miss")), (2, 2));
+    let calls = |outcome: &str| {
+        recorded.counter(UPSTREAM_REQUESTS_TOTAL, &[("target", "workos_userinfo"), ("outcome", outcome)])
+    };
+    assert_eq!((calls("success"), calls("rejected"), calls("failure")), (1, 1, 0));
+    for name in [TOKEN_CACHE_TOTAL, UPSTREAM_REQUESTS_TOTAL] {
+        for labels in recorded.label_sets(name) {
+            assert!(
+                labels.iter().all(|(_, value)| value != "good" && value != "stranger" && value != "user_01")
+            );
+        }
+    }
+}

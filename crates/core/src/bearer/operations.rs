@@ -7,31 +7,35 @@ use http::{Request, Response, StatusCode};
 use super::{Config, Refusal, json_response};
 use crate::body::read_limited;
 use crate::mcp_scope::{McpOperation, McpScopePolicy, operations_in};
+use crate::metrics::AuthOutcome;
 use crate::token::AccessToken;
 
 /// Checks the operations in `request`'s body against `policy`; gives the request back (with its body
-/// restored) when the token holds every scope they need, else the response to send.
+/// restored) when the token holds every scope they need, else the outcome to count and the response to send.
 pub(super) async fn check(
     config: &Config,
     policy: &McpScopePolicy,
     token: &AccessToken,
     request: Request<Body>,
-) -> Result<Request<Body>, Response<Body>> {
+) -> Result<Request<Body>, (AuthOutcome, Response<Body>)> {
     let (parts, body) = request.into_parts();
     let bytes = match read_limited(&parts.headers, body, policy.max_body_bytes()).await {
         Ok(bytes) => bytes,
         Err(err) if err.is_too_large() => {
             tracing::info!(limit = policy.max_body_bytes(), "MCP request body over the scope check's limit");
-            return Err(jsonrpc_error(StatusCode::PAYLOAD_TOO_LARGE, -32600, "request body too large"));
+            let response = jsonrpc_error(StatusCode::PAYLOAD_TOO_LARGE, -32600, "request body too large");
+            return Err((AuthOutcome::Malformed, response));
         }
         Err(err) => {
             tracing::info!(error = %err, "MCP request body could not be read");
-            return Err(jsonrpc_error(StatusCode::BAD_REQUEST, -32700, "the request body could not be read"));
+            let response =
+                jsonrpc_error(StatusCode::BAD_REQUEST, -32700, "the request body could not be read");
+            return Err((AuthOutcome::Malformed, response));
         }
     };
     let operations = operations_in(&bytes).map_err(|err| {
         tracing::info!(error = %err, "MCP request body refused by the scope check");
-        jsonrpc_error(StatusCode::BAD_REQUEST, err.code(), &err.to_string())
+        (AuthOutcome::Malformed, jsonrpc_error(StatusCode::BAD_REQUEST, err.code(), &err.to_string()))
     })?;
     let mut required: Vec<String> = config.required_scopes.clone();
     let mut guarded: Option<&McpOperation> = None;
@@ -61,7 +65,10 @@ pub(super) async fn check(
         _ => "this resource needs scopes the token lacks".to_owned(),
     };
     tracing::info!(missing = ?missing, operation = guarded.map(tracing::field::display), "step-up required");
-    Err(Refusal::InsufficientScope { required, description }.into_response(config))
+    Err((
+        AuthOutcome::InsufficientScope,
+        Refusal::InsufficientScope { required, description }.into_response(config),
+    ))
 }
 
 /// A JSON-RPC error answer with no request id (RFC: the id could not be determined, or the refusal

@@ -3,8 +3,10 @@
 //! Every piece of state mcp-auth keeps (registered clients, pending authorizations, one-time codes,
 //! encrypted upstream tokens, cached answers) lives in a `KvStorage`, so one process or many share it the
 //! same way. Backends: [`MemoryStore`] here; file, Redis and the Fernet encryption wrapper in their own
-//! crates. The `testkit` conformance suite (feature `testkit`) pins the contract.
+//! crates. [`InstrumentedStore`] counts and times every operation (see [`metrics`](crate::metrics)). The
+//! `testkit` conformance suite (feature `testkit`) pins the contract.
 
+mod instrumented;
 mod json;
 mod memory;
 
@@ -14,6 +16,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use self::instrumented::InstrumentedStore;
 pub use self::json::{JsonCollection, Versioned};
 pub use self::memory::{MemoryStore, MemoryStoreBuilder};
 use crate::verifier::BoxError;

@@ -14,6 +14,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use jsonwebtoken::Algorithm;
 use mcp_auth_core::clock::{SharedClock, unix_seconds};
+use mcp_auth_core::metrics::{self, CacheResult};
 use mcp_auth_core::scope::ScopeCheck;
 use mcp_auth_core::{AccessToken, TokenVerifier, VerifyError};
 
@@ -185,11 +186,17 @@ impl JwtVerifier {
         // One clock read serves the cache, the key freshness and the claims.
         let time = inner.clock.now();
         let hash = inner.cache.as_ref().map(|cache| (cache, cache.fingerprint(token)));
-        if let Some((cache, hash)) = &hash
-            && let Some(generation) = inner.keys.fresh_generation(time)
-            && let Some(hit) = cache.get(hash, token, time, generation)
-        {
-            return Ok(hit);
+        if let Some((cache, hash)) = &hash {
+            // Stale keys count as a miss: the token is verified again against the refreshed keys.
+            let hit = inner
+                .keys
+                .fresh_generation(time)
+                .and_then(|generation| cache.get(hash, token, time, generation));
+            let result = if hit.is_some() { CacheResult::Hit } else { CacheResult::Miss };
+            metrics::record_cache(metrics::TokenCache::Jwt, result);
+            if let Some(hit) = hit {
+                return Ok(hit);
+            }
         }
 
         let now = unix_seconds(time);

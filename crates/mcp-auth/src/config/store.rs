@@ -3,19 +3,24 @@
 use std::sync::Arc;
 
 use mcp_auth_core::settings::Settings;
-use mcp_auth_core::store::{KvStorage, MemoryStore};
+use mcp_auth_core::store::{InstrumentedStore, KvStorage, MemoryStore};
 
 use super::ConfigError;
 
 /// Opens the store `MCP_AUTH_STORE` names (default `memory`): `file` in `MCP_AUTH_FILE_STORE_DIR`, `redis`
-/// at `MCP_AUTH_REDIS_URL` (connected and answering), unencrypted: the caller wraps it.
+/// at `MCP_AUTH_REDIS_URL` (connected and answering), unencrypted: the caller wraps it. The backend is
+/// wrapped in an [`InstrumentedStore`] labelled with its name, so every operation is counted and timed
+/// (under any encryption wrapper: the metrics time the backend itself).
 pub(crate) async fn open(settings: &Settings) -> Result<(&'static str, Arc<dyn KvStorage>), ConfigError> {
-    match settings.string("STORE").as_deref().map(str::trim) {
-        None | Some("memory") => Ok(("memory", Arc::new(MemoryStore::new()))),
-        Some("file") => open_file(settings).await,
-        Some("redis") => open_redis(settings).await,
-        Some(_) => Err(settings.invalid("STORE", "expected one of memory, file, redis", "redis").into()),
-    }
+    let (name, store) = match settings.string("STORE").as_deref().map(str::trim) {
+        None | Some("memory") => ("memory", Arc::new(MemoryStore::new()) as Arc<dyn KvStorage>),
+        Some("file") => open_file(settings).await?,
+        Some("redis") => open_redis(settings).await?,
+        Some(_) => {
+            return Err(settings.invalid("STORE", "expected one of memory, file, redis", "redis").into());
+        }
+    };
+    Ok((name, Arc::new(InstrumentedStore::new(store, name))))
 }
 
 #[cfg(feature = "store-file")]

@@ -2,12 +2,13 @@
 
 use std::time::Duration;
 
+use mcp_auth_core::metrics::FlowEvent;
 use serde::{Deserialize, Serialize};
 
 use super::{GrantData, GrantStore};
 use crate::authorize::AuthorizationRequest;
 use crate::client::Client;
-use crate::error::OAuthError;
+use crate::error::{OAuthError, record_flow};
 use crate::pkce::CodeChallenge;
 use crate::resource::check_same_resource;
 use crate::secrets::random_token;
@@ -123,13 +124,28 @@ impl<E: GrantData> GrantStore<E> {
         code_verifier: Option<&str>,
         resource: Option<&str>,
     ) -> Result<CodeGrant<E>, OAuthError> {
+        let result = self.redeem(code, client, redirect_uri, code_verifier, resource).await;
+        record_flow(FlowEvent::TokenGrant, &result);
+        result
+    }
+
+    async fn redeem(
+        &self,
+        code: &str,
+        client: &Client,
+        redirect_uri: &str,
+        code_verifier: Option<&str>,
+        resource: Option<&str>,
+    ) -> Result<CodeGrant<E>, OAuthError> {
         let verifier =
             code_verifier.ok_or_else(|| OAuthError::invalid_grant("code_verifier is required (PKCE)"))?;
         let key = self.hasher.hash(code);
         let Some(grant) = self.codes.take(&key).await? else {
             if let Some(sid) = self.redeemed.get(&key).await? {
                 tracing::warn!(sid, "authorization code reused; revoking the tokens issued from it");
-                self.revoke_session(&sid).await?;
+                let revoked = self.revoke_session(&sid).await.map_err(OAuthError::from);
+                record_flow(FlowEvent::CodeReuse, &revoked);
+                revoked?;
             }
             return Err(OAuthError::invalid_grant("the code is invalid, expired or already used"));
         };

@@ -2,11 +2,12 @@
 
 use std::time::Duration;
 
+use mcp_auth_core::metrics::FlowEvent;
 use serde::{Deserialize, Serialize};
 
 use super::{CodeGrant, GrantData, GrantStore};
 use crate::client::Client;
-use crate::error::OAuthError;
+use crate::error::{OAuthError, record_flow};
 use crate::secrets::random_token;
 
 /// One authorization's refresh-token family.
@@ -237,7 +238,20 @@ impl<E: GrantData> GrantStore<E> {
         Ok(())
     }
 
+    /// [`GrantStore::rotate_inner`], counted as a `refresh` flow step.
     async fn rotate<T>(
+        &self,
+        token: &str,
+        client: &Client,
+        check: impl FnOnce(&RefreshFamily<E>) -> Result<T, OAuthError>,
+        grace: bool,
+    ) -> Result<Refreshed<E, T>, OAuthError> {
+        let result = self.rotate_inner(token, client, check, grace).await;
+        record_flow(FlowEvent::Refresh, &result);
+        result
+    }
+
+    async fn rotate_inner<T>(
         &self,
         token: &str,
         client: &Client,
@@ -266,7 +280,7 @@ impl<E: GrantData> GrantStore<E> {
                 return self.replay(&token_key, &family.sid).await;
             }
             tracing::warn!(sid = %family.sid, "rotated refresh token reused; revoking its whole family");
-            self.revoke_session(&family.sid).await?;
+            self.revoke_reused(&family.sid).await?;
             return Err(reused());
         }
         let checked = check(&family)?;
@@ -284,10 +298,17 @@ impl<E: GrantData> GrantStore<E> {
                 return self.replay(&token_key, &next.sid).await;
             }
             tracing::warn!(sid = %next.sid, "concurrent refresh with one token; revoking its whole family");
-            self.revoke_session(&next.sid).await?;
+            self.revoke_reused(&next.sid).await?;
             return Err(reused());
         }
         Ok(Refreshed::Rotated(Rotation { family: next, refresh_token: new_token, checked }))
+    }
+
+    /// Revokes the family of a reused refresh token, counted as a `refresh_reuse` flow step.
+    async fn revoke_reused(&self, sid: &str) -> Result<(), OAuthError> {
+        let revoked = self.revoke_session(sid).await.map_err(OAuthError::from);
+        record_flow(FlowEvent::RefreshReuse, &revoked);
+        revoked
     }
 
     /// Waits (bounded) for the answer the winning rotation of `token_key` remembers.

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use mcp_auth_core::metrics::FlowEvent;
 use mcp_auth_oauth_server::oauth2::{PkceCodeChallenge, PkceCodeVerifier};
 use mcp_auth_oauth_server::openidconnect::core::CoreAuthErrorResponseType;
 use mcp_auth_oauth_server::{AuthorizationRequest, AuthorizeError, OAuthError, Params};
@@ -18,7 +19,12 @@ use crate::pages::{error_page, failure_page};
 use crate::proxy::{Consent, Inner, random};
 use crate::state::{StoreState, Transaction};
 
-pub(super) async fn authorize(State(inner): State<AppState>, request: Request) -> Response {
+/// `GET /authorize`, counted as an `authorization` flow step.
+pub(super) async fn authorize(state: State<AppState>, request: Request) -> Response {
+    super::counted(FlowEvent::Authorization, authorize_page(state, request).await)
+}
+
+async fn authorize_page(State(inner): State<AppState>, request: Request) -> Response {
     let (parts, _) = request.into_parts();
     let (headers, query) = (parts.headers, parts.uri.query().map(str::to_owned));
     // Every authorization request writes a transaction: a ceiling per source keeps a flood of them from

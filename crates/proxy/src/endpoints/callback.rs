@@ -6,6 +6,7 @@
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
+use mcp_auth_core::metrics::FlowEvent;
 use mcp_auth_oauth_server::openidconnect::core::CoreAuthErrorResponseType;
 use mcp_auth_oauth_server::{AuthorizationResponse, NewCode, OAuthError, Params};
 use tracing::Instrument as _;
@@ -18,7 +19,12 @@ use crate::proxy::{Inner, random};
 use crate::state::{Finished, ProxyGrant, StoreState, Transaction, UpstreamGrant};
 use crate::upstream::{UpstreamFailure, client_facing_error};
 
-pub(super) async fn callback(
+/// The upstream's redirect back, counted as a `callback` flow step.
+pub(super) async fn callback(state: State<AppState>, headers: HeaderMap, query: RawQuery) -> Response {
+    super::counted(FlowEvent::Callback, callback_page(state, headers, query).await)
+}
+
+async fn callback_page(
     State(inner): State<AppState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
@@ -75,7 +81,11 @@ pub(super) async fn callback(
     if let Err(error) = state.states.delete(&state_key).await {
         tracing::warn!(%error, "could not delete a used upstream state; it expires with the transaction");
     }
-    let span = tracing::info_span!("callback", client_id = %transaction.request.client.client_id);
+    let span = tracing::info_span!(
+        "callback",
+        client_id = %transaction.request.client.client_id,
+        user_id = tracing::field::Empty,
+    );
     let response = finish(&inner, state, &transaction, &params).instrument(span).await;
     // Kept briefly for this browser: a repeated Approve whose first answer was dropped gets it again.
     if let Ok(location) = response.location(&inner.issuer) {
@@ -150,6 +160,7 @@ async fn finish(
         Ok(user) => user,
         Err(error) => return failed(error),
     };
+    tracing::Span::current().record("user_id", user.user_id.as_str());
     let issued = async {
         let upstream_id = random(24)?;
         let record = UpstreamGrant { tokens, user };

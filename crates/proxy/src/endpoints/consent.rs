@@ -8,6 +8,7 @@ use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use mcp_auth_core::metrics::FlowEvent;
 use mcp_auth_core::store::Versioned;
 use mcp_auth_oauth_server::openidconnect::core::CoreAuthErrorResponseType;
 use mcp_auth_oauth_server::{DEFAULT_MAX_FORM_BYTES, OAuthError, Params, read_form};
@@ -117,7 +118,12 @@ pub(super) async fn show(
     })
 }
 
-pub(super) async fn decide(State(inner): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+/// `POST` of the consent form, counted as a `consent` flow step (a denial is `refused`).
+pub(super) async fn decide(state: State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    super::counted(FlowEvent::Consent, decide_page(state, headers, body).await)
+}
+
+async fn decide_page(State(inner): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let Ok(params) = read_form(&headers, body, DEFAULT_MAX_FORM_BYTES).await else {
         return error_page(StatusCode::BAD_REQUEST, "The form could not be read.");
     };

@@ -7,6 +7,7 @@ use axum::Json;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use mcp_auth_core::metrics::{self, FlowEvent, FlowOutcome};
 use mcp_auth_oauth_server::{BodyError, OAuthError, no_store, read_json_object};
 
 use super::AppState;
@@ -18,6 +19,7 @@ pub(super) async fn register(State(inner): State<AppState>, request: Request) ->
         && let Err(retry_after) = inner.registrations.check(addr.ip())
     {
         tracing::warn!(source = %addr.ip(), "registration ceiling per source reached");
+        metrics::record_flow(FlowEvent::Registration, FlowOutcome::Refused);
         return OAuthError::invalid_client_metadata(
             "too many registrations from this address; try again later",
         )
@@ -27,9 +29,16 @@ pub(super) async fn register(State(inner): State<AppState>, request: Request) ->
     let limit = inner.registry.policy().body_limit();
     let metadata = match read_json_object(&headers, body, limit).await {
         Ok(metadata) => metadata,
-        Err(BodyError::Malformed(why)) => return OAuthError::invalid_client_metadata(why).into_response(),
-        Err(error) => return OAuthError::from(error).into_response(),
+        Err(error) => {
+            let error = match error {
+                BodyError::Malformed(why) => OAuthError::invalid_client_metadata(why),
+                other => OAuthError::from(other),
+            };
+            metrics::record_flow(FlowEvent::Registration, error.flow_outcome());
+            return error.into_response();
+        }
     };
+    // From here the kit's registry counts the registration.
     match inner.registry.register(&metadata).await {
         Ok(registered) => (StatusCode::CREATED, no_store(), Json(registered.response_body())).into_response(),
         Err(error) => error.into_response(),

@@ -8,7 +8,10 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use mcp_auth_oauth_server::{DEFAULT_MAX_FORM_BYTES, OAuthError, authenticate_client, no_store, read_form};
+use mcp_auth_core::metrics::FlowEvent;
+use mcp_auth_oauth_server::{
+    DEFAULT_MAX_FORM_BYTES, OAuthError, authenticate_client, no_store, read_form, record_flow,
+};
 use tracing::Instrument as _;
 
 use super::AppState;
@@ -16,7 +19,9 @@ use crate::grant::retire_upstream;
 use crate::proxy::Inner;
 
 pub(super) async fn revoke(State(inner): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    match handle(&inner, &headers, body).await {
+    let result = handle(&inner, &headers, body).await;
+    record_flow(FlowEvent::Revocation, &result);
+    match result {
         Ok(()) => (StatusCode::OK, no_store()).into_response(),
         Err(error) => error.into_response(),
     }

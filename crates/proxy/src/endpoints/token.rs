@@ -39,7 +39,12 @@ async fn handle(inner: &Arc<Inner>, headers: &HeaderMap, body: Body) -> Result<R
             grant.as_ref()
         )));
     }
-    let span = tracing::info_span!("token", grant_type = grant.as_ref(), client_id = %client.client_id);
+    let span = tracing::info_span!(
+        "token",
+        grant_type = grant.as_ref(),
+        client_id = %client.client_id,
+        user_id = tracing::field::Empty,
+    );
     async {
         match TokenRequest::parse(&params, &grant)? {
             TokenRequest::AuthorizationCode { code, redirect_uri, code_verifier, resource } => {
@@ -81,7 +86,8 @@ async fn authorization_code(
     };
     // The upstream record was kept only as long as the code; it now lives as long as the grant.
     state.upstream.put(&family.extra.upstream_id, &upstream, Some(upstream_ttl(inner))).await?;
-    tracing::info!(user = %upstream.user.user_id, "code exchanged");
+    tracing::Span::current().record("user_id", upstream.user.user_id.as_str());
+    tracing::info!("code exchanged");
     Ok(answer(inner, &family, &family.scopes, &upstream.user, &refresh_token)?.into_response())
 }
 
@@ -114,6 +120,7 @@ async fn refresh(
                     "the sign-in behind this grant has ended; sign in again",
                 ));
             };
+            tracing::Span::current().record("user_id", upstream.user.user_id.as_str());
             let response =
                 answer(inner, &rotation.family, &rotation.checked, &upstream.user, &rotation.refresh_token)?;
             // The rotation is done: a failure to remember its answer must not lose it (a retry then waits
