@@ -386,6 +386,15 @@ async fn http_upstream() {
         "{page}"
     );
     assert!(page.contains("mcp_auth_gateway_tool_refusals_total 1"), "{page}");
+    // The library's own series, through the same recorder: the bearer layer's outcomes and latency.
+    for series in [
+        "mcp_auth_requests_total{outcome=\"missing\"}",
+        "mcp_auth_requests_total{outcome=\"accepted\"}",
+        "mcp_auth_verify_duration_seconds_bucket",
+    ] {
+        assert!(page.contains(series), "{series} missing from:\n{page}");
+    }
+    assert!(page.contains("# HELP mcp_auth_gateway_upstream_requests_total"), "{page}");
     idp.shutdown().await;
 }
 
@@ -465,4 +474,14 @@ async fn stdio_upstream() {
     assert!(page.contains("mcp_auth_gateway_stdio_restarts_total"), "{page}");
     session.cancel().await.expect("close");
     idp.shutdown().await;
+}
+
+#[test]
+fn the_gateway_metrics_are_documented() {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/observability.md"))
+            .expect("docs/observability.md");
+    for name in mcp_auth_cli::gateway::GATEWAY_METRICS {
+        assert!(doc.contains(&format!("`{name}`")), "{name} is not in docs/observability.md");
+    }
 }

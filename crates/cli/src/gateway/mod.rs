@@ -193,8 +193,26 @@ fn key_source(auth: &McpAuth, settings: &mcp_auth_core::settings::Settings) -> O
 /// Installs the Prometheus recorder and serves its page at `/metrics` on `address`.
 async fn serve_metrics(address: SocketAddr, shutdown: CancellationToken) -> anyhow::Result<SocketAddr> {
     let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Suffix("_duration_seconds".to_owned()),
+            &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0],
+        )
+        .context("histogram buckets")?
         .install_recorder()
         .context("installing the Prometheus recorder")?;
+    mcp_auth_core::metrics::describe();
+    describe_gateway_metrics();
+    let upkeep = handle.clone();
+    let stop_upkeep = shutdown.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            tokio::select! {
+                _ = every.tick() => upkeep.run_upkeep(),
+                () = stop_upkeep.cancelled() => return,
+            }
+        }
+    });
     let listener = mcp_auth_core::serve::bind(address)
         .await
         .with_context(|| format!("cannot listen on {address} (--metrics-listen)"))?;
@@ -213,6 +231,31 @@ async fn serve_metrics(address: SocketAddr, shutdown: CancellationToken) -> anyh
         let _ = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await;
     });
     Ok(bound)
+}
+
+/// The gateway's own metrics (the library's are in `mcp_auth_core::metrics`).
+pub const GATEWAY_METRICS: [&str; 4] = [
+    "mcp_auth_gateway_upstream_requests_total",
+    "mcp_auth_gateway_upstream_duration_seconds",
+    "mcp_auth_gateway_tool_refusals_total",
+    "mcp_auth_gateway_stdio_restarts_total",
+];
+
+fn describe_gateway_metrics() {
+    metrics::describe_counter!(
+        GATEWAY_METRICS[0],
+        "Requests the gateway forwarded to the upstream, by upstream kind (http, stdio) and outcome (ok, error, timeout)."
+    );
+    metrics::describe_histogram!(
+        GATEWAY_METRICS[1],
+        metrics::Unit::Seconds,
+        "Time to the upstream's answer (HTTP: its response headers), by upstream kind."
+    );
+    metrics::describe_counter!(
+        GATEWAY_METRICS[2],
+        "tools/call requests refused by the per-tool role policy."
+    );
+    metrics::describe_counter!(GATEWAY_METRICS[3], "Restarts of the supervised stdio MCP server.");
 }
 
 async fn wait_for_signal() {
