@@ -140,11 +140,22 @@ fn free_port() -> u16 {
 }
 
 async fn start_gateway(idp: &DevIdpHandle, args: &[&str], files: &[(&str, &str)]) -> Gateway {
+    let provider =
+        [("MCP_AUTH_PROVIDER", "authkit".to_owned()), ("MCP_AUTH_AUTHKIT_DOMAIN", idp.url().to_owned())];
+    start_gateway_on(free_port(), &provider, args, files).await
+}
+
+/// The gateway on `port`, its provider configured by `provider` (`MCP_AUTH_BASE_URL` is added).
+async fn start_gateway_on(
+    port: u16,
+    provider: &[(&str, String)],
+    args: &[&str],
+    files: &[(&str, &str)],
+) -> Gateway {
     let dir = tempfile::tempdir().expect("temp dir");
     for (name, text) in files {
         std::fs::write(dir.path().join(name), text).expect("write");
     }
-    let port = free_port();
     let metrics_port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let log = dir.path().join("gateway.log");
@@ -156,8 +167,7 @@ async fn start_gateway(idp: &DevIdpHandle, args: &[&str], files: &[(&str, &str)]
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("RUST_LOG", "info")
-        .env("MCP_AUTH_PROVIDER", "authkit")
-        .env("MCP_AUTH_AUTHKIT_DOMAIN", idp.url())
+        .envs(provider.iter().map(|(name, value)| (*name, value.as_str())))
         .env("MCP_AUTH_BASE_URL", &base)
         .current_dir(dir.path())
         .stdout(Stdio::null())
@@ -484,4 +494,63 @@ fn the_gateway_metrics_are_documented() {
     for name in mcp_auth_cli::gateway::GATEWAY_METRICS {
         assert!(doc.contains(&format!("`{name}`")), "{name} is not in docs/observability.md");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_workos_proxy_and_jwt_providers_front_a_stdio_server() {
+    tokio::time::timeout(DEADLINE, other_providers()).await.expect("the test ran past its deadline");
+}
+
+async fn other_providers() {
+    use mcp_auth_examples::dev_idp::{PROXY_CLIENT_ID, PROXY_CLIENT_SECRET, start_as_proxy_upstream};
+    let server = stdio_example().display().to_string();
+    let port = free_port();
+    let idp =
+        start_as_proxy_upstream(&format!("http://127.0.0.1:{port}/auth/callback")).await.expect("dev IdP");
+
+    // The WorkOS OAuth proxy: the gateway is the authorization server the MCP client signs in with.
+    let proxy = [
+        ("MCP_AUTH_PROVIDER", "workos".to_owned()),
+        ("MCP_AUTH_AUTHKIT_DOMAIN", idp.url().to_owned()),
+        ("MCP_AUTH_WORKOS_CLIENT_ID", PROXY_CLIENT_ID.to_owned()),
+        ("MCP_AUTH_WORKOS_CLIENT_SECRET", PROXY_CLIENT_SECRET.to_owned()),
+        ("MCP_AUTH_ALLOWED_CLIENT_REDIRECT_URIS", "http://localhost:*,http://127.0.0.1:*".to_owned()),
+    ];
+    let gateway = start_gateway_on(port, &proxy, &["--upstream-command", &server], &[]).await;
+    let metadata: Value = reqwest::get(format!("{}/.well-known/oauth-authorization-server", gateway.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(metadata["issuer"], gateway.base.as_str(), "{metadata}");
+    let (session, _) =
+        client::sign_in(&gateway.mcp(), "ada@example.com").await.expect("sign in through the gateway");
+    let echoed = session
+        .call_tool(
+            CallToolRequestParams::new("echo")
+                .with_arguments(json!({"text": "via the proxy"}).as_object().cloned().unwrap()),
+        )
+        .await
+        .expect("echo");
+    assert_eq!(client::text_of(&echoed).as_deref(), Some("via the proxy"));
+    session.cancel().await.expect("close");
+    // An upstream (dev IdP) token is not a gateway token.
+    let upstream_token = idp.issue_access_token("user_ada", &gateway.mcp(), ["openid"]).expect("token");
+    let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"});
+    assert_eq!(post(&gateway, Some(&upstream_token), &ping).send().await.unwrap().status(), 401);
+    drop(gateway);
+
+    // Any JWT issuer: the dev IdP's tokens, keys found through its metadata.
+    let jwt = [("MCP_AUTH_PROVIDER", "jwt".to_owned()), ("MCP_AUTH_JWT_ISSUER", idp.issuer().to_owned())];
+    let gateway = start_gateway_on(free_port(), &jwt, &["--upstream-command", &server], &[]).await;
+    let token = token(&idp, &gateway, "user_ada");
+    let session = client::connect_with_token(&gateway.mcp(), &token).await.expect("connect with a JWT");
+    let pid = client::call(&session, "pid").await.expect("pid");
+    assert!(client::text_of(&pid).is_some_and(|text| text.parse::<u32>().is_ok()));
+    session.cancel().await.expect("close");
+    let other_audience =
+        idp.issue_access_token("user_ada", "https://api.example.com", ["openid"]).expect("token");
+    assert_eq!(post(&gateway, Some(&other_audience), &ping).send().await.unwrap().status(), 401);
+    idp.shutdown().await;
 }
