@@ -262,7 +262,7 @@ async fn http_upstream() {
     let idp = start_idp().await;
     let seen = Arc::new(Seen::default());
     let upstream = start_upstream(Arc::clone(&seen)).await;
-    let policy = "hide_unauthorized = true\n[tools.admin_only]\nroles = [\"admin\"]\n";
+    let policy = "hide_unauthorized = true\n[tools.admin_only]\nroles = [\"admin\"]\n[tools.echo_notes]\nscopes = [\"notes:write\"]\n";
     let gateway = start_gateway(
         &idp,
         &[
@@ -376,6 +376,15 @@ async fn http_upstream() {
     assert!(error.message.contains("needs one of the roles: admin"), "{}", error.message);
     assert_eq!(seen.headers.lock().unwrap().len(), before, "the refused call reached the upstream");
     member.cancel().await.expect("close");
+
+    // A tool that needs a scope the token lacks: the step-up challenge, before the upstream sees it.
+    let before = seen.headers.lock().unwrap().len();
+    let scoped = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "echo_notes", "arguments": {}}});
+    let response = post(&gateway, Some(&ada), &scoped).send().await.expect("tools/call echo_notes");
+    assert_eq!(response.status(), 403);
+    let challenge = response.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    assert!(challenge.contains("insufficient_scope") && challenge.contains("notes:write"), "{challenge}");
+    assert_eq!(seen.headers.lock().unwrap().len(), before, "the challenged call reached the upstream");
 
     let admin = client::connect_with_token(&gateway.mcp(), &token(&idp, &gateway, "user_grace"))
         .await
