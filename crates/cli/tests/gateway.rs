@@ -437,7 +437,12 @@ async fn stdio_upstream_needs_a_token_and_is_restarted_when_it_dies() {
 async fn stdio_upstream() {
     let idp = start_idp().await;
     let server = stdio_example();
-    let gateway = start_gateway(&idp, &["--upstream-command", &server.display().to_string()], &[]).await;
+    let gateway = start_gateway(
+        &idp,
+        &["--upstream-command", &server.display().to_string(), "--upstream-timeout", "3"],
+        &[],
+    )
+    .await;
 
     let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"});
     assert_eq!(post(&gateway, None, &ping).send().await.unwrap().status(), 401);
@@ -455,6 +460,18 @@ async fn stdio_upstream() {
         .await
         .expect("echo");
     assert_eq!(client::text_of(&echoed).as_deref(), Some("over stdio"));
+    // The gateway's own settings (provider, keys) are not given to the server it runs.
+    let names = client::call(&session, "env_names").await.expect("env_names");
+    assert_eq!(
+        client::text_of(&names).as_deref(),
+        Some(""),
+        "the child saw the gateway's MCP_AUTH_* variables"
+    );
+    // A line too long to read is dropped (the call fails); the server goes on serving, unrestarted.
+    let huge = client::try_call(&session, "huge").await;
+    assert!(huge.is_err(), "a 17 MiB line was read");
+    let same = pid_of(client::call(&session, "pid").await.expect("pid after the huge line")).expect("a pid");
+    assert_eq!(same, first, "the server was restarted after a long line");
 
     // Hostile bodies get JSON-RPC errors, not a crash.
     for (body, status) in [("not json", 400), ("[]", 400), ("42", 400)] {
@@ -561,5 +578,86 @@ async fn other_providers() {
     let other_audience =
         idp.issue_access_token("user_ada", "https://api.example.com", ["openid"]).expect("token");
     assert_eq!(post(&gateway, Some(&other_audience), &ping).send().await.unwrap().status(), 401);
+    idp.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_role_policy_cannot_be_slipped_past() {
+    tokio::time::timeout(DEADLINE, role_policy()).await.expect("the test ran past its deadline");
+}
+
+/// Bodies the gateway's reader and a lenient upstream might read differently, with a policy of roles only
+/// (so nothing but the gateway reads the body before the upstream).
+async fn role_policy() {
+    let idp = start_idp().await;
+    let seen = Arc::new(Seen::default());
+    let upstream = start_upstream(Arc::clone(&seen)).await;
+    let policy = "hide_unauthorized = true\n[tools.admin_only]\nroles = [\"admin\"]\n";
+    let gateway = start_gateway(
+        &idp,
+        &["--upstream", &upstream, "--policy", "policy.toml"],
+        &[("policy.toml", policy)],
+    )
+    .await;
+    let ada = token(&idp, &gateway, "user_ada");
+    let raw = |body: &'static [u8]| {
+        reqwest::Client::new()
+            .post(gateway.mcp())
+            .bearer_auth(&ada)
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
+            .body(body)
+    };
+    for (body, status) in [
+        // A number serde cannot hold, which other readers take as Infinity.
+        (&br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"admin_only","arguments":{"x":1e400}}}"#[..], 400),
+        // A lone surrogate.
+        (br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"admin_only","arguments":{"x":"\ud800"}}}"#, 400),
+        // No id: still refused, and not forwarded.
+        (br#"{"jsonrpc":"2.0","method":"tools/call","params":{"name":"admin_only"}}"#, 403),
+        // Names that differ only in case (a case-insensitive reader would run admin_only).
+        (br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","NAME":"admin_only"}}"#, 400),
+        // A duplicate member.
+        (br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","name":"admin_only"}}"#, 400),
+        // A call without a tool name.
+        (br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{}}"#, 400),
+        // A byte-order mark, which serde refuses and some readers skip.
+        (b"\xef\xbb\xbf{\"jsonrpc\":\"2.0\"}", 400),
+        // The refused call in a batch: nothing of the batch is forwarded.
+        (br#"[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"admin_only"}}]"#, 200),
+    ] {
+        let response = raw(body).send().await.expect("request");
+        assert_eq!(response.status(), status, "{}", String::from_utf8_lossy(body));
+    }
+    let gzip = raw(b"\x1f\x8b").header("content-encoding", "gzip").send().await.expect("request");
+    assert_eq!(gzip.status(), 415);
+    assert!(seen.headers.lock().unwrap().is_empty(), "a refused body reached the upstream");
+
+    // A tools/list with a float id (echoed back as 1) is filtered all the same.
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}});
+    let response = post(&gateway, Some(&ada), &initialize).send().await.expect("initialize");
+    let session = response.headers()["mcp-session-id"].to_str().unwrap().to_owned();
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    post(&gateway, Some(&ada), &initialized)
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .expect("initialized");
+    let list = raw(br#"{"jsonrpc":"2.0","id":1.0,"method":"tools/list"}"#)
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-06-18")
+        .send()
+        .await
+        .expect("tools/list");
+    let content_type = list.headers()["content-type"].to_str().unwrap().to_owned();
+    let answers = messages(&content_type, &list.text().await.unwrap());
+    let names: Vec<&str> = answers
+        .iter()
+        .filter_map(|answer| answer.pointer("/result/tools").and_then(Value::as_array))
+        .flatten()
+        .filter_map(|tool| tool["name"].as_str())
+        .collect();
+    assert!(names.contains(&"echo") && !names.contains(&"admin_only"), "{answers:?}");
     idp.shutdown().await;
 }

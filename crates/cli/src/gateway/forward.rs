@@ -30,6 +30,10 @@ const NOT_FORWARDED: &[&str] = &[
     "authorization",
     "proxy-authorization",
     "cookie",
+    // Client addresses are the gateway's to state (X-Forwarded-For), never the client's.
+    "x-real-ip",
+    "true-client-ip",
+    "cf-connecting-ip",
 ];
 
 /// Response headers that describe one hop.
@@ -106,10 +110,8 @@ pub(crate) async fn forward(State(upstream): State<HttpUpstream>, request: Reque
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0);
     let token = request.extensions().get::<AccessToken>().cloned();
     let (parts, body) = request.into_parts();
-    let mut url = inner.url.clone();
-    if let Some(query) = parts.uri.query() {
-        url.set_query(Some(query));
-    }
+    // The configured URL, query and all: a client's query string is not passed on.
+    let url = inner.url.clone();
     let mut headers = forwarded_headers(&parts.headers);
     inner.identity.apply(&mut headers, token.as_ref());
     if let Some(host) = parts.headers.get(header::HOST) {
@@ -142,11 +144,7 @@ pub(crate) async fn forward(State(upstream): State<HttpUpstream>, request: Reque
     let status = response.status();
     let mut out = Response::builder().status(status);
     if let Some(out_headers) = out.headers_mut() {
-        for (name, value) in response.headers() {
-            if !HOP_BY_HOP.contains(&name.as_str()) {
-                out_headers.append(name.clone(), value.clone());
-            }
-        }
+        *out_headers = answered_headers(response.headers());
     }
     let stream = response.bytes_stream().map_err(axum::Error::new);
     out.body(Body::from_stream(stream)).unwrap_or_else(|_| {
@@ -161,15 +159,37 @@ fn record(outcome: &'static str, started: Instant) {
         .record(started.elapsed().as_secs_f64());
 }
 
-/// The request headers to send upstream: everything end to end, without credentials or hop headers.
-fn forwarded_headers(incoming: &HeaderMap) -> HeaderMap {
-    let connection_named: Vec<String> = incoming
+/// The response headers to send back: end to end only, and no cookie for the gateway's origin (where the
+/// OAuth proxy keeps its own).
+fn answered_headers(upstream: &HeaderMap) -> HeaderMap {
+    let connection_named = connection_named(upstream);
+    let mut headers = HeaderMap::with_capacity(upstream.len());
+    for (name, value) in upstream {
+        let name_str = name.as_str();
+        if HOP_BY_HOP.contains(&name_str)
+            || name_str == "set-cookie"
+            || connection_named.iter().any(|n| n == name_str)
+        {
+            continue;
+        }
+        headers.append(name.clone(), value.clone());
+    }
+    headers
+}
+
+fn connection_named(headers: &HeaderMap) -> Vec<String> {
+    headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
         .map(|name| name.trim().to_ascii_lowercase())
-        .collect();
+        .collect()
+}
+
+/// The request headers to send upstream: everything end to end, without credentials or hop headers.
+fn forwarded_headers(incoming: &HeaderMap) -> HeaderMap {
+    let connection_named = connection_named(incoming);
     let mut headers = HeaderMap::with_capacity(incoming.len());
     for (name, value) in incoming {
         let name_str = name.as_str();
@@ -210,6 +230,7 @@ mod tests {
             ("transfer-encoding", "chunked"),
             ("x-forwarded-for", "6.6.6.6"),
             ("forwarded", "for=6.6.6.6"),
+            ("x-real-ip", "6.6.6.6"),
             ("mcp-session-id", "abc"),
             ("mcp-protocol-version", "2025-06-18"),
             ("last-event-id", "0/3"),
@@ -224,5 +245,16 @@ mod tests {
             names,
             ["mcp-session-id", "mcp-protocol-version", "last-event-id", "accept", "content-type"]
         );
+        let mut answered = HeaderMap::new();
+        for (name, value) in [
+            ("set-cookie", "s=1"),
+            ("connection", "x-hop"),
+            ("x-hop", "1"),
+            ("content-type", "text/event-stream"),
+        ] {
+            answered.append(name, HeaderValue::from_static(value));
+        }
+        let out = answered_headers(&answered);
+        assert_eq!(out.keys().map(HeaderName::as_str).collect::<Vec<_>>(), ["content-type"]);
     }
 }

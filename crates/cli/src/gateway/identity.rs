@@ -103,6 +103,19 @@ impl IdentityHeaders {
         for (_, name) in &self.headers {
             headers.remove(name);
         }
+        // `X_User_Id` reaches CGI-style servers as HTTP_X_USER_ID, the same as `X-User-Id`: remove those too.
+        let lookalikes: Vec<HeaderName> = headers
+            .keys()
+            .filter(|incoming| incoming.as_str().contains('_'))
+            .filter(|incoming| {
+                let dashed = incoming.as_str().replace('_', "-");
+                self.headers.iter().any(|(_, name)| name.as_str() == dashed)
+            })
+            .cloned()
+            .collect();
+        for name in lookalikes {
+            headers.remove(name);
+        }
         let Some(token) = token else { return };
         let user = AuthUser::from_token(token);
         for (field, name) in &self.headers {
@@ -185,12 +198,14 @@ mod tests {
         headers.insert("x-auth-user", HeaderValue::from_static("user_mallory"));
         headers.append("x-auth-user", HeaderValue::from_static("user_mallory2"));
         headers.insert("x-auth-org", HeaderValue::from_static("org_evil"));
+        headers.insert("x_auth_user", HeaderValue::from_static("user_mallory3"));
         identity.apply(&mut headers, Some(&token()));
         assert_eq!(headers.get_all("x-auth-user").iter().collect::<Vec<_>>(), ["user_ada"]);
         assert_eq!(headers["x-auth-email"], "ada@example.com");
         assert_eq!(headers["x-auth-roles"], "admin,member");
         assert_eq!(headers["x-auth-scopes"], "openid notes:write");
         assert_eq!(headers["x-auth-org"], "org_1");
+        assert!(headers.get("x_auth_user").is_none());
         // Without a token (never the case behind the bearer layer) the spoofed values are still removed.
         let mut headers = HeaderMap::new();
         headers.insert("x-auth-user", HeaderValue::from_static("user_mallory"));

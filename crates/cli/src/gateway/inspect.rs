@@ -2,7 +2,6 @@
 //! bodies checked for roles before they reach the upstream, and `tools/list` results (JSON or inside an
 //! SSE stream, rewritten event by event as they pass) cleared of the tools the caller cannot call.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -13,10 +12,11 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt as _;
 use http::{Method, StatusCode, header};
 use http_body_util::BodyExt as _;
+use mcp_auth_core::mcp_scope::{McpOperation, operations_in};
 use mcp_auth_core::{AccessToken, AuthUser};
 use serde_json::{Value, json};
 
-use super::policy::{Refusal, ToolPolicy};
+use super::policy::ToolPolicy;
 
 /// The largest JSON `tools/list` response (or SSE event) the gateway rewrites; larger ones pass unchanged.
 const MAX_REWRITE_BYTES: usize = 16 * 1024 * 1024;
@@ -34,96 +34,132 @@ pub(crate) struct Inspect {
 }
 
 /// Axum middleware: refuses `tools/call` of a tool the caller's roles do not allow, and filters
-/// `tools/list` answers when the policy hides unauthorized tools.
+/// `tools/list` answers (and replayed SSE streams) when the policy hides unauthorized tools.
+///
+/// While a policy is active, a POST body is read strictly (the core's JSON-RPC reader: duplicate members,
+/// a `tools/call` without a tool name, or JSON it cannot read are refused, never let through unread),
+/// keys that differ only in case are refused (some JSON readers match keys case-insensitively), compressed
+/// bodies are refused, and the upstream receives the message as the gateway read it, re-serialized.
 pub(crate) async fn apply_policy(State(inspect): State<Inspect>, request: Request, next: Next) -> Response {
-    if request.method() != Method::POST || !inspect.policy.is_active() {
+    if !inspect.policy.is_active() {
         return next.run(request).await;
     }
     let token = request.extensions().get::<AccessToken>().cloned();
-    let (parts, body) = request.into_parts();
+    let scopes = token.as_ref().map(|token| token.scopes.clone()).unwrap_or_default();
+    let user = token.as_ref().and_then(AuthUser::from_token);
+    let filter = Arc::new(ListFilter { policy: Arc::clone(&inspect.policy), scopes, user });
+    if request.method() == Method::GET {
+        // A resumed SSE stream (Last-Event-ID) can replay a tools/list answer: filter it too.
+        let hide = inspect.policy.hide_unauthorized;
+        let response = next.run(request).await;
+        return if hide { rewrite_response(response, filter).await } else { response };
+    }
+    if request.method() != Method::POST {
+        return next.run(request).await;
+    }
+    if request.headers().get(header::CONTENT_ENCODING).is_some_and(|value| value.as_bytes() != b"identity") {
+        return json_rpc_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            -32700,
+            "compressed request bodies are not accepted while a tool policy is active",
+        );
+    }
+    let (mut parts, body) = request.into_parts();
     let bytes = match http_body_util::Limited::new(body, inspect.max_body_bytes).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(_) => {
             return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large or unreadable").into_response();
         }
     };
-    let Ok(message) = serde_json::from_slice::<Value>(&bytes) else {
-        // Not JSON: the upstream answers the parse error.
-        return next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    let operations = match operations_in(&bytes) {
+        Ok(operations) => operations,
+        Err(error) => return json_rpc_error(StatusCode::BAD_REQUEST, error.code(), &error.to_string()),
     };
-    let scopes = token.as_ref().map(|token| token.scopes.clone()).unwrap_or_default();
-    let user = token.as_ref().and_then(AuthUser::from_token);
+    let Ok(message) = serde_json::from_slice::<Value>(&bytes) else {
+        return json_rpc_error(StatusCode::BAD_REQUEST, -32700, "the body is not a JSON-RPC message");
+    };
     let messages: Vec<&Value> = match &message {
         Value::Array(batch) => batch.iter().collect(),
         single => vec![single],
     };
+    if messages.iter().any(|message| has_case_variants(message)) {
+        return json_rpc_error(StatusCode::BAD_REQUEST, -32600, "members whose names differ only in case");
+    }
     let mut refusals = Vec::new();
-    let mut list_ids = HashSet::new();
-    for message in &messages {
-        let id = message.get("id").cloned();
-        match message.get("method").and_then(Value::as_str) {
-            Some("tools/call") => {
-                let tool = message.pointer("/params/name").and_then(Value::as_str).unwrap_or_default();
-                if let Some(Refusal::Roles(roles)) = inspect.policy.refusal(tool, &scopes, user.as_ref())
-                    && let Some(id) = id
-                {
-                    tracing::info!(
-                        tool,
-                        user = user.as_ref().map(|u| u.user_id.as_str()),
-                        "tool refused: role"
-                    );
-                    metrics::counter!("mcp_auth_gateway_tool_refusals_total").increment(1);
-                    refusals.push((id, tool.to_owned(), roles));
-                }
-            }
-            Some("tools/list") if inspect.policy.hide_unauthorized => {
-                if let Some(id) = id {
-                    list_ids.insert(id.to_string());
-                }
-            }
-            _ => {}
+    for operation in &operations {
+        if let McpOperation::Tool(tool) = operation
+            && let Some(roles) = inspect.policy.role_refusal(tool, filter.user.as_ref())
+        {
+            tracing::info!(tool = %tool, user = filter.user.as_ref().map(|u| u.user_id.as_str()), "tool refused: role");
+            metrics::counter!("mcp_auth_gateway_tool_refusals_total").increment(1);
+            refusals.push((tool.clone(), roles));
         }
     }
     if !refusals.is_empty() {
-        return refuse(&message, &refusals);
+        return refuse(&messages, &refusals);
     }
-    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
-    if list_ids.is_empty() {
-        return response;
+    let lists = inspect.policy.hide_unauthorized
+        && messages.iter().any(|message| message.get("method").and_then(Value::as_str) == Some("tools/list"));
+    if lists {
+        // The answer is rewritten: ask for it uncompressed.
+        parts.headers.remove(header::ACCEPT_ENCODING);
     }
-    let filter = Arc::new(ListFilter { policy: Arc::clone(&inspect.policy), ids: list_ids, scopes, user });
-    rewrite_response(response, filter).await
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let response = next.run(Request::from_parts(parts, Body::from(message.to_string()))).await;
+    if lists { rewrite_response(response, filter).await } else { response }
 }
 
-/// The answer to a request holding calls the caller may not make: a JSON-RPC error for each refused call
-/// (and, in a batch, for the others too: nothing in it reaches the upstream).
-fn refuse(message: &Value, refusals: &[(Value, String, Vec<String>)]) -> Response {
-    let error_for = |id: &Value| {
-        let body = match refusals.iter().find(|(refused, _, _)| refused == id) {
-            Some((_, tool, roles)) => json!({
-                "code": FORBIDDEN_CODE,
-                "message": format!("tool `{tool}` needs one of the roles: {}", roles.join(", ")),
-            }),
-            None => {
-                json!({"code": -32600, "message": "refused: the batch holds a call the caller may not make"})
-            }
-        };
-        json!({"jsonrpc": "2.0", "id": id, "error": body})
-    };
-    let body = match message {
-        Value::Array(batch) => {
-            Value::Array(batch.iter().filter_map(|message| message.get("id")).map(error_for).collect())
+/// Whether an object (the message, or its `params`) has two member names equal but for case.
+fn has_case_variants(message: &Value) -> bool {
+    fn variants(object: &serde_json::Map<String, Value>) -> bool {
+        let mut names: Vec<String> = object.keys().map(|key| key.to_ascii_lowercase()).collect();
+        names.sort_unstable();
+        names.windows(2).any(|pair| pair[0] == pair[1])
+    }
+    let Some(object) = message.as_object() else { return false };
+    variants(object) || object.get("params").and_then(Value::as_object).is_some_and(variants)
+}
+
+fn json_rpc_error(status: StatusCode, code: i64, message: &str) -> Response {
+    let body = json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}});
+    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+/// The answer to a request holding calls the caller may not make: nothing in it reaches the upstream; each
+/// refused call with an id gets a JSON-RPC error, the other requests of a batch a batch refusal, and a
+/// request with no id at all 403.
+fn refuse(messages: &[&Value], refusals: &[(String, Vec<String>)]) -> Response {
+    let answers: Vec<Value> = messages
+        .iter()
+        .filter_map(|message| {
+            let id = message.get("id")?;
+            let tool = (message.get("method").and_then(Value::as_str) == Some("tools/call"))
+                .then(|| message.pointer("/params/name").and_then(Value::as_str))
+                .flatten();
+            let error = match refusals.iter().find(|(refused, _)| Some(refused.as_str()) == tool) {
+                Some((tool, roles)) => json!({
+                    "code": FORBIDDEN_CODE,
+                    "message": format!("tool `{tool}` needs one of the roles: {}", roles.join(", ")),
+                }),
+                None => json!({"code": -32600, "message": "refused: the batch holds a call the caller may not make"}),
+            };
+            Some(json!({"jsonrpc": "2.0", "id": id, "error": error}))
+        })
+        .collect();
+    let body = match (messages.len(), answers.len()) {
+        (_, 0) => {
+            return json_rpc_error(StatusCode::FORBIDDEN, FORBIDDEN_CODE, "a tool the caller may not call");
         }
-        single => error_for(single.get("id").unwrap_or(&Value::Null)),
+        (1, _) if answers.len() == 1 => answers.into_iter().next().unwrap_or_default(),
+        _ => Value::Array(answers),
     };
     ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
-/// What a `tools/list` answer is filtered with.
+/// What a `tools/list` answer is filtered with. Every `result.tools` in the answer to a request holding a
+/// `tools/list` is filtered, whatever its id (ids are echoed in forms that compare unequal as text).
 struct ListFilter {
     policy: Arc<ToolPolicy>,
-    /// The request ids (as JSON text) whose answers to filter.
-    ids: HashSet<String>,
     scopes: Vec<String>,
     user: Option<AuthUser>,
 }
@@ -135,17 +171,18 @@ impl ListFilter {
             Value::Array(batch) => {
                 batch.iter_mut().fold(false, |changed, message| self.filter(message) | changed)
             }
-            single => {
-                let ours = single.get("id").is_some_and(|id| self.ids.contains(&id.to_string()));
-                match single.get_mut("result") {
-                    Some(result) if ours => {
-                        self.policy.filter_tools_list(result, &self.scopes, self.user.as_ref()) > 0
-                    }
-                    _ => false,
+            single => match single.get_mut("result") {
+                Some(result) if single_has_tools(result) => {
+                    self.policy.filter_tools_list(result, &self.scopes, self.user.as_ref()) > 0
                 }
-            }
+                _ => false,
+            },
         }
     }
+}
+
+fn single_has_tools(result: &Value) -> bool {
+    result.get("tools").is_some_and(Value::is_array)
 }
 
 async fn rewrite_response(response: Response, filter: Arc<ListFilter>) -> Response {
@@ -155,6 +192,11 @@ async fn rewrite_response(response: Response, filter: Arc<ListFilter>) -> Respon
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default()
         .to_ascii_lowercase();
+    if response.headers().get(header::CONTENT_ENCODING).is_some_and(|value| value.as_bytes() != b"identity") {
+        // Asked uncompressed; an answer the gateway cannot read is not passed on unfiltered.
+        return (StatusCode::BAD_GATEWAY, "the upstream compressed an answer the policy must filter")
+            .into_response();
+    }
     if content_type.starts_with("application/json") {
         let (mut parts, body) = response.into_parts();
         let bytes = match http_body_util::Limited::new(body, MAX_REWRITE_BYTES).collect().await {
@@ -209,9 +251,9 @@ fn filter_sse(body: Body, filter: Arc<ListFilter>) -> Body {
                         return Some((Ok(rest), (stream, buffer, done)));
                     }
                     if buffer.len() > MAX_REWRITE_BYTES {
-                        // An event this large is passed through unfiltered rather than held.
-                        let rest = buffer.split().freeze();
-                        return Some((Ok(rest), (stream, buffer, done)));
+                        // An event this large is not held, nor passed on unfiltered: the stream ends.
+                        tracing::warn!("an SSE event over 16 MiB in a filtered answer; stream closed");
+                        return None;
                     }
                     match stream.next().await {
                         Some(Ok(chunk)) => buffer.extend_from_slice(&chunk),
@@ -292,9 +334,9 @@ mod tests {
         let text = std::str::from_utf8(&rewritten).unwrap();
         assert!(text.starts_with("id: 0/1\nevent: message\ndata: "), "{text}");
         assert!(text.contains("whoami") && !text.contains("reset") && text.ends_with("\n\n"), "{text}");
-        // Another id, a ping, or not JSON: unchanged, byte for byte.
+        // A ping, a notification, or not JSON: unchanged, byte for byte.
         for untouched in [
-            &b"data: {\"jsonrpc\":\"2.0\",\"id\":8,\"result\":{\"tools\":[{\"name\":\"reset\"}]}}\n\n"[..],
+            &b"data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\"}\n\n"[..],
             b": ping\n\n",
             b"data: not json\n\n",
             b"\xff\xfe\n\n",
@@ -320,11 +362,33 @@ mod tests {
         );
     }
 
-    #[test]
-    fn refusals_answer_each_request_of_a_batch() {
-        let refusals = vec![(json!(2), "reset".to_owned(), vec!["admin".to_owned()])];
-        let batch = json!([{"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, {"jsonrpc": "2.0", "id": 2, "method": "tools/call"}, {"jsonrpc": "2.0", "method": "notifications/x"}]);
-        let response = refuse(&batch, &refusals);
+    #[tokio::test]
+    async fn refusals_answer_each_request_of_a_batch() {
+        let refusals = vec![("reset".to_owned(), vec!["admin".to_owned()])];
+        let batch = [
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
+            json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "reset"}}),
+            json!({"jsonrpc": "2.0", "method": "notifications/x"}),
+        ];
+        let response = refuse(&batch.iter().collect::<Vec<_>>(), &refusals);
         assert_eq!(response.status(), StatusCode::OK);
+        let body: Value =
+            serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
+        assert_eq!(body[0]["error"]["code"], -32600);
+        assert_eq!(body[1]["error"]["code"], FORBIDDEN_CODE);
+        // A call without an id: 403, nothing forwarded.
+        let silent = json!({"jsonrpc": "2.0", "method": "tools/call", "params": {"name": "reset"}});
+        assert_eq!(refuse(&[&silent], &refusals).status(), StatusCode::FORBIDDEN);
+    }
+
+    #[test]
+    fn keys_equal_but_for_case_are_found() {
+        assert!(has_case_variants(&json!({"method": "tools/call", "Method": "x"})));
+        assert!(has_case_variants(
+            &json!({"method": "tools/call", "params": {"name": "echo", "NAME": "reset"}})
+        ));
+        assert!(!has_case_variants(
+            &json!({"method": "tools/call", "params": {"name": "echo", "arguments": {"A": 1, "a": 2}}})
+        ));
     }
 }

@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use axum::Router;
-use axum::routing::{any, get, post};
+use axum::routing::{get, post};
 use mcp_auth::McpAuth;
 use tokio_util::sync::CancellationToken;
 
@@ -114,14 +114,16 @@ pub fn app(
         }
     };
     let mcp = match &upstream {
-        Upstream::Http(http) => {
-            Router::new().route(resource.path(), any(forward::forward)).with_state(http.clone())
-        }
+        Upstream::Http(http) => Router::new()
+            .route(resource.path(), get(forward::forward).post(forward::forward).delete(forward::forward))
+            .with_state(http.clone()),
         Upstream::Stdio(stdio) => Router::new()
             .route(
                 resource.path(),
                 post(stdio::serve_post).get(stdio::method_not_allowed).delete(stdio::method_not_allowed),
             )
+            // The gateway's own limit (below) applies, not axum's 2 MiB default for `Bytes`.
+            .layer(axum::extract::DefaultBodyLimit::disable())
             .with_state(stdio.clone()),
     };
     let policy = Arc::new(config.policy.clone());

@@ -123,6 +123,15 @@ impl ToolPolicy {
         None
     }
 
+    /// The roles `tool` needs, when `user` has none of them (whatever the scopes).
+    #[must_use]
+    pub fn role_refusal(&self, tool: &str, user: Option<&AuthUser>) -> Option<Vec<String>> {
+        let rule = self.tools.get(tool)?;
+        let roles = user.map(|user| user.roles.as_slice()).unwrap_or_default();
+        (!rule.roles.is_empty() && !rule.roles.iter().any(|role| roles.contains(role)))
+            .then(|| rule.roles.clone())
+    }
+
     /// Removes from a `tools/list` result the tools `user` may not call. Returns how many it removed.
     pub fn filter_tools_list(&self, result: &mut Value, scopes: &[String], user: Option<&AuthUser>) -> usize {
         let Some(tools) = result.get_mut("tools").and_then(Value::as_array_mut) else { return 0 };

@@ -1,14 +1,19 @@
 //! A stdio MCP server the gateway starts, supervises and serves over streamable HTTP.
 //!
 //! The gateway speaks JSON-RPC to the child over its stdin and stdout, one message per line. Every HTTP
-//! caller shares the one child: requests get the gateway's own ids on the way in (so two callers' ids never
-//! collide) and their own ids back on the way out. The child is initialized once, with the first caller's
-//! `initialize`; later callers get the same answer, and a restarted child is initialized again the same
-//! way before it serves anyone. Answers are plain JSON (`application/json`); requests from the child to
-//! the client (sampling, roots, elicitation) are answered "method not found", its notifications dropped.
+//! caller shares the one child (so a stdio server behind the gateway should hold no per-user state):
+//! requests get the gateway's own ids on the way in (so two callers' ids never collide) and their own ids
+//! back on the way out. The child is initialized once, with the first caller's `initialize` (the gateway
+//! then sends it `notifications/initialized`); later callers get the same answer, and a restarted child is
+//! initialized again the same way before it serves anyone. Answers are plain JSON (`application/json`);
+//! requests from the child to the client (sampling, roots, elicitation) are answered "method not found",
+//! its notifications dropped.
 //!
-//! If the child exits, requests in flight fail with a JSON-RPC error, and the child is started again
-//! after a backoff (100 ms, doubling up to 5 s; back to 100 ms once it has run for 30 s).
+//! The child runs in its own process group without the gateway's `MCP_AUTH_*` variables (its keys and
+//! secrets). If it exits, or writes what cannot be read, requests in flight fail with a JSON-RPC error,
+//! its process group is killed, and it is started again after a backoff (100 ms, doubling up to 5 s; back
+//! to 100 ms once it has run for 30 s). At most 256 requests wait on it at once, batches hold at most 64
+//! messages, and a line over 16 MiB from it is dropped.
 
 use std::collections::HashMap;
 use std::process::Stdio;
@@ -19,13 +24,11 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt as _;
 use http::{HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
-use tokio::io::AsyncWriteExt as _;
-use tokio::process::{Child, ChildStdin, Command};
-use tokio::sync::{Mutex, oneshot, watch};
-use tokio_util::codec::{FramedRead, LinesCodec};
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::sync::{Mutex, Semaphore, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 /// The longest line read from the child (a larger message is dropped with a warning).
@@ -33,6 +36,10 @@ const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 const HEALTHY_AFTER: Duration = Duration::from_secs(30);
+/// Requests waiting on the child at once.
+const MAX_IN_FLIGHT: usize = 256;
+/// Messages in one batch.
+const MAX_BATCH: usize = 64;
 
 /// JSON-RPC error code for "the upstream is not available" (server error range).
 const UNAVAILABLE_CODE: i64 = -32002;
@@ -54,6 +61,7 @@ struct Inner {
     initialize_params: Mutex<Option<Value>>,
     restarts: AtomicU64,
     shutdown: CancellationToken,
+    in_flight: Semaphore,
 }
 
 /// One running child process.
@@ -64,6 +72,7 @@ struct Running {
     pending: std::sync::Mutex<HashMap<u64, oneshot::Sender<Value>>>,
     /// The child's answer to `initialize`, once it has had one.
     initialized: Mutex<Option<Value>>,
+    /// Cancelled when its stdout ends or cannot be read: the supervisor then kills it.
     exited: CancellationToken,
 }
 
@@ -81,6 +90,7 @@ impl StdioUpstream {
             initialize_params: Mutex::new(None),
             restarts: AtomicU64::new(0),
             shutdown,
+            in_flight: Semaphore::new(MAX_IN_FLIGHT),
         });
         tokio::spawn(supervise(Arc::clone(&inner)));
         Self { inner }
@@ -141,7 +151,7 @@ impl StdioUpstream {
 
     /// `initialize`: forwarded once per child (the first caller's params are kept for restarts), then
     /// answered from the child's first answer.
-    async fn initialize(&self, running: &Running, message: Value) -> Result<Value, &'static str> {
+    async fn initialize(&self, running: &Arc<Running>, message: Value) -> Result<Value, &'static str> {
         let mut initialized = running.initialized.lock().await;
         if let Some(answer) = initialized.as_ref() {
             return Ok(answer.clone());
@@ -153,6 +163,11 @@ impl StdioUpstream {
                 *params = message.get("params").cloned();
             }
             *initialized = Some(answer.clone());
+            // The callers' own `initialized` notifications are not forwarded: the gateway sends it, once.
+            let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+            if self.write(running, &note).await.is_err() {
+                return Err("the MCP server behind the gateway exited");
+            }
         }
         Ok(answer)
     }
@@ -165,43 +180,85 @@ impl StdioUpstream {
         }
         let running = self.inner.current.borrow().clone();
         if let Some(running) = running
-            && write(&running, &message).await.is_err()
+            && self.write(&running, &message).await.is_err()
         {
             tracing::debug!(method, "notification not delivered: the child is gone");
         }
     }
 
     /// Sends `message` as a request with a fresh id and waits for the answer.
-    async fn request(&self, running: &Running, mut message: Value) -> Result<Value, &'static str> {
+    async fn request(&self, running: &Arc<Running>, mut message: Value) -> Result<Value, &'static str> {
         let started = Instant::now();
+        let Ok(Ok(_permit)) = tokio::time::timeout(self.inner.timeout, self.inner.in_flight.acquire()).await
+        else {
+            record("timeout", started);
+            return Err("the MCP server behind the gateway is busy");
+        };
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         if let Some(object) = message.as_object_mut() {
             object.insert("id".to_owned(), json!(id));
         }
         let (tx, rx) = oneshot::channel();
         lock(&running.pending).insert(id, tx);
-        if write(running, &message).await.is_err() {
-            lock(&running.pending).remove(&id);
+        // Removes the entry and tells the child to stop if this request is dropped (the caller hung up)
+        // or times out.
+        let mut guard =
+            Pending { running: Arc::clone(running), id, done: false, timeout: self.inner.timeout };
+        if self.write(running, &message).await.is_err() {
             record("error", started);
-            return Err("the MCP server behind the gateway exited");
+            return Err("the MCP server behind the gateway is not reading its input");
         }
         match tokio::time::timeout(self.inner.timeout, rx).await {
             Ok(Ok(answer)) => {
+                guard.done = true;
                 record("ok", started);
                 Ok(answer)
             }
             Ok(Err(_)) => {
+                guard.done = true;
                 record("error", started);
                 Err("the MCP server behind the gateway exited")
             }
             Err(_) => {
-                lock(&running.pending).remove(&id);
-                let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
-                    "params": {"requestId": id, "reason": "timed out at the gateway"}});
-                let _ = write(running, &cancel).await;
                 record("timeout", started);
                 Err("the MCP server behind the gateway timed out")
             }
+        }
+    }
+
+    /// Writes one message, waiting at most the timeout for the child to take it.
+    async fn write(&self, running: &Running, message: &Value) -> std::io::Result<()> {
+        match tokio::time::timeout(self.inner.timeout, write(running, message)).await {
+            Ok(result) => result,
+            Err(_) => {
+                Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the child does not read its input"))
+            }
+        }
+    }
+}
+
+/// A request waiting on the child; see [`StdioUpstream::request`].
+struct Pending {
+    running: Arc<Running>,
+    id: u64,
+    done: bool,
+    timeout: Duration,
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        lock(&self.running.pending).remove(&self.id);
+        let running = Arc::clone(&self.running);
+        let (id, timeout) = (self.id, self.timeout);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                    "params": {"requestId": id, "reason": "cancelled at the gateway"}});
+                let _ = tokio::time::timeout(timeout, write(&running, &cancel)).await;
+            });
         }
     }
 }
@@ -229,23 +286,31 @@ async fn write(running: &Running, message: &Value) -> std::io::Result<()> {
     stdin.flush().await
 }
 
-/// Starts the child, serves it until it exits, and starts it again, until shutdown.
+/// Starts the child, serves it until it exits (or its output cannot be read), and starts it again, until
+/// shutdown.
 async fn supervise(inner: Arc<Inner>) {
     let mut backoff = BACKOFF_MIN;
     loop {
         let started = Instant::now();
         match spawn(&inner).await {
-            Ok(mut child) => {
-                tokio::select! {
+            Ok((mut child, running)) => {
+                let stop = tokio::select! {
                     status = child.wait() => {
-                        inner.current.send_replace(None).inspect(|running| running.exited.cancel());
                         tracing::warn!(command = %inner.command, ?status, "the stdio MCP server exited; starting it again");
+                        false
                     }
-                    () = inner.shutdown.cancelled() => {
-                        // Dropping the child kills it (kill_on_drop).
-                        inner.current.send_replace(None);
-                        return;
+                    () = running.exited.cancelled() => {
+                        tracing::warn!(command = %inner.command, "the stdio MCP server's output ended or cannot be read; restarting it");
+                        false
                     }
+                    () = inner.shutdown.cancelled() => true,
+                };
+                inner.current.send_replace(None);
+                running.exited.cancel();
+                lock(&running.pending).clear();
+                kill_group(&mut child).await;
+                if stop {
+                    return;
                 }
             }
             Err(error) => {
@@ -265,17 +330,37 @@ async fn supervise(inner: Arc<Inner>) {
     }
 }
 
+/// Kills the child's whole process group (a launcher such as `npx` runs the server as a grandchild), then
+/// reaps the child.
+async fn kill_group(child: &mut Child) {
+    if let Some(pid) = child.id() {
+        // The group id is the child's pid (it was started in a group of its own).
+        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{pid}")]).status().await;
+    }
+    let _ = child.kill().await;
+}
+
 /// Starts one child, its reader, and its initialization; publishes it once it can serve.
-async fn spawn(inner: &Arc<Inner>) -> std::io::Result<Child> {
-    let mut child = Command::new("sh")
+async fn spawn(inner: &Arc<Inner>) -> std::io::Result<(Child, Arc<Running>)> {
+    let mut command = Command::new("sh");
+    command
         .arg("-c")
         .arg(format!("exec {}", inner.command))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()?;
+        .kill_on_drop(true);
+    #[cfg(unix)]
+    command.process_group(0);
+    // The gateway's keys and secrets stay with the gateway.
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(|name| name.starts_with(mcp_auth_core::settings::ENV_PREFIX)) {
+            command.env_remove(name);
+        }
+    }
+    let mut child = command.spawn()?;
     let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+        kill_group(&mut child).await;
         return Err(std::io::Error::other("the child has no stdin or stdout"));
     };
     let running = Arc::new(Running {
@@ -286,41 +371,77 @@ async fn spawn(inner: &Arc<Inner>) -> std::io::Result<Child> {
         exited: CancellationToken::new(),
     });
     tracing::info!(command = %inner.command, pid = running.pid, "started the stdio MCP server");
-    tokio::spawn(read(
-        Arc::clone(&running),
-        FramedRead::new(stdout, LinesCodec::new_with_max_length(MAX_LINE_BYTES)),
-    ));
+    tokio::spawn(read(Arc::clone(&running), BufReader::new(stdout)));
     // A restarted child is initialized the way the first caller initialized the first one.
     let params = inner.initialize_params.lock().await.clone();
     if let Some(params) = params {
         let upstream = StdioUpstream { inner: Arc::clone(inner) };
         let initialize = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": params});
         let mut initialized = running.initialized.lock().await;
-        match upstream.request(&running, initialize).await {
+        let replayed = match upstream.request(&running, initialize).await {
             Ok(answer) if answer.get("result").is_some() => {
                 *initialized = Some(answer);
                 let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-                let _ = write(&running, &note).await;
+                upstream.write(&running, &note).await.is_ok()
             }
-            _ => tracing::warn!("the restarted stdio MCP server refused the replayed initialize"),
-        }
+            _ => false,
+        };
         drop(initialized);
+        if !replayed {
+            running.exited.cancel();
+            kill_group(&mut child).await;
+            return Err(std::io::Error::other("the restarted server refused the replayed initialize"));
+        }
     }
-    inner.current.send_replace(Some(running));
-    Ok(child)
+    inner.current.send_replace(Some(Arc::clone(&running)));
+    Ok((child, running))
+}
+
+/// Reads one line of at most [`MAX_LINE_BYTES`] into `line` (without its newline): `Ok(true)` for a line,
+/// `Ok(false)` at the end of the output. A longer line is skipped whole and reported as an empty line.
+async fn read_line(reader: &mut BufReader<ChildStdout>, line: &mut Vec<u8>) -> std::io::Result<bool> {
+    line.clear();
+    let mut skipping = false;
+    loop {
+        let available = reader.fill_buf().await?;
+        if available.is_empty() {
+            return Ok(!line.is_empty() || skipping);
+        }
+        let (taken, end) = match available.iter().position(|byte| *byte == b'\n') {
+            Some(at) => (at + 1, Some(at)),
+            None => (available.len(), None),
+        };
+        if !skipping {
+            line.extend_from_slice(&available[..end.unwrap_or(taken)]);
+            if line.len() > MAX_LINE_BYTES {
+                tracing::warn!("a line over 16 MiB from the stdio MCP server; dropped");
+                line.clear();
+                skipping = true;
+            }
+        }
+        reader.consume(taken);
+        if end.is_some() {
+            return Ok(true);
+        }
+    }
 }
 
 /// Routes the child's answers to their waiting callers until its stdout closes.
-async fn read(running: Arc<Running>, mut lines: FramedRead<tokio::process::ChildStdout, LinesCodec>) {
-    while let Some(line) = lines.next().await {
-        let line = match line {
-            Ok(line) => line,
+async fn read(running: Arc<Running>, mut reader: BufReader<ChildStdout>) {
+    let mut line = Vec::new();
+    loop {
+        match read_line(&mut reader, &mut line).await {
+            Ok(true) => {}
+            Ok(false) => break,
             Err(error) => {
-                tracing::warn!(error = %error, "unreadable line from the stdio MCP server; dropped");
-                continue;
+                tracing::warn!(error = %error, "cannot read the stdio MCP server's output");
+                break;
             }
-        };
-        let Ok(message) = serde_json::from_str::<Value>(&line) else {
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let Ok(message) = serde_json::from_slice::<Value>(&line) else {
             tracing::debug!("a line that is not JSON from the stdio MCP server; dropped");
             continue;
         };
@@ -334,12 +455,13 @@ async fn read(running: Arc<Running>, mut lines: FramedRead<tokio::process::Child
             (Some(id), Some(method)) => {
                 tracing::debug!(%method, "a request from the stdio MCP server; answered method not found");
                 let answer = error(id, -32601, "the mcp-auth gateway does not forward server requests");
-                let _ = write(&running, &answer).await;
+                // Never wait on the input lock for long: the reader must keep draining the output.
+                let _ = tokio::time::timeout(Duration::from_secs(1), write(&running, &answer)).await;
             }
             (None, _) => {}
         }
     }
-    // Stdout closed: fail whatever is still waiting.
+    // Output closed: fail whatever is still waiting, and have the supervisor restart the child.
     lock(&running.pending).clear();
     running.exited.cancel();
 }
@@ -352,8 +474,8 @@ pub(crate) async fn serve_post(State(upstream): State<StdioUpstream>, body: Byte
     };
     let answer = match message {
         Value::Array(batch) => {
-            if batch.is_empty() {
-                let answer = error(&Value::Null, -32600, "invalid request: empty batch");
+            if batch.is_empty() || batch.len() > MAX_BATCH {
+                let answer = error(&Value::Null, -32600, "invalid request: a batch holds 1 to 64 messages");
                 return (StatusCode::BAD_REQUEST, json_body(&answer)).into_response();
             }
             let answers = futures_util::future::join_all(batch.into_iter().map(|m| upstream.handle(m))).await;
