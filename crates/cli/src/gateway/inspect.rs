@@ -314,12 +314,7 @@ mod tests {
     fn filter() -> ListFilter {
         let policy =
             ToolPolicy::from_toml("hide_unauthorized = true\n[tools.reset]\nroles = [\"admin\"]").unwrap();
-        ListFilter {
-            policy: Arc::new(policy),
-            ids: HashSet::from(["7".to_owned()]),
-            scopes: vec![],
-            user: None,
-        }
+        ListFilter { policy: Arc::new(policy), scopes: vec![], user: None }
     }
 
     #[test]
