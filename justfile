@@ -22,6 +22,11 @@ fmt:
 bench *ARGS:
     cargo bench --workspace {{ARGS}}
 
+# The HTTP benchmark: wrk sending MCP tools/call over keep-alive connections, scenarios A-H interleaved,
+# server and wrk on separate cores (scripts/bench_http.py; figures in docs/benchmarks.md).
+bench-http *ARGS:
+    python3 scripts/bench_http.py {{ARGS}}
+
 # The HTTP load run on loopback (AuthKit remote auth against an open route, same run).
 load REQUESTS="20000" CONCURRENCY="32":
     cargo run --release -p mcp-auth-examples --example load_remote -- {{REQUESTS}} {{CONCURRENCY}}

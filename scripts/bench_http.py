@@ -31,7 +31,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "target" / "bench-http"
-RELEASE = ROOT / "target" / "release"
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 LUA = ROOT / "scripts" / "bench-http.lua"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -50,10 +50,17 @@ def ensure_tools():
         sys.exit("taskset is missing (util-linux)")
 
 
-def build():
-    log("building the release binaries (bench_server, mcp-auth)")
-    subprocess.run(["cargo", "build", "--release", "-q", "-p", "mcp-auth-examples", "--example", "bench_server",
+def build(profile):
+    """The directory of the binaries: release ones built here; for a smoke run, the debug ones the test
+    suite built (built here if missing)."""
+    directory = TARGET / profile
+    if profile == "debug" and (directory / "mcp-auth").exists() and (directory / "examples" / "bench_server").exists():
+        return directory
+    log(f"building the {profile} binaries (bench_server, mcp-auth)")
+    flags = ["--release"] if profile == "release" else []
+    subprocess.run(["cargo", "build", *flags, "-q", "-p", "mcp-auth-examples", "--example", "bench_server",
                     "-p", "mcp-auth-cli", "--bin", "mcp-auth"], check=True, cwd=ROOT)
+    return directory
 
 
 def free_port():
@@ -126,7 +133,8 @@ def main():
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--smoke", action="store_true", help="1 s, 1 round, 4 connections: checks the script works")
+    parser.add_argument("--smoke", action="store_true",
+                        help="1 s, 1 round, 4 connections, debug binaries: checks the script works")
     args = parser.parse_args()
     if args.smoke:
         args.duration, args.rounds, args.connections = 1, 1, 4
@@ -134,9 +142,9 @@ def main():
     load_cpu = int(os.environ.get("LOAD_CPU", "1"))
     OUT.mkdir(parents=True, exist_ok=True)
     ensure_tools()
-    build()
-    bench = str(RELEASE / "examples" / "bench_server")
-    gateway_bin = str(RELEASE / "mcp-auth")
+    binaries = build("debug" if args.smoke else "release")
+    bench = str(binaries / "examples" / "bench_server")
+    gateway_bin = str(binaries / "mcp-auth")
 
     procs = {}
     try:
