@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 
 use crate::Global;
 use crate::output;
+use mcp_auth_core::report::chain;
 
 /// The longest token read (from the argument or stdin), in bytes; four times what the verifiers accept.
 pub const MAX_INPUT: usize = 4 * mcp_auth::jwt::DEFAULT_MAX_TOKEN_SIZE;
@@ -325,21 +326,6 @@ fn hint_for(err: &VerifyError) -> &'static str {
     } else {
         "the token is malformed or not a token this server issues: `mcp-auth token decode` shows what it holds"
     }
-}
-
-/// An error and its causes, `outer: inner`.
-fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(current) = cause {
-        let message = current.to_string();
-        if !text.contains(&message) {
-            text.push_str(": ");
-            text.push_str(&message);
-        }
-        cause = current.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -62,6 +62,7 @@ pub mod loopback;
 pub mod mcp_scope;
 pub mod metadata;
 pub mod metrics;
+pub mod report;
 pub mod resource;
 pub mod scope;
 #[cfg(feature = "serve")]

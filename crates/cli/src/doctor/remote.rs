@@ -178,15 +178,5 @@ fn describe(err: &reqwest::Error) -> String {
     if err.is_timeout() {
         return format!("no answer within {} s", NETWORK_TIMEOUT.as_secs());
     }
-    let mut text = err.to_string();
-    let mut cause = std::error::Error::source(err);
-    while let Some(current) = cause {
-        let message = current.to_string();
-        if !text.contains(&message) {
-            text.push_str(": ");
-            text.push_str(&message);
-        }
-        cause = current.source();
-    }
-    text
+    mcp_auth_core::report::chain(err)
 }

@@ -6,6 +6,7 @@ use mcp_auth::store::file::FileStore;
 use mcp_auth::store::redis::RedisStore;
 
 use super::{FERNET_SAMPLE, Finding, NETWORK_TIMEOUT, Report, set_hint};
+use mcp_auth_core::report::chain;
 
 /// Opens the store `MCP_AUTH_STORE` names and, when `keys` are given, tries them on a sample of its values.
 pub(super) async fn check(settings: &Settings, keys: Option<&[FernetKey]>, report: &mut Report<'_>) {
@@ -170,21 +171,6 @@ async fn file_sample(settings: &Settings, report: &mut Report<'_>) -> Option<Vec
             None
         }
     }
-}
-
-/// An error and its causes, `outer: inner`.
-fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(current) = cause {
-        let message = current.to_string();
-        if !text.contains(&message) {
-            text.push_str(": ");
-            text.push_str(&message);
-        }
-        cause = current.source();
-    }
-    text
 }
 
 /// `text` with the Redis URL's password (if any) masked, in case an error repeats the URL.

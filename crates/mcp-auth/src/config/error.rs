@@ -1,5 +1,6 @@
 //! [`ConfigError`]: why [`from_env`](crate::from_env) could not build the provider or the store.
 
+use mcp_auth_core::report::chain;
 use mcp_auth_core::settings::SettingsError;
 
 /// Why [`from_env`](crate::from_env) could not build the provider or the store. Every message names the
@@ -54,20 +55,4 @@ impl ConfigError {
     pub(crate) fn store(store: &'static str, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self::Store { store, detail: chain(&source), source: Box::new(source) }
     }
-}
-
-/// An error and its causes, `outer: inner: innermost`, skipping a cause its parent's message already ends
-/// with.
-fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(current) = cause {
-        let message = current.to_string();
-        if !text.ends_with(&message) {
-            text.push_str(": ");
-            text.push_str(&message);
-        }
-        cause = current.source();
-    }
-    text
 }
