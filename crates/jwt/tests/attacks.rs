@@ -108,6 +108,21 @@ async fn expired_token_is_refused() {
 }
 
 #[tokio::test]
+async fn expired_tokens_are_refused_before_any_signature_check() {
+    // Signed by a key the verifier does not know, or not signed at all: the expiry alone refuses them, so
+    // a flood of expired tokens costs no signature checks (and trusting nothing, since it only refuses).
+    let forged = token(&rsa2(), &claims_with(json!({"exp": NOW - 31})));
+    assert!(matches!(refuse(&forged).await, JwtError::Expired { .. }));
+    let valid = token(&rsa1(), &claims_with(json!({"exp": NOW - 31})));
+    let mut unsigned = valid.rsplit_once('.').map(|(head, _)| head.to_owned()).unwrap_or_default();
+    unsigned.push_str(".AAAA");
+    assert!(matches!(refuse(&unsigned).await, JwtError::Expired { .. }));
+    // Not expired and badly signed: the signature is what refuses it.
+    let live_forged = token(&rsa2(), &claims());
+    assert!(!matches!(refuse(&live_forged).await, JwtError::Expired { .. }));
+}
+
+#[tokio::test]
 async fn missing_exp_is_refused() {
     let t = token(&rsa1(), &claims_with(json!({"exp": null})));
     assert!(matches!(refuse(&t).await, JwtError::MissingClaim("exp")));

@@ -17,6 +17,16 @@ pub(crate) const CLAIMS_THE_VERIFIER_READS: &[&str] =
     &["iss", "aud", "sub", "client_id", "azp", "cid", "scope", "scp", "iat", "nbf", "exp", "token_use"];
 
 impl Inner {
+    /// Whether the (not yet verified) claims say the token has expired: then it is refused before its
+    /// signature is checked. Refusing never trusts the claims (a forged token is refused either way, only
+    /// the reason differs), and a flood of expired tokens then costs no signature checks.
+    pub(super) fn expired_before_signature(&self, claims: &Map<String, Value>, now: u64) -> Option<JwtError> {
+        match numeric_date(claims, "exp") {
+            Ok(Some(exp)) if now >= exp.saturating_add(self.leeway) => Some(JwtError::Expired { exp, now }),
+            _ => None,
+        }
+    }
+
     pub(super) fn check_claims(
         &self,
         token: &str,

@@ -202,6 +202,13 @@ impl JwtVerifier {
         let now = unix_seconds(time);
         let segments = strict::split(token)?;
         let header = Header::read(&segments.header, inner)?;
+        // Read early for the expiry check; an unreadable payload is reported after the key checks, as before.
+        let early_claims = strict::decode_object(segments.payload, Part::Payload).ok();
+        if let Some(expired) =
+            early_claims.as_ref().and_then(|claims| inner.expired_before_signature(claims, now))
+        {
+            return Err(expired);
+        }
         // Fetches completed before this request, so a fetch made meanwhile is not repeated for its kid.
         let fetches_before = match &inner.keys {
             Keys::Remote(remote) => remote.fetches(),
@@ -226,7 +233,10 @@ impl JwtVerifier {
         let key = keys.select(header.kid, header.alg)?;
         verify_signature(segments.signature, segments.message, key, header.alg)?;
 
-        let claims = strict::decode_object(segments.payload, Part::Payload)?;
+        let claims = match early_claims {
+            Some(claims) => claims,
+            None => strict::decode_object(segments.payload, Part::Payload)?,
+        };
         let (access, exp) = inner.check_claims(token, claims, now)?;
         if let Some((cache, hash)) = hash {
             cache.insert(hash, &access, exp, time, keys.generation);
