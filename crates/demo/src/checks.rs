@@ -71,6 +71,30 @@ impl Checks {
     }
 }
 
+/// Steps 4 and 5 of both demo modes, for a session signed in as Ada (a member): `whoami` answers her, and
+/// the admin-only tool refuses her.
+pub(crate) async fn member_steps(steps: &mut Checks, session: &crate::client::McpSession) {
+    use anyhow::{bail, ensure};
+
+    use crate::client;
+
+    steps
+        .run("4. call whoami", async {
+            let user = client::whoami(session).await?;
+            ensure!(user["user_id"] == "user_ada", "unexpected user {user}");
+            Ok(((), user.to_string()))
+        })
+        .await;
+    steps
+        .run("5. call admin_reset as a member (must be refused)", async {
+            match client::call(session, "admin_reset").await {
+                Ok(result) => bail!("a member was allowed: {:?}", client::text_of(&result)),
+                Err(err) => Ok(((), format!("refused: {err:#}"))),
+            }
+        })
+        .await;
+}
+
 #[cfg(test)]
 mod tests {
     use anyhow::anyhow;

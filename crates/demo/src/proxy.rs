@@ -12,7 +12,7 @@
 
 use std::net::SocketAddr;
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, ensure};
 use mcp_auth_dev_idp::{DevClient, DevIdp, DevIdpHandle};
 use mcp_auth_workos::WorkOSProvider;
 use secrecy::SecretString;
@@ -131,21 +131,7 @@ async fn steps(provider: &WorkOSProvider, base_url: &str, mcp_url: &str) -> anyh
         )
         .await;
     if let Some((session, auth)) = &member {
-        steps
-            .run("4. call whoami", async {
-                let user = client::whoami(session).await?;
-                ensure!(user["user_id"] == "user_ada", "unexpected user {user}");
-                Ok(((), user.to_string()))
-            })
-            .await;
-        steps
-            .run("5. call admin_reset as a member (must be refused)", async {
-                match client::call(session, "admin_reset").await {
-                    Ok(result) => bail!("a member was allowed: {:?}", client::text_of(&result)),
-                    Err(err) => Ok(((), format!("refused: {err:#}"))),
-                }
-            })
-            .await;
+        crate::checks::member_steps(&mut steps, session).await;
         steps
             .run(
                 "6. refresh the access token through the proxy, then call whoami with it",

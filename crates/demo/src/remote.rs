@@ -103,21 +103,7 @@ async fn steps(provider: &AuthKitProvider, mcp_url: &str) -> anyhow::Result<()> 
         }
     };
     if let Some((session, auth)) = &member {
-        steps
-            .run("4. call whoami", async {
-                let user = client::whoami(session).await?;
-                ensure!(user["user_id"] == "user_ada", "unexpected user {user}");
-                Ok(((), user.to_string()))
-            })
-            .await;
-        steps
-            .run("5. call admin_reset as a member (must be refused)", async {
-                match client::call(session, "admin_reset").await {
-                    Ok(result) => bail!("a member was allowed: {:?}", client::text_of(&result)),
-                    Err(err) => Ok(((), format!("refused: {err:#}"))),
-                }
-            })
-            .await;
+        crate::checks::member_steps(&mut steps, session).await;
         let challenge = steps
             .run("6. call save_note, which needs notes:write (must be challenged)", async {
                 match client::try_call(session, "save_note").await {
