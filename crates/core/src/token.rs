@@ -1,5 +1,6 @@
 //! The verified access token and the typed user view over its claims.
 
+use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -32,8 +33,8 @@ use serde_json::{Map, Value};
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct AccessToken {
-    /// The raw bearer token, as presented.
-    pub token: SecretString,
+    /// The raw bearer token, as presented: shared, so cloning the `AccessToken` does not copy it.
+    pub token: RawToken,
     /// The OAuth client the token was issued to (`client_id`, `azp` or `cid`), if known.
     pub client_id: Option<String>,
     /// The subject (`sub`): normally the user's id.
@@ -56,7 +57,7 @@ impl AccessToken {
     #[must_use]
     pub fn new(token: impl Into<String>) -> Self {
         Self {
-            token: SecretString::from(token.into()),
+            token: RawToken::new(token),
             client_id: None,
             subject: None,
             scopes: Vec::new(),
@@ -158,6 +159,46 @@ impl AccessToken {
     #[must_use]
     pub fn user(&self) -> Option<AuthUser> {
         AuthUser::from_token(self)
+    }
+}
+
+/// The raw bearer token an [`AccessToken`] was verified from.
+///
+/// A secret: `Debug` shows nothing of it, and its bytes are zeroized when the last clone is dropped.
+/// Clones share it, so handing a verified token to a handler (axum and rmcp clone request extensions) does
+/// not copy the token or zeroize another copy each time.
+///
+/// # Examples
+///
+/// ```
+/// use mcp_auth_core::RawToken;
+/// use secrecy::ExposeSecret;
+///
+/// let token = RawToken::new("eyJ...secret");
+/// let copy = token.clone();
+/// assert_eq!(copy.expose_secret(), "eyJ...secret");
+/// assert_eq!(format!("{token:?}"), "RawToken([REDACTED])");
+/// ```
+#[derive(Clone)]
+pub struct RawToken(Arc<SecretString>);
+
+impl RawToken {
+    /// Wraps a raw token.
+    #[must_use]
+    pub fn new(token: impl Into<String>) -> Self {
+        Self(Arc::new(SecretString::from(token.into())))
+    }
+}
+
+impl ExposeSecret<str> for RawToken {
+    fn expose_secret(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for RawToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RawToken([REDACTED])")
     }
 }
 

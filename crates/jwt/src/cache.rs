@@ -7,9 +7,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use mcp_auth_core::AccessToken;
 use mcp_auth_core::fingerprint::{FingerprintCache, RandomnessUnavailable, TokenFingerprint};
-use secrecy::SecretString;
+use mcp_auth_core::{AccessToken, RawToken};
 
 /// Shards of the table, so concurrent requests rarely wait on one lock.
 const SHARDS: usize = 16;
@@ -48,7 +47,7 @@ impl TokenCache {
         let shared = self.entries.get(hash, now, generation)?;
         // Cloned outside the shard's lock.
         let mut access = AccessToken::clone(&shared);
-        access.token = SecretString::from(token);
+        access.token = RawToken::new(token);
         Some(access)
     }
 
@@ -69,7 +68,7 @@ impl TokenCache {
             return;
         }
         let mut stored = access.clone();
-        stored.token = SecretString::from("");
+        stored.token = RawToken::new("");
         self.entries.insert(hash, stored, valid_until, generation);
     }
 
