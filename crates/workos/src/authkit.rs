@@ -459,7 +459,7 @@ impl AuthKitProviderBuilder {
                         .timeout(self.profile_timeout)
                         .clock(Arc::clone(&self.clock))
                         .build()?;
-                    Arc::new(WithUserinfoProfile { inner: jwt, userinfo })
+                    Arc::new(WithUserinfoProfile::new(jwt, userinfo, self.token_cache)?)
                 } else {
                     jwt
                 }

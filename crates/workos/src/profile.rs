@@ -1,15 +1,21 @@
 //! Filling in the profile (email, name, picture) that AuthKit's access tokens do not carry.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use mcp_auth_core::clock::SharedClock;
+use mcp_auth_core::fingerprint::{FingerprintCache, RandomnessUnavailable, TokenFingerprint};
 use mcp_auth_core::{AccessToken, TokenVerifier, VerifyError, async_trait};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::userinfo::WorkOSTokenVerifier;
 
 /// The userinfo fields copied into a token's claims when the token lacks them.
 const PROFILE_CLAIMS: [&str; 7] =
     ["email", "email_verified", "name", "given_name", "family_name", "picture", "preferred_username"];
+
+/// Shards of the merged-profile table, as many as the verified-token cache has.
+const SHARDS: usize = 16;
 
 /// Wraps a verifier: after it accepts a token, the profile claims AuthKit's access tokens leave out are
 /// read from userinfo (cached by token hash) and added, so [`AuthUser`](mcp_auth_core::AuthUser) has an
@@ -18,24 +24,85 @@ const PROFILE_CLAIMS: [&str; 7] =
 /// back-off is the circuit breaker: after a failure (including a timeout, which `AuthKitProvider` keeps
 /// short) no lookup is tried until it has passed, so during an outage requests do not each wait out the
 /// timeout.
+///
+/// The merged claims are remembered for as long as the userinfo answer is (and never past the token's
+/// expiry), tied to the very claims the inner verifier returned: when the inner verifier answers from its
+/// verified-token cache (the same shared claims), the merged claims are handed out as they are, with no
+/// userinfo lookup and no copy of the claims. Anything else (the inner cache off, or its entry replaced
+/// after a key rotation) goes through userinfo again.
 #[derive(Debug)]
 pub(crate) struct WithUserinfoProfile {
-    pub(crate) inner: Arc<dyn TokenVerifier>,
-    pub(crate) userinfo: WorkOSTokenVerifier,
+    inner: Arc<dyn TokenVerifier>,
+    userinfo: WorkOSTokenVerifier,
+    merged: FingerprintCache<MergedProfile>,
+    clock: SharedClock,
+    ttl: Duration,
+}
+
+/// The claims the inner verifier returned for a token, and the same claims with the profile added.
+#[derive(Debug)]
+struct MergedProfile {
+    source: Arc<Map<String, Value>>,
+    merged: Arc<Map<String, Value>>,
+}
+
+impl WithUserinfoProfile {
+    /// Adds `userinfo`'s profile to what `inner` accepts, remembering up to `max_entries` merged
+    /// profiles (0 remembers none: right when `inner` keeps no verified-token cache) for as long as
+    /// `userinfo` keeps an answer, by its clock.
+    pub(crate) fn new(
+        inner: Arc<dyn TokenVerifier>,
+        userinfo: WorkOSTokenVerifier,
+        max_entries: usize,
+    ) -> Result<Self, RandomnessUnavailable> {
+        let (clock, ttl) = (userinfo.clock(), userinfo.positive_ttl());
+        Ok(Self { inner, userinfo, merged: FingerprintCache::new(max_entries, SHARDS)?, clock, ttl })
+    }
+
+    /// The merged-profile table's key for the claims the inner verifier returned: their address. An entry
+    /// holds those claims, so while it lives no other claims can have that address, and a hit is checked
+    /// with [`Arc::ptr_eq`] all the same. Hashing the 16 hex digits of an address costs a tenth of
+    /// fingerprinting the token again.
+    fn claims_key(&self, claims: &Arc<Map<String, Value>>) -> TokenFingerprint {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let address = Arc::as_ptr(claims).addr();
+        let mut digits = [b'0'; 16];
+        for (place, digit) in digits.iter_mut().rev().enumerate() {
+            *digit = HEX[(address >> (4 * place)) & 0xf];
+        }
+        self.merged.fingerprint(std::str::from_utf8(&digits).unwrap_or_default())
+    }
 }
 
 #[async_trait]
 impl TokenVerifier for WithUserinfoProfile {
     async fn verify(&self, token: &str) -> Result<AccessToken, VerifyError> {
         let mut access = self.inner.verify(token).await?;
+        let key = self.claims_key(&access.claims);
+        let now = self.clock.now();
+        if let Some(known) = self.merged.get(&key, now, 0)
+            && Arc::ptr_eq(&known.source, &access.claims)
+        {
+            access.claims = Arc::clone(&known.merged);
+            return Ok(access);
+        }
         match self.userinfo.verify(token).await {
             Ok(profile) if profile.subject.is_some() && profile.subject == access.subject => {
+                let source = Arc::clone(&access.claims);
                 for name in PROFILE_CLAIMS {
                     if let Some(value) = profile.claims.get(name).filter(|value| !value.is_null())
                         && !access.claims.contains_key(name)
                     {
                         Arc::make_mut(&mut access.claims).insert(name.to_owned(), Value::clone(value));
                     }
+                }
+                let mut until = now + self.ttl;
+                if let Some(expires_at) = access.expires_at {
+                    until = until.min(expires_at);
+                }
+                if until > now {
+                    let merged = MergedProfile { source, merged: Arc::clone(&access.claims) };
+                    self.merged.insert(key, merged, until, 0);
                 }
             }
             Ok(_) => tracing::warn!("userinfo answered for another subject; profile not added"),
@@ -96,10 +163,8 @@ mod tests {
                     .with_subject("u2")
                     .with_claims(json!({"name": "Kept"}).as_object().cloned().unwrap()),
             );
-        WithUserinfoProfile {
-            inner: Arc::new(inner),
-            userinfo: WorkOSTokenVerifier::builder().authkit_domain(domain).build().unwrap(),
-        }
+        let userinfo = WorkOSTokenVerifier::builder().authkit_domain(domain).build().unwrap();
+        WithUserinfoProfile::new(Arc::new(inner), userinfo, 100).unwrap()
     }
 
     #[tokio::test]
@@ -148,17 +213,19 @@ mod tests {
     async fn profile_lookup_failures_open_a_circuit_breaker_and_requests_proceed_without_the_profile() {
         for status in [Some(StatusCode::SERVICE_UNAVAILABLE), None] {
             let (url, calls, server) = failing_userinfo(status).await;
-            let wrapper = WithUserinfoProfile {
-                inner: Arc::new(
+            let wrapper = WithUserinfoProfile::new(
+                Arc::new(
                     StaticTokenVerifier::new()
                         .with_token("mine", AccessToken::new("mine").with_subject("u1")),
                 ),
-                userinfo: WorkOSTokenVerifier::builder()
+                WorkOSTokenVerifier::builder()
                     .authkit_domain(&url)
                     .timeout(Duration::from_millis(200))
                     .build()
                     .unwrap(),
-            };
+                100,
+            )
+            .unwrap();
             for _ in 0..5 {
                 let access = wrapper.verify("mine").await.unwrap();
                 assert_eq!(access.subject.as_deref(), Some("u1"), "{status:?}");
@@ -178,5 +245,73 @@ mod tests {
         assert_eq!(access.subject.as_deref(), Some("u1"));
         assert!(access.claims.get("email").is_none());
         assert!(wrapper(&url).verify("unknown").await.is_err(), "the inner verifier still decides");
+    }
+
+    /// A verifier that answers every token with freshly built claims, as one without a cache does.
+    #[derive(Debug)]
+    struct Uncached;
+
+    #[async_trait]
+    impl TokenVerifier for Uncached {
+        async fn verify(&self, token: &str) -> Result<AccessToken, VerifyError> {
+            Ok(AccessToken::new(token).with_subject("u1").with_claims(Map::new()))
+        }
+    }
+
+    #[tokio::test]
+    async fn the_merged_profile_is_reused_while_the_inner_verifier_returns_the_same_claims() {
+        let (url, server) = userinfo_server().await;
+        let wrapper = wrapper(&url);
+        let first = wrapper.verify("mine").await.unwrap();
+        let second = wrapper.verify("mine").await.unwrap();
+        assert_eq!(second.claims.get("email"), Some(&json!("u1@example.com")));
+        assert!(Arc::ptr_eq(&first.claims, &second.claims), "the second answer shares the merged claims");
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn other_claims_from_the_inner_verifier_are_merged_afresh() {
+        let (url, server) = userinfo_server().await;
+        let userinfo = WorkOSTokenVerifier::builder().authkit_domain(&url).build().unwrap();
+        let wrapper = WithUserinfoProfile::new(Arc::new(Uncached), userinfo, 100).unwrap();
+        let first = wrapper.verify("mine").await.unwrap();
+        let second = wrapper.verify("mine").await.unwrap();
+        assert!(!Arc::ptr_eq(&first.claims, &second.claims), "new inner claims are never swapped out");
+        assert_eq!(second.claims.get("name"), Some(&json!("U One")), "and still get the profile");
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn a_merged_profile_is_not_kept_past_the_token_expiry() {
+        let (url, server) = userinfo_server().await;
+        use mcp_auth_core::clock::{Clock, ManualClock};
+        let clock = Arc::new(ManualClock::starting_now());
+        let expires_at = clock.now() + Duration::from_secs(10);
+        let inner = StaticTokenVerifier::new()
+            .with_token("mine", AccessToken::new("mine").with_subject("u1").with_expires_at(expires_at));
+        let userinfo =
+            WorkOSTokenVerifier::builder().authkit_domain(&url).clock(clock.clone()).build().unwrap();
+        let wrapper = WithUserinfoProfile::new(Arc::new(inner), userinfo, 100).unwrap();
+        let first = wrapper.verify("mine").await.unwrap();
+        assert!(Arc::ptr_eq(&first.claims, &wrapper.verify("mine").await.unwrap().claims));
+        clock.advance(Duration::from_secs(10));
+        let later = wrapper.verify("mine").await.unwrap();
+        assert!(!Arc::ptr_eq(&first.claims, &later.claims), "merged again once the token's expiry passed");
+        assert_eq!(later.claims.get("email"), Some(&json!("u1@example.com")));
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn no_merged_profiles_are_remembered_with_zero_entries() {
+        let (url, server) = userinfo_server().await;
+        let inner =
+            StaticTokenVerifier::new().with_token("mine", AccessToken::new("mine").with_subject("u1"));
+        let userinfo = WorkOSTokenVerifier::builder().authkit_domain(&url).build().unwrap();
+        let wrapper = WithUserinfoProfile::new(Arc::new(inner), userinfo, 0).unwrap();
+        let first = wrapper.verify("mine").await.unwrap();
+        let second = wrapper.verify("mine").await.unwrap();
+        assert!(!Arc::ptr_eq(&first.claims, &second.claims));
+        assert_eq!(second.claims.get("email"), Some(&json!("u1@example.com")));
+        server.abort();
     }
 }

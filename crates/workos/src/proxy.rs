@@ -332,7 +332,8 @@ fn upstream_verifier(
         .timeout(Duration::from_secs(5))
         .clock(Arc::clone(clock))
         .build()?;
-    let jwt = WithUserinfoProfile { inner: Arc::new(jwt.build()?), userinfo: userinfo.clone() };
+    // No verified-token cache on this JWT verifier, so no merged profiles to remember either.
+    let jwt = WithUserinfoProfile::new(Arc::new(jwt.build()?), userinfo.clone(), 0)?;
     Ok(Arc::new(JwtOrOpaque { jwt, opaque: userinfo }))
 }
 

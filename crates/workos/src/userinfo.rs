@@ -202,6 +202,16 @@ impl WorkOSTokenVerifier {
         WorkOSTokenVerifierBuilder::default()
     }
 
+    /// The clock the caches read.
+    pub(crate) fn clock(&self) -> SharedClock {
+        Arc::clone(&self.inner.clock)
+    }
+
+    /// How long an accepted token's answer is kept.
+    pub(crate) fn positive_ttl(&self) -> Duration {
+        self.inner.positive_ttl
+    }
+
     fn access(&self, token: &str, valid: &Valid) -> AccessToken {
         let mut access = AccessToken::new(token)
             .with_subject(valid.subject.clone())
