@@ -65,7 +65,11 @@ impl PersistentRedis {
             .and_then(|l| l.local_addr())
             .expect("a free loopback port")
             .port();
-        let dir = tempfile::tempdir().expect("a directory for the append-only file");
+        // On a tmpfs where there is one: SIGKILL loses nothing Redis wrote before answering wherever the
+        // file lives, and a busy disk's fsync stalls (a parallel build) do not reach the store's timeouts.
+        let shm = Path::new("/dev/shm");
+        let dir = if shm.is_dir() { tempfile::tempdir_in(shm) } else { tempfile::tempdir() }
+            .expect("a directory for the append-only file");
         let mut redis = Self { port, dir, child: None };
         redis.restart().await;
         redis
@@ -228,12 +232,21 @@ impl Hop {
         }
     }
 
-    /// Listens again on the same port.
+    /// Listens again on the same port (nothing to do while it listens).
     ///
     /// # Panics
     ///
     /// When the port cannot be bound again (a test failure).
     pub async fn up(&self) {
+        let listening = self
+            .task
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|t| !t.is_finished());
+        if listening {
+            return;
+        }
         self.down().await;
         let listener = TcpListener::bind(self.addr).await.expect("the hop's port again");
         self.serve(listener);

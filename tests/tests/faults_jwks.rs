@@ -50,7 +50,7 @@ fn verifier(upstream: &FaultyUpstream, clock: &ManualClock) -> JwtVerifier {
         .jwks_max_stale(MAX_STALE)
         .jwks_retry_after_failure(PAUSE)
         .jwks_refresh_cooldown(PAUSE)
-        .jwks_timeout(Duration::from_secs(1))
+        .jwks_timeout(Duration::from_secs(2))
         .build()
         .expect("the verifier builds")
 }

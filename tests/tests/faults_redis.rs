@@ -16,15 +16,15 @@ use tokio::sync::mpsc;
 
 const CLIENT_REDIRECT: &str = "http://127.0.0.1:7777/cb";
 /// The store's bound on one call, reconnect included.
-const OPERATION_TIMEOUT: Duration = Duration::from_millis(800);
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(3);
 /// How many registration loops run while Redis is killed under them.
 const WORKERS: usize = 4;
 
 async fn store(redis: &PersistentRedis) -> RedisStore {
     RedisStore::builder(redis.url())
         .prefix("faults")
-        .connect_timeout(Duration::from_millis(300))
-        .response_timeout(Duration::from_millis(500))
+        .connect_timeout(Duration::from_secs(1))
+        .response_timeout(Duration::from_secs(2))
         .operation_timeout(OPERATION_TIMEOUT)
         .connect()
         .await
