@@ -1,6 +1,6 @@
 //! The file store on a file system that fills up or turns read-only under it: a small tmpfs mounted
 //! for the test (the machine runs the tests as root, where `chmod` stops nothing, so a real file system
-//! limit is needed). Writes fail with clear errors (`FileStoreError::DiskFull`, `Permission`), failed
+//! limit is needed). Writes fail with clear errors (`FileStoreError::DiskFull`, `ReadOnly`), failed
 //! writes leave no temporary files behind, and every entry written before reads back intact.
 //!
 //! Where mounting is not permitted (no `CAP_SYS_ADMIN`), the tests say so on stderr and fall back: the
@@ -67,8 +67,16 @@ fn assert_disk_full(error: &StoreError, what: &str) {
     assert!(message.contains("no space left"), "{what}: a message that says what is wrong: {message}");
 }
 
-fn assert_permission(error: &StoreError, what: &str) {
-    assert!(matches!(file_error(error), FileStoreError::Permission { .. }), "{what}: {error:?}");
+/// Refused as read-only: `ReadOnly` (naming the fix) on the read-only tmpfs, `Permission` on the chmod
+/// fallback.
+fn assert_read_only(error: &StoreError, what: &str, tmpfs: bool) {
+    let error = file_error(error);
+    if tmpfs {
+        assert!(matches!(error, FileStoreError::ReadOnly { .. }), "{what}: {error:?}");
+        assert!(error.to_string().contains("is read-only: remount it read-write"), "{what}: {error}");
+    } else {
+        assert!(matches!(error, FileStoreError::Permission { .. }), "{what}: {error:?}");
+    }
 }
 
 /// No temporary files or tombstones are left in any collection directory under `root`.
@@ -125,9 +133,7 @@ async fn a_full_file_system_is_a_clear_disk_full_error_and_leaves_entries_intact
             within("read", assert_intact(&reopened, "after reopening")).await;
         }
         Err(why) => {
-            eprintln!(
-                "NOTICE: no tmpfs ({why}); falling back to a file-size limit (RLIMIT_FSIZE) on a child process"
-            );
+            eprintln!("NOTICE: no tmpfs ({why}); falling back to RLIMIT_FSIZE on a child process");
             full_disk_through_a_file_size_limit().await;
         }
     }
@@ -171,7 +177,7 @@ async fn fsize_child() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_read_only_file_system_is_a_clear_permission_error_and_leaves_entries_intact() {
+async fn a_read_only_file_system_is_a_clear_read_only_error_and_leaves_entries_intact() {
     let fs = match SmallFs::mount("1m") {
         Ok(fs) => Some(fs),
         Err(why) => {
@@ -179,6 +185,7 @@ async fn a_read_only_file_system_is_a_clear_permission_error_and_leaves_entries_
             None
         }
     };
+    let tmpfs = fs.is_some();
     let scratch = tempfile::tempdir().expect("a directory");
     let base = fs.as_ref().map_or_else(|| scratch.path().to_owned(), |fs| fs.path().to_owned());
     let root = base.join("store");
@@ -206,17 +213,17 @@ async fn a_read_only_file_system_is_a_clear_permission_error_and_leaves_entries_
     }
 
     let error = store.put(COLLECTION, "new", b"v", None).await.expect_err("no writes");
-    assert_permission(&error, "a new entry");
+    assert_read_only(&error, "a new entry", tmpfs);
     let error = store.put(COLLECTION, "e0", b"replaced", None).await.expect_err("no writes");
-    assert_permission(&error, "a replacement");
+    assert_read_only(&error, "a replacement", tmpfs);
     let error = store.take(COLLECTION, "e1").await.expect_err("no take");
-    assert_permission(&error, "take");
+    assert_read_only(&error, "take", tmpfs);
     let error = store.delete(COLLECTION, "e2").await.expect_err("no delete");
-    assert_permission(&error, "delete");
+    assert_read_only(&error, "delete", tmpfs);
     within("read", assert_intact(&store, "read-only")).await;
     assert_no_leftovers(&root);
     let error = FileStore::open(&root).await.expect_err("a read-only store directory is refused at start-up");
-    assert_permission(&error, "open");
+    assert_read_only(&error, "open", tmpfs);
 
     // The proxy answers an OAuth server error that names no path or internals.
     let answer = within("registration", proxy::try_register(&instance.url, "http://127.0.0.1:7777/cb")).await;
