@@ -11,9 +11,7 @@ use mcp_auth_core::store::KvStorage;
 use mcp_auth_examples::client::Browser;
 use mcp_auth_store_file::FileStore;
 use mcp_auth_store_redis::RedisStore;
-use mcp_auth_tests::mcp;
-use mcp_auth_tests::proxy::{self, SharedKeys};
-use oauth2::PkceCodeChallenge;
+use mcp_auth_tests::proxy::{self, Flow, SharedKeys, exchange, mcp_status, refresh, register};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
@@ -25,90 +23,6 @@ async fn redis() -> Arc<dyn KvStorage> {
         .await
         .expect("Redis on 127.0.0.1:6379 (.ci/run starts one)");
     Arc::new(store)
-}
-
-/// The client's side of one authorization: a registered client, its PKCE pair, and the code at the end.
-struct Flow {
-    client_id: String,
-    redirect_uri: String,
-    verifier: String,
-    challenge: String,
-}
-
-async fn register(instance_url: &str, redirect_uri: &str) -> String {
-    let registered: Value = reqwest::Client::new()
-        .post(format!("{instance_url}/register"))
-        .json(&json!({"redirect_uris": [redirect_uri], "token_endpoint_auth_method": "none", "client_name": "Deploy Test"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    registered["client_id"].as_str().expect("registered").to_owned()
-}
-
-fn flow(client_id: String, redirect_uri: &str) -> Flow {
-    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    Flow {
-        client_id,
-        redirect_uri: redirect_uri.to_owned(),
-        verifier: verifier.secret().clone(),
-        challenge: challenge.as_str().to_owned(),
-    }
-}
-
-/// Authorizes through `instance_url` (consent approved by a fresh browser) and returns the code. The
-/// upstream calls back at the deployment's base URL.
-async fn code(flow: &Flow, instance_url: &str, base_url: &str) -> String {
-    let mut url = url::Url::parse(&format!("{instance_url}/authorize")).unwrap();
-    url.query_pairs_mut()
-        .append_pair("response_type", "code")
-        .append_pair("client_id", &flow.client_id)
-        .append_pair("redirect_uri", &flow.redirect_uri)
-        .append_pair("code_challenge", &flow.challenge)
-        .append_pair("code_challenge_method", "S256")
-        .append_pair("state", "s1")
-        .append_pair("resource", &format!("{base_url}/mcp"));
-    let mut browser = Browser::new().unwrap();
-    let callback = browser.follow(url, &flow.redirect_uri).await.expect("the flow reaches the client");
-    let callback = url::Url::parse(&callback).unwrap();
-    let param = |name: &str| callback.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
-    assert_eq!(param("state").as_deref(), Some("s1"));
-    assert_eq!(param("iss").as_deref(), Some(base_url));
-    param("code").expect("a code")
-}
-
-async fn token(instance_url: &str, form: &[(&str, &str)]) -> reqwest::Response {
-    reqwest::Client::new().post(format!("{instance_url}/token")).form(form).send().await.unwrap()
-}
-
-async fn exchange(flow: &Flow, instance_url: &str, code: &str) -> Value {
-    let response = token(
-        instance_url,
-        &[
-            ("grant_type", "authorization_code"),
-            ("client_id", &flow.client_id),
-            ("code", code),
-            ("redirect_uri", &flow.redirect_uri),
-            ("code_verifier", &flow.verifier),
-        ],
-    )
-    .await;
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
-}
-
-async fn refresh(client_id: &str, instance_url: &str, refresh_token: &str) -> reqwest::Response {
-    token(
-        instance_url,
-        &[("grant_type", "refresh_token"), ("client_id", client_id), ("refresh_token", refresh_token)],
-    )
-    .await
-}
-
-async fn mcp_status(instance_url: &str, access_token: &str) -> u16 {
-    mcp::initialize(&format!("{instance_url}/mcp"), access_token).await.status().as_u16()
 }
 
 const CLIENT_REDIRECT: &str = "http://127.0.0.1:7777/cb";
@@ -129,8 +43,8 @@ async fn two_instances_over_one_redis_share_every_step_and_refresh_the_upstream_
         .await;
 
     // Register on A, authorize on B (the upstream calls back at the base URL: A), token on B, MCP on A.
-    let flow = flow(register(&a.url, CLIENT_REDIRECT).await, CLIENT_REDIRECT);
-    let code = code(&flow, &b.url, &base_url).await;
+    let flow = Flow::new(register(&a.url, CLIENT_REDIRECT).await, CLIENT_REDIRECT);
+    let code = proxy::code(&flow, &b.url, &base_url).await;
     let tokens = exchange(&flow, &b.url, &code).await;
     let access = tokens["access_token"].as_str().unwrap();
     assert_eq!(mcp_status(&a.url, access).await, 200);
@@ -166,8 +80,8 @@ async fn survives_a_restart(store: Arc<dyn KvStorage>) {
     let first =
         proxy::proxy_instance(listener, &base_url, &upstream.url, Arc::clone(&store), &keys, |p| p).await;
     let client_id = register(&first.url, CLIENT_REDIRECT).await;
-    let flow = flow(client_id, CLIENT_REDIRECT);
-    let code = code(&flow, &first.url, &base_url).await;
+    let flow = Flow::new(client_id, CLIENT_REDIRECT);
+    let code = proxy::code(&flow, &first.url, &base_url).await;
     let tokens = exchange(&flow, &first.url, &code).await;
     first.stop();
     drop(first);
@@ -180,8 +94,8 @@ async fn survives_a_restart(store: Arc<dyn KvStorage>) {
     let refreshed = refresh(&flow.client_id, &second.url, tokens["refresh_token"].as_str().unwrap()).await;
     assert_eq!(refreshed.status(), 200, "refresh token");
     // The registered client still signs in.
-    let again = self::flow(flow.client_id.clone(), CLIENT_REDIRECT);
-    let code = self::code(&again, &second.url, &base_url).await;
+    let again = Flow::new(flow.client_id.clone(), CLIENT_REDIRECT);
+    let code = proxy::code(&again, &second.url, &base_url).await;
     exchange(&again, &second.url, &code).await;
 }
 
@@ -229,7 +143,7 @@ async fn a_client_id_metadata_document_signs_in_and_shows_as_a_verified_domain()
         .unwrap();
     assert_eq!(metadata["client_id_metadata_document_supported"], true);
 
-    let flow = flow(document_url.clone(), CLIENT_REDIRECT);
+    let flow = Flow::new(document_url.clone(), CLIENT_REDIRECT);
     // The consent page names the verified domain.
     let mut authorize = url::Url::parse(&format!("{}/authorize", instance.url)).unwrap();
     authorize
@@ -262,7 +176,7 @@ async fn a_client_id_metadata_document_signs_in_and_shows_as_a_verified_domain()
     );
     assert!(page.contains("Document App"));
 
-    let code = code(&flow, &instance.url, &base_url).await;
+    let code = proxy::code(&flow, &instance.url, &base_url).await;
     let tokens = exchange(&flow, &instance.url, &code).await;
     assert_eq!(mcp_status(&instance.url, tokens["access_token"].as_str().unwrap()).await, 200);
     documents.abort();
@@ -286,8 +200,8 @@ async fn signed_in_with_upstream_refreshes() -> SignedIn {
             p.upstream_refresh_margin(Duration::from_secs(600))
         })
         .await;
-    let flow = flow(register(&instance.url, CLIENT_REDIRECT).await, CLIENT_REDIRECT);
-    let code = code(&flow, &instance.url, &base_url).await;
+    let flow = Flow::new(register(&instance.url, CLIENT_REDIRECT).await, CLIENT_REDIRECT);
+    let code = proxy::code(&flow, &instance.url, &base_url).await;
     let tokens = exchange(&flow, &instance.url, &code).await;
     SignedIn { upstream, instance, flow, tokens }
 }
@@ -311,7 +225,7 @@ async fn an_upstream_outage_is_503_with_retry_after_and_spends_nothing() {
     assert!(!body.to_string().contains("127.0.0.1"), "no internals: {body}");
 
     // A sign-in while it is down: the client is told to retry, in OAuth form.
-    let again = self::flow(flow.client_id.clone(), CLIENT_REDIRECT);
+    let again = Flow::new(flow.client_id.clone(), CLIENT_REDIRECT);
     let mut url = url::Url::parse(&format!("{}/authorize", instance.url)).unwrap();
     url.query_pairs_mut()
         .append_pair("response_type", "code")

@@ -280,21 +280,49 @@ impl RemoteJwks {
     /// Refreshes because a token named `kid`, unless the cooldown forbids it: at most one such refresh per
     /// cooldown, counted from the last one (the periodic refreshes do not use it up). `fetches_before` is
     /// [`fetches`](Self::fetches) when the request began: when a fetch completed since, its keys are used
-    /// and nothing is fetched again. Returns the keys when they now hold `kid`.
-    pub(crate) async fn refresh_for_kid(&self, kid: &str, fetches_before: u64) -> Option<Arc<KeySet>> {
+    /// and nothing is fetched again. Returns the keys when they now hold `kid`, and `None` when the key
+    /// source answered (or answered last) without it.
+    ///
+    /// # Errors
+    ///
+    /// [`JwtError::KeySourceUnavailable`] when the key source could not be asked: the last fetch failed,
+    /// so whether `kid` is a new key of the issuer or no key at all cannot be told (a key rotated in
+    /// during a JWKS outage must not be refused as invalid).
+    pub(crate) async fn refresh_for_kid(
+        &self,
+        kid: &str,
+        fetches_before: u64,
+    ) -> Result<Option<Arc<KeySet>>, JwtError> {
         let now = self.clock.now();
         {
             let state = self.read();
-            if state.attempts != fetches_before {
-                return self.usable(&state, now).filter(|keys| keys.has_kid(kid));
-            }
-            if !self.may_retry(&state, now, Reason::UnknownKid) {
-                return None;
+            if state.attempts != fetches_before || !self.may_retry(&state, now, Reason::UnknownKid) {
+                let keys = self.usable(&state, now).filter(|keys| keys.has_kid(kid));
+                return self.kid_outcome(&state, kid, keys);
             }
         }
         let guard = self.refresh.lock().await;
-        let keys = self.refresh_locked(guard, fetches_before, Reason::UnknownKid).await.ok()?;
-        keys.has_kid(kid).then_some(keys)
+        let keys = self.refresh_locked(guard, fetches_before, Reason::UnknownKid).await?;
+        let keys = keys.has_kid(kid).then_some(keys);
+        let state = self.read();
+        self.kid_outcome(&state, kid, keys)
+    }
+
+    /// The keys holding a token's `kid`; without them, unavailable when the last fetch failed.
+    fn kid_outcome(
+        &self,
+        state: &State,
+        kid: &str,
+        keys: Option<Arc<KeySet>>,
+    ) -> Result<Option<Arc<KeySet>>, JwtError> {
+        if keys.is_some() || !state.last_failed {
+            return Ok(keys);
+        }
+        let last = state.last_error.clone().unwrap_or_else(|| "no fetch yet".to_owned());
+        Err(JwtError::KeySourceUnavailable(Box::new(JwtError::JwksFetch {
+            url: self.location.describe(),
+            source: format!("cannot look up key {kid:?}: the last JWKS fetch failed: {last}").into(),
+        })))
     }
 
     fn may_retry(&self, state: &State, now: SystemTime, reason: Reason) -> bool {

@@ -19,7 +19,9 @@ use url::Url;
 
 use crate::error::ProxyError;
 
-/// How long an upstream token without `expires_in` is taken to live.
+/// How long an upstream token without `expires_in` is taken to live (RFC 6749 §5.1 only recommends the
+/// field). An `expires_in` of zero or less is taken at its word: the token has expired, so the grant's
+/// next refresh refreshes upstream first (or, without an upstream refresh token, ends the grant).
 const ASSUMED_UPSTREAM_TTL: Duration = Duration::from_secs(3600);
 /// The most an upstream token endpoint answer may weigh.
 const MAX_UPSTREAM_BODY: usize = 256 * 1024;
@@ -380,7 +382,8 @@ pub(crate) fn access_token(token: &str) -> StandardRevocableToken {
 }
 
 fn tokens(response: &BasicTokenResponse, previous_refresh: Option<&str>, now: u64) -> UpstreamTokens {
-    let lifetime = response.expires_in().filter(|d| !d.is_zero()).unwrap_or(ASSUMED_UPSTREAM_TTL);
+    // Zero (negative answers are read as zero by `send`) means expired now, never the assumed hour.
+    let lifetime = response.expires_in().unwrap_or(ASSUMED_UPSTREAM_TTL);
     UpstreamTokens {
         access_token: response.access_token().secret().clone(),
         refresh_token: response
@@ -438,11 +441,41 @@ async fn send(http: &reqwest::Client, request: HttpRequest) -> Result<HttpRespon
         }
         body.extend_from_slice(&chunk);
     }
+    if status.is_success() {
+        body = negative_expires_in_as_zero(body);
+    }
     let mut builder = http::Response::builder().status(status);
     for (name, value) in response.headers() {
-        builder = builder.header(name, value);
+        if name != http::header::CONTENT_LENGTH {
+            builder = builder.header(name, value);
+        }
     }
     builder.body(body).map_err(|e| HttpError::Build(e.to_string()))
+}
+
+/// A token answer whose `expires_in` is negative gets `0` instead: the `oauth2` crate reads the field as
+/// unsigned and would refuse the whole answer as malformed, which a person can only meet with "try
+/// again" (and the upstream code is spent by then). A negative lifetime says the token has already
+/// expired, which `0` says too. Any other body is returned untouched.
+fn negative_expires_in_as_zero(body: Vec<u8>) -> Vec<u8> {
+    const FIELD: &[u8] = b"\"expires_in\"";
+    if !body.windows(FIELD.len()).any(|w| w == FIELD) {
+        return body;
+    }
+    let Ok(serde_json::Value::Object(mut answer)) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return body;
+    };
+    match answer.get("expires_in").and_then(serde_json::Value::as_f64) {
+        Some(seconds) if seconds < 0.0 => {
+            tracing::warn!(
+                expires_in = seconds,
+                "the upstream answered a negative expires_in; taken as 0 (expired)"
+            );
+            answer.insert("expires_in".to_owned(), 0.into());
+            serde_json::to_vec(&answer).unwrap_or(body)
+        }
+        _ => body,
+    }
 }
 
 /// The parts of an error answer a client can be shown.
@@ -454,5 +487,47 @@ pub(crate) fn client_facing_error(upstream_error: &str) -> &'static str {
         "consent_required" => "consent_required",
         "interaction_required" => "interaction_required",
         _ => "server_error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(body: &[u8]) -> BasicTokenResponse {
+        serde_json::from_slice(&negative_expires_in_as_zero(body.to_vec())).expect("a token answer")
+    }
+
+    #[test]
+    fn expires_in_absent_is_assumed_and_zero_or_negative_is_expired_now() {
+        let now = 1_800_000_000;
+        let with =
+            |field: &str| format!(r#"{{"access_token":"at","token_type":"Bearer"{field}}}"#).into_bytes();
+        assert_eq!(tokens(&answer(&with(r#","expires_in":300"#)), None, now).expires_at, now + 300);
+        assert_eq!(tokens(&answer(&with("")), None, now).expires_at, now + 3600, "absent: the assumed hour");
+        assert_eq!(tokens(&answer(&with(r#","expires_in":0"#)), None, now).expires_at, now, "zero: expired");
+        assert_eq!(
+            tokens(&answer(&with(r#","expires_in":-5"#)), None, now).expires_at,
+            now,
+            "negative: expired"
+        );
+        assert_eq!(tokens(&answer(&with(r#","expires_in":-0.5"#)), None, now).expires_at, now);
+    }
+
+    #[test]
+    fn only_a_negative_expires_in_is_rewritten() {
+        for untouched in [
+            &br#"{"access_token":"at","expires_in":30}"#[..],
+            br#"{"access_token":"at"}"#,
+            br#"{"expires_in": -5"#,
+            br#"["expires_in", -5]"#,
+            b"not json at all",
+        ] {
+            assert_eq!(negative_expires_in_as_zero(untouched.to_vec()), untouched);
+        }
+        let rewritten = negative_expires_in_as_zero(br#"{"access_token":"at","expires_in":-5}"#.to_vec());
+        let rewritten: serde_json::Value = serde_json::from_slice(&rewritten).unwrap();
+        assert_eq!(rewritten["expires_in"], 0);
+        assert_eq!(rewritten["access_token"], "at");
     }
 }

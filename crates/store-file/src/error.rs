@@ -26,6 +26,18 @@ pub enum FileStoreError {
         #[source]
         source: io::Error,
     },
+    /// The file system holding the store is mounted read-only (`EROFS`): no permission change helps.
+    #[error(
+        "the file system holding {} is read-only: remount it read-write or move the store directory",
+        path.display()
+    )]
+    ReadOnly {
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
     /// The store directory already exists and its group or other users may enter, list or change it
     /// (mode `& 0o077 != 0`): entries are often secrets. Fix it with `chmod 700 <path>`, or open with
     /// [`FileStoreBuilder::insecure_skip_root_permission_check`](crate::FileStoreBuilder::insecure_skip_root_permission_check).
@@ -115,9 +127,13 @@ pub enum FileStoreError {
 pub(crate) fn io_error(op: &'static str, path: &Path, source: io::Error) -> StoreError {
     let path = path.to_owned();
     match source.kind() {
-        io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => StoreError::Backend {
+        io::ErrorKind::PermissionDenied => StoreError::Backend {
             backend: BACKEND,
             source: Box::new(FileStoreError::Permission { path, source }),
+        },
+        io::ErrorKind::ReadOnlyFilesystem => StoreError::Backend {
+            backend: BACKEND,
+            source: Box::new(FileStoreError::ReadOnly { path, source }),
         },
         io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded | io::ErrorKind::FileTooLarge => {
             StoreError::Backend {
@@ -152,6 +168,9 @@ mod tests {
         let source = std::error::Error::source(&err).unwrap().to_string();
         assert!(source.contains("permission denied on /srv/store/c-1/x.kv"), "{source}");
         assert!(matches!(err, StoreError::Backend { backend: "file", .. }));
+        let err = io_error("write", path, io::Error::from_raw_os_error(30)); // EROFS
+        let source = std::error::Error::source(&err).unwrap().to_string();
+        assert!(source.contains("/srv/store/c-1/x.kv is read-only: remount it read-write"), "{source}");
         let err = io_error("write", path, io::Error::from_raw_os_error(28)); // ENOSPC
         let source = std::error::Error::source(&err).unwrap().to_string();
         assert!(source.contains("no space left"), "{source}");

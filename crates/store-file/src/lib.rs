@@ -20,9 +20,9 @@
 //! - **Listing.** `list_keys` sorts the hashed names of a collection's entry files and reads the entries
 //!   after the cursor (the name of the last entry a page read) until it has `limit` live keys, so pages
 //!   are strictly bounded and a walk needs no state on disk.
-//! - **Clear failures.** Permission problems, a full disk and corrupt or foreign files are distinct
-//!   [`FileStoreError`]s inside [`StoreError`]; a corrupt file is reported and skipped by `list_keys`
-//!   and the sweep, never a panic. All file I/O runs in `tokio::task::spawn_blocking`.
+//! - **Clear failures.** Permission problems, a read-only file system, a full disk and corrupt or foreign
+//!   files are distinct [`FileStoreError`]s inside [`StoreError`]; a corrupt file is reported and
+//!   skipped by `list_keys` and the sweep, never a panic. All file I/O runs in `tokio::task::spawn_blocking`.
 //!
 //! Directories are created `0700` and files `0600`, and an existing store directory open to its group or
 //! other users, or owned by another user, is refused at [`FileStoreBuilder::open`] with the `chmod 700`

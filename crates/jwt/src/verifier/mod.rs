@@ -219,7 +219,7 @@ impl JwtVerifier {
             (Err(JwtError::UnknownKid { .. }), Keys::Remote(remote)) => match header.kid {
                 Some(kid) if inner.claims_an_accepted_issuer(segments.payload) => remote
                     .refresh_for_kid(kid, fetches_before)
-                    .await
+                    .await?
                     .ok_or_else(|| JwtError::UnknownKid { kid: kid.to_owned() })?,
                 Some(kid) => {
                     tracing::debug!("unknown kid in a token that names no accepted issuer: no JWKS refresh");
