@@ -237,7 +237,11 @@ where
             user_id = tracing::field::Empty,
         );
         // Read the header before going async, so the request body need not be `Sync`.
-        let presented = bearer_token(&request, config.max_token_len).map(str::to_owned);
+        // The checked header is kept as it is (its bytes are shared with the request, so this copies nothing)
+        // and the token read out of it again in the future.
+        let presented = bearer_token(&request, config.max_token_len).map(|_| {
+            request.headers().get(AUTHORIZATION).cloned().unwrap_or_else(|| HeaderValue::from_static(""))
+        });
         // `Body::new` does not box an axum `Body` again.
         let request = request.map(Body::new);
         Box::pin(
@@ -318,11 +322,13 @@ impl Refusal {
 /// Verifies the presented token; a refusal comes with the outcome it is counted under.
 async fn authenticate(
     config: &Config,
-    presented: Result<String, Refusal>,
+    presented: Result<HeaderValue, Refusal>,
 ) -> Result<AccessToken, (AuthOutcome, Refusal)> {
-    let token = presented.map_err(|refusal| (refusal.outcome(), refusal))?;
+    let header = presented.map_err(|refusal| (refusal.outcome(), refusal))?;
+    // `bearer_token` checked this header: it is ASCII and holds a bearer token.
+    let token = header.to_str().map(|value| split_credentials(value).1).unwrap_or_default();
     let started = std::time::Instant::now();
-    let verified = config.verifier.verify(&token).await;
+    let verified = config.verifier.verify(token).await;
     metrics::record_verify_duration(started.elapsed());
     let access = match verified {
         Ok(access) => access,
@@ -365,12 +371,11 @@ fn bearer_token<B>(request: &Request<B>, max_len: usize) -> Result<&str, Refusal
         return Err(Refusal::Invalid("token too large".to_owned()));
     }
     let value = value.to_str().map_err(|_| Refusal::Malformed("Authorization header is not ASCII"))?;
-    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    let (scheme, token) = split_credentials(value);
     if !scheme.eq_ignore_ascii_case("bearer") {
         // Another scheme (Basic, DPoP): no bearer credentials were presented.
         return Err(Refusal::Missing);
     }
-    let token = rest.trim_matches(' ');
     if token.is_empty() {
         return Err(Refusal::Malformed("empty bearer token"));
     }
@@ -381,6 +386,12 @@ fn bearer_token<B>(request: &Request<B>, max_len: usize) -> Result<&str, Refusal
         return Err(Refusal::Invalid("malformed token".to_owned()));
     }
     Ok(token)
+}
+
+/// An `Authorization` value's scheme and credentials (without the spaces around them).
+fn split_credentials(value: &str) -> (&str, &str) {
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    (scheme, rest.trim_matches(' '))
 }
 
 /// RFC 6750 §2.1 `b64token`: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.

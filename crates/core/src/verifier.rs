@@ -3,6 +3,8 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -65,10 +67,19 @@ pub trait TokenVerifier: fmt::Debug + Send + Sync + 'static {
     }
 }
 
-#[async_trait]
+/// The future a [`TokenVerifier`] returns (what `#[async_trait]` makes of `async fn verify`).
+type VerifyFuture<'a> = Pin<Box<dyn Future<Output = Result<AccessToken, VerifyError>> + Send + 'a>>;
+
 impl<T: TokenVerifier + ?Sized> TokenVerifier for Arc<T> {
-    async fn verify(&self, token: &str) -> Result<AccessToken, VerifyError> {
-        (**self).verify(token).await
+    // Hands back the inner verifier's future as it is: an `async fn` here would box a second future on
+    // every request, for each `Arc` in a chain of verifiers.
+    fn verify<'life0, 'life1, 'async_trait>(&'life0 self, token: &'life1 str) -> VerifyFuture<'async_trait>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        (**self).verify(token)
     }
 
     fn required_scopes(&self) -> &[String] {
