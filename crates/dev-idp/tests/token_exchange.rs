@@ -24,8 +24,12 @@ fn idp() -> DevIdp {
                 .roles(["member"])
                 .permissions(["orders:read"]),
         )
-        .client(DevClient::confidential("mcp-server", "mcp-secret", Vec::<String>::new()).allow_token_exchange())
-        .client(DevClient::confidential("other", "other-secret", Vec::<String>::new()).allow_client_credentials())
+        .client(
+            DevClient::confidential("mcp-server", "mcp-secret", Vec::<String>::new()).allow_token_exchange(),
+        )
+        .client(
+            DevClient::confidential("other", "other-secret", Vec::<String>::new()).allow_client_credentials(),
+        )
         .scope("orders:read")
         .build("http://127.0.0.1:9400")
         .unwrap()
@@ -108,7 +112,11 @@ async fn hostile_requests_get_the_matching_oauth_error_and_no_token() {
     let machine = {
         let (status, answer) = post(
             &idp,
-            &[("grant_type", "client_credentials"), ("client_id", "other"), ("client_secret", "other-secret")],
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", "other"),
+                ("client_secret", "other-secret"),
+            ],
         )
         .await;
         assert_eq!(status, StatusCode::OK, "{answer}");
@@ -116,7 +124,12 @@ async fn hostile_requests_get_the_matching_oauth_error_and_no_token() {
     };
     let garbage = "x".repeat(5000);
     let cases: Vec<(&str, Vec<(&str, &str)>, StatusCode, &str)> = vec![
-        ("no subject_token", exchange(&subject, &[("subject_token", "")]), StatusCode::BAD_REQUEST, "invalid_request"),
+        (
+            "no subject_token",
+            exchange(&subject, &[("subject_token", "")]),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
         ("garbage subject_token", exchange(&garbage, &[]), StatusCode::BAD_REQUEST, "invalid_grant"),
         ("a JWT of nobody", exchange("e30.e30.e30", &[]), StatusCode::BAD_REQUEST, "invalid_grant"),
         ("a machine token", exchange(&machine, &[]), StatusCode::BAD_REQUEST, "invalid_grant"),
@@ -126,7 +139,12 @@ async fn hostile_requests_get_the_matching_oauth_error_and_no_token() {
             StatusCode::BAD_REQUEST,
             "invalid_request",
         ),
-        ("no token type", exchange(&subject, &[("subject_token_type", "")]), StatusCode::BAD_REQUEST, "invalid_request"),
+        (
+            "no token type",
+            exchange(&subject, &[("subject_token_type", "")]),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
         (
             "a refresh token requested",
             exchange(&subject, &[("requested_token_type", "urn:ietf:params:oauth:token-type:refresh_token")]),
@@ -134,25 +152,60 @@ async fn hostile_requests_get_the_matching_oauth_error_and_no_token() {
             "invalid_request",
         ),
         ("no target", exchange(&subject, &[("resource", "")]), StatusCode::BAD_REQUEST, "invalid_request"),
-        ("a resource that is not a URL", exchange(&subject, &[("resource", "orders api")]), StatusCode::BAD_REQUEST, "invalid_target"),
-        ("a resource with a fragment", exchange(&subject, &[("resource", "https://api.example.com/#x")]), StatusCode::BAD_REQUEST, "invalid_target"),
+        (
+            "a resource that is not a URL",
+            exchange(&subject, &[("resource", "orders api")]),
+            StatusCode::BAD_REQUEST,
+            "invalid_target",
+        ),
+        (
+            "a resource with a fragment",
+            exchange(&subject, &[("resource", "https://api.example.com/#x")]),
+            StatusCode::BAD_REQUEST,
+            "invalid_target",
+        ),
         (
             "resource and audience disagree",
             exchange(&subject, &[("audience", "https://elsewhere.example.com")]),
             StatusCode::BAD_REQUEST,
             "invalid_target",
         ),
-        ("an actor token", exchange(&subject, &[("actor_token", "abc")]), StatusCode::BAD_REQUEST, "invalid_request"),
-        ("an unknown scope", exchange(&subject, &[("scope", "admin:everything")]), StatusCode::BAD_REQUEST, "invalid_scope"),
+        (
+            "an actor token",
+            exchange(&subject, &[("actor_token", "abc")]),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "an unknown scope",
+            exchange(&subject, &[("scope", "admin:everything")]),
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+        ),
         (
             "a client not allowed to exchange",
             exchange(&subject, &[("client_id", "other"), ("client_secret", "other-secret")]),
             StatusCode::BAD_REQUEST,
             "unauthorized_client",
         ),
-        ("an unknown client", exchange(&subject, &[("client_id", "nobody")]), StatusCode::UNAUTHORIZED, "invalid_client"),
-        ("a wrong secret", exchange(&subject, &[("client_secret", "guess")]), StatusCode::UNAUTHORIZED, "invalid_client"),
-        ("no client at all", exchange(&subject, &[("client_id", ""), ("client_secret", "")]), StatusCode::UNAUTHORIZED, "invalid_client"),
+        (
+            "an unknown client",
+            exchange(&subject, &[("client_id", "nobody")]),
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+        ),
+        (
+            "a wrong secret",
+            exchange(&subject, &[("client_secret", "guess")]),
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+        ),
+        (
+            "no client at all",
+            exchange(&subject, &[("client_id", ""), ("client_secret", "")]),
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+        ),
     ];
     let count = cases.len();
     for (what, form, status, code) in cases {

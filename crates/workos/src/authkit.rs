@@ -374,7 +374,11 @@ impl AuthKitProviderBuilder {
     /// assert!(!format!("{authkit:?}").contains("sk_example_secret"));
     /// # Ok::<(), mcp_auth_workos::WorkOSError>(())
     /// ```
-    pub fn token_exchange(mut self, client_id: impl Into<String>, client_secret: impl Into<SecretString>) -> Self {
+    pub fn token_exchange(
+        mut self,
+        client_id: impl Into<String>,
+        client_secret: impl Into<SecretString>,
+    ) -> Self {
         self.token_exchange = Some((client_id.into(), client_secret.into()));
         self
     }
@@ -562,9 +566,10 @@ impl AuthKitProviderBuilder {
             }
             (None, Some(_)) => {
                 return Err(WorkOSError::Conflict {
-                    reason: "token_exchange_cache was given without token_exchange: configure the MCP server's \
+                    reason:
+                        "token_exchange_cache was given without token_exchange: configure the MCP server's \
                              client with .token_exchange(client_id, client_secret), or remove the cache"
-                        .to_owned(),
+                            .to_owned(),
                 });
             }
             (None, None) => None,
