@@ -105,6 +105,9 @@ async fn an_allowed_client_gets_a_token_for_the_resource_acting_for_the_user() {
     assert_eq!(idp.token_exchanges(), 2);
 }
 
+/// What is wrong, the form, and the expected status and OAuth error.
+type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, StatusCode, &'a str);
+
 #[tokio::test]
 async fn hostile_requests_get_the_matching_oauth_error_and_no_token() {
     let idp = idp();
@@ -123,7 +126,7 @@ async fn hostile_requests_get_the_matching_oauth_error_and_no_token() {
         answer["access_token"].as_str().unwrap().to_owned()
     };
     let garbage = "x".repeat(5000);
-    let cases: Vec<(&str, Vec<(&str, &str)>, StatusCode, &str)> = vec![
+    let cases: Vec<Case<'_>> = vec![
         (
             "no subject_token",
             exchange(&subject, &[("subject_token", "")]),
