@@ -219,3 +219,46 @@ impl std::ops::Deref for Caller {
         &self.user
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn extensions(exchanger: Option<Arc<TokenExchanger>>) -> rmcp::model::Extensions {
+        let mut request = http::Request::new(());
+        let token = AccessToken::new("mcp-token-very-secret").with_subject("user_ada");
+        request.extensions_mut().insert(token);
+        if let Some(exchanger) = exchanger {
+            request.extensions_mut().insert(exchanger);
+        }
+        let (parts, ()) = request.into_parts();
+        let mut extensions = rmcp::model::Extensions::new();
+        extensions.insert(parts);
+        extensions
+    }
+
+    #[tokio::test]
+    async fn without_an_exchanger_exchange_for_says_so_and_nothing_leaks_in_debug() {
+        let caller = Caller::from_extensions(&extensions(None)).unwrap();
+        assert!(!format!("{caller:?}").contains("very-secret"), "{caller:?}");
+        let err = caller.exchange_for("https://api.example.com", ["a"]).await.unwrap_err();
+        assert!(matches!(err, ExchangeError::NotConfigured), "{err:?}");
+        let data = ErrorData::from(err);
+        assert_eq!(data.code, DELEGATION_FAILED);
+        assert_eq!(data.data.unwrap()["kind"], "not_configured");
+    }
+
+    #[tokio::test]
+    async fn the_exchanger_in_the_extensions_is_used() {
+        let exchanger = TokenExchanger::builder("mcp", "secret")
+            .token_endpoint("http://127.0.0.1:9/oauth2/token")
+            .build()
+            .unwrap();
+        let caller = Caller::from_extensions(&extensions(Some(Arc::new(exchanger)))).unwrap();
+        assert_eq!(caller.access_token().expose_token(), "mcp-token-very-secret");
+        // Port 9 (discard) refuses: the exchanger ran, and an outage is retryable, never a passthrough.
+        let err = caller.exchange_for("https://api.example.com", ["a"]).await.unwrap_err();
+        assert!(err.is_retryable(), "{err:?}");
+        assert_eq!(ErrorData::from(err).data.unwrap()["retryable"], true);
+    }
+}
