@@ -15,6 +15,8 @@
 //! - [`metrics`]: the metrics every crate records through the `metrics` facade (names, labels, units),
 //!   and [`InstrumentedStore`](store::InstrumentedStore), which counts and times a store's operations.
 //! - [`fingerprint`]: keyed token fingerprints, the keys of token caches that never hold raw tokens.
+//! - [`flight`]: [`SingleFlight`](flight::SingleFlight), concurrent callers for one key share one run of
+//!   the work (one upstream call).
 //! - [`mcp_scope`]: per-operation scopes (tools, prompts, resources) and the step-up challenge;
 //!   [`scope`]: scope lists and scope hierarchies.
 //! - `serve` (feature `serve`): [`serve::bind`], the listener every server here uses, with `TCP_NODELAY`.
@@ -58,6 +60,7 @@ pub mod clock;
 #[cfg(feature = "axum")]
 mod extract;
 pub mod fingerprint;
+pub mod flight;
 pub mod loopback;
 pub mod mcp_scope;
 pub mod metadata;

@@ -373,6 +373,7 @@ impl DevIdpBuilder {
             .introspection_endpoint("/oauth2/introspection")
             .grant(CoreGrantType::RefreshToken)
             .grant(CoreGrantType::ClientCredentials)
+            .grant(mcp_auth_oauth_server::token_exchange_grant())
             .scopes(scopes_supported.iter().cloned())
             .service_documentation("/");
         let inner = Inner {
@@ -395,6 +396,7 @@ impl DevIdpBuilder {
             },
             metadata,
             cors,
+            token_exchanges: std::sync::atomic::AtomicU64::new(0),
         };
         Ok(DevIdp { inner: Arc::new(inner) })
     }

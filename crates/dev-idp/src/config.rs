@@ -218,6 +218,11 @@ pub struct DevClient {
     /// only clients the operator names here ever get it.
     #[serde(default)]
     pub client_credentials: bool,
+    /// Whether this (confidential) client may use the RFC 8693 token-exchange grant, trading a user's
+    /// access token for one to call another API as that user. Off by default, as in AuthKit, where only
+    /// applications allowed to exchange can.
+    #[serde(default)]
+    pub token_exchange: bool,
 }
 
 impl fmt::Debug for DevClient {
@@ -229,6 +234,7 @@ impl fmt::Debug for DevClient {
             .field("name", &self.name)
             .field("application_type", &self.application_type)
             .field("client_credentials", &self.client_credentials)
+            .field("token_exchange", &self.token_exchange)
             .finish()
     }
 }
@@ -248,6 +254,7 @@ impl DevClient {
             name: None,
             application_type: ApplicationType::Web,
             client_credentials: false,
+            token_exchange: false,
         }
     }
 
@@ -265,6 +272,7 @@ impl DevClient {
             name: None,
             application_type: ApplicationType::Web,
             client_credentials: false,
+            token_exchange: false,
         }
     }
 
@@ -289,6 +297,22 @@ impl DevClient {
         self
     }
 
+    /// Allows the RFC 8693 token-exchange grant (a confidential client only; refused at build otherwise):
+    /// the client, such as an MCP server, trades a user's access token for one for another API, with an
+    /// `act` claim naming the client.
+    ///
+    /// ```
+    /// use mcp_auth_dev_idp::DevClient;
+    ///
+    /// let mcp_server = DevClient::confidential("mcp-server", "secret", Vec::<String>::new()).allow_token_exchange();
+    /// assert!(mcp_server.token_exchange);
+    /// ```
+    #[must_use]
+    pub fn allow_token_exchange(mut self) -> Self {
+        self.token_exchange = true;
+        self
+    }
+
     /// The authorization-server client this configuration describes.
     pub(crate) fn to_client(&self) -> Result<Client, DevIdpError> {
         let invalid = |why: String| DevIdpError::InvalidConfig(format!("client {:?}: {why}", self.id));
@@ -297,6 +321,9 @@ impl DevClient {
         }
         if self.client_credentials && self.secret.is_none() {
             return Err(invalid("client_credentials needs a confidential client (set a secret)".into()));
+        }
+        if self.token_exchange && self.secret.is_none() {
+            return Err(invalid("token_exchange needs a confidential client (set a secret)".into()));
         }
         let client = Client::from_config(
             self.id.clone(),
@@ -309,7 +336,11 @@ impl DevClient {
             Some(name) => client.name(name.clone()),
             None => client,
         };
-        Ok(if self.client_credentials { client.allow_client_credentials() } else { client })
+        let mut client = if self.client_credentials { client.allow_client_credentials() } else { client };
+        if self.token_exchange {
+            client.grant_types.push(mcp_auth_oauth_server::token_exchange_grant());
+        }
+        Ok(client)
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -52,6 +53,8 @@ pub(crate) struct Inner {
     pub(crate) authorize_policy: AuthorizePolicy,
     pub(crate) metadata: ServerMetadata,
     pub(crate) cors: CorsPolicy,
+    /// Token-exchange requests received (refused ones included), for tests that count upstream calls.
+    pub(crate) token_exchanges: AtomicU64,
 }
 
 impl fmt::Debug for Inner {
@@ -235,6 +238,20 @@ impl DevIdp {
     #[must_use]
     pub fn current_key_id(&self) -> String {
         self.inner.jwt.active_kid()
+    }
+
+    /// How many token-exchange requests (RFC 8693) reached the token endpoint so far, refused ones
+    /// included: tests count the upstream calls of a token exchanger's cache with it.
+    ///
+    /// ```
+    /// use mcp_auth_dev_idp::DevIdp;
+    ///
+    /// let idp = DevIdp::builder().build("http://127.0.0.1:9400").unwrap();
+    /// assert_eq!(idp.token_exchanges(), 0);
+    /// ```
+    #[must_use]
+    pub fn token_exchanges(&self) -> u64 {
+        self.inner.token_exchanges.load(Ordering::Relaxed)
     }
 
     /// The configured users.

@@ -17,7 +17,7 @@ pub(crate) enum Subject<'a> {
     Client(&'a str),
 }
 
-fn signing_failed(error: JwtError) -> OAuthError {
+pub(crate) fn signing_failed(error: JwtError) -> OAuthError {
     tracing::error!(%error, "dev IdP could not sign a token");
     OAuthError::server_error()
 }
@@ -33,6 +33,18 @@ pub(crate) fn sign_access(
     resource: Option<&str>,
     sid: Option<&str>,
 ) -> Result<IssuedToken, JwtError> {
+    inner.jwt.sign_access(&access_request(inner, subject, client_id, scopes, resource, sid))
+}
+
+/// The claims [`sign_access`] signs, for grants that add their own (token exchange adds `act`).
+pub(crate) fn access_request(
+    inner: &Inner,
+    subject: &Subject<'_>,
+    client_id: &str,
+    scopes: &[String],
+    resource: Option<&str>,
+    sid: Option<&str>,
+) -> TokenRequest {
     let sub = match subject {
         Subject::User(user) => user.id.as_str(),
         Subject::Client(id) => id,
@@ -55,7 +67,7 @@ pub(crate) fn sign_access(
     if let Some(sid) = sid {
         request = request.claim("sid", sid);
     }
-    inner.jwt.sign_access(&request)
+    request
 }
 
 /// The OpenID profile and email claims of a user, as userinfo returns them.

@@ -103,7 +103,10 @@ pub use registry::{ClientRegistry, DuplicateClient, MAX_CLIENT_ID_LEN, NewRegist
 pub use resource::{ResourcePolicy, check_same_resource};
 pub use scopes::{ScopePolicy, narrow_scopes};
 pub use secrets::{KeyedHasher, SharedKeyError, random_token};
-pub use token::{TokenRequest, TokenResponse};
+pub use token::{
+    ACCESS_TOKEN_TYPE, PresentedToken, TOKEN_EXCHANGE_GRANT, TokenRequest, TokenResponse,
+    token_exchange_grant,
+};
 
 // The protocol types callers match on.
 pub use oauth2;

@@ -12,6 +12,9 @@
 //! |---|---|---|
 //! | `rmcp` | yes | [`Caller`](crate::rmcp::Caller): the verified user as an rmcp tool-handler argument |
 //!
+//! Calling other APIs as the signed-in user, by RFC 8693 token exchange rather than token passthrough, is
+//! in [`exchange`].
+//!
 //! # Example
 //!
 //! ```
@@ -38,6 +41,7 @@
 mod audience;
 mod builder;
 mod error;
+pub mod exchange;
 mod provider;
 #[cfg(feature = "rmcp")]
 pub mod rmcp;

@@ -4,15 +4,17 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::routing::get;
+use axum::{Extension, Router};
 use mcp_auth_core::clock::{SharedClock, system_clock};
 use mcp_auth_core::mcp_scope::McpScopePolicy;
 use mcp_auth_core::scope::ScopeHierarchy;
 use mcp_auth_core::settings::Settings;
 use mcp_auth_core::{BearerAuthLayer, TokenVerifier};
 use mcp_auth_jwt::{Algorithm, JwtVerifier};
+use mcp_auth_remote::exchange::{SharedTokenCache, TokenExchanger};
 use mcp_auth_remote::{OFFLINE_ACCESS, RemoteAuthProvider, ResourceUrl, metadata_cors};
+use secrecy::SecretString;
 
 use crate::WorkOSError;
 use crate::domain::AuthKitDomain;
@@ -54,11 +56,16 @@ pub struct AuthKitProvider {
     domain: AuthKitDomain,
     remote: RemoteAuthProvider,
     forwarder: Arc<MetadataForwarder>,
+    exchanger: Option<Arc<TokenExchanger>>,
 }
 
 impl fmt::Debug for AuthKitProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuthKitProvider").field("domain", &self.domain).field("remote", &self.remote).finish()
+        f.debug_struct("AuthKitProvider")
+            .field("domain", &self.domain)
+            .field("remote", &self.remote)
+            .field("exchanger", &self.exchanger)
+            .finish()
     }
 }
 
@@ -116,9 +123,25 @@ impl AuthKitProvider {
         self.remote.metadata_router().merge(authorization_server)
     }
 
-    /// Puts the bearer layer on `mcp_routes` (your MCP endpoint) and merges the discovery routes.
+    /// The token exchanger, when [`token_exchange`](AuthKitProviderBuilder::token_exchange) configured one.
+    ///
+    /// [`protect`](Self::protect) puts it into every MCP request's extensions, where
+    /// [`Caller::exchange_for`](mcp_auth_remote::rmcp::Caller::exchange_for) finds it; when you mount the
+    /// MCP route yourself, add it with `.layer(axum::Extension(exchanger))`.
+    #[must_use]
+    pub fn token_exchanger(&self) -> Option<&Arc<TokenExchanger>> {
+        self.exchanger.as_ref()
+    }
+
+    /// Puts the bearer layer on `mcp_routes` (your MCP endpoint), and the token exchanger (if configured)
+    /// into their request extensions, and merges the discovery routes.
     pub fn protect<S: Clone + Send + Sync + 'static>(&self, mcp_routes: Router<S>) -> Router<S> {
-        mcp_routes.layer(self.bearer_layer()).merge(self.router())
+        let mcp_routes = mcp_routes.layer(self.bearer_layer());
+        let mcp_routes = match &self.exchanger {
+            Some(exchanger) => mcp_routes.layer(Extension(Arc::clone(exchanger))),
+            None => mcp_routes,
+        };
+        mcp_routes.merge(self.router())
     }
 }
 
@@ -141,6 +164,8 @@ pub struct AuthKitProviderBuilder {
     client_id_audience: Option<String>,
     scope_hierarchy: Option<Arc<dyn ScopeHierarchy>>,
     mcp_scopes: Option<McpScopePolicy>,
+    token_exchange: Option<(String, SecretString)>,
+    token_exchange_cache: Option<SharedTokenCache>,
 }
 
 impl Default for AuthKitProviderBuilder {
@@ -166,6 +191,8 @@ impl Default for AuthKitProviderBuilder {
             client_id_audience: None,
             scope_hierarchy: None,
             mcp_scopes: None,
+            token_exchange: None,
+            token_exchange_cache: None,
         }
     }
 }
@@ -321,6 +348,45 @@ impl AuthKitProviderBuilder {
     /// requests proceed at once without the profile.
     pub fn userinfo_profile_timeout(mut self, timeout: Duration) -> Self {
         self.profile_timeout = timeout;
+        self
+    }
+
+    /// Lets tools call other APIs as the signed-in user by token exchange (RFC 8693, WorkOS Connect),
+    /// authenticated as this MCP server's own WorkOS application (`client_id`, `client_secret`), which
+    /// must be allowed to exchange tokens. The token endpoint is read from AuthKit's metadata.
+    ///
+    /// [`protect`](AuthKitProvider::protect) then puts the exchanger into every MCP request, and a tool calls
+    /// [`Caller::exchange_for`](mcp_auth_remote::rmcp::Caller::exchange_for). The MCP access token itself
+    /// is never passed on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mcp_auth_workos::AuthKitProvider;
+    ///
+    /// let authkit = AuthKitProvider::builder()
+    ///     .authkit_domain("your-app.authkit.app")
+    ///     .base_url("https://mcp.example.com")
+    ///     .token_exchange("client_01MCPSERVER", "sk_example_secret")
+    ///     .build()?;
+    /// let exchanger = authkit.token_exchanger().expect("configured");
+    /// assert_eq!(exchanger.client_id(), "client_01MCPSERVER");
+    /// assert!(!format!("{authkit:?}").contains("sk_example_secret"));
+    /// # Ok::<(), mcp_auth_workos::WorkOSError>(())
+    /// ```
+    pub fn token_exchange(
+        mut self,
+        client_id: impl Into<String>,
+        client_secret: impl Into<SecretString>,
+    ) -> Self {
+        self.token_exchange = Some((client_id.into(), client_secret.into()));
+        self
+    }
+
+    /// Shares exchanged tokens between server instances through `cache` (values Fernet-encrypted; see
+    /// [`SharedTokenCache`]). Needs [`token_exchange`](Self::token_exchange).
+    pub fn token_exchange_cache(mut self, cache: SharedTokenCache) -> Self {
+        self.token_exchange_cache = Some(cache);
         self
     }
 
@@ -487,6 +553,27 @@ impl AuthKitProviderBuilder {
             remote = remote.mcp_scopes(policy);
         }
         let remote = remote.build()?;
+        let exchanger = match (self.token_exchange, self.token_exchange_cache) {
+            (Some((client_id, client_secret)), cache) => {
+                let mut builder = TokenExchanger::builder(client_id, client_secret)
+                    .discover_from_issuer(domain.as_str())
+                    .http_client(client.clone())
+                    .clock(Arc::clone(&self.clock));
+                if let Some(cache) = cache {
+                    builder = builder.shared_cache(cache);
+                }
+                Some(Arc::new(builder.build()?))
+            }
+            (None, Some(_)) => {
+                return Err(WorkOSError::Conflict {
+                    reason:
+                        "token_exchange_cache was given without token_exchange: configure the MCP server's \
+                             client with .token_exchange(client_id, client_secret), or remove the cache"
+                            .to_owned(),
+                });
+            }
+            (None, None) => None,
+        };
         let forwarder = Arc::new(MetadataForwarder::new(
             domain.metadata_url(),
             domain.as_str().to_owned(),
@@ -494,7 +581,7 @@ impl AuthKitProviderBuilder {
             self.clock,
             self.metadata_cache,
         ));
-        Ok(AuthKitProvider { domain, remote, forwarder })
+        Ok(AuthKitProvider { domain, remote, forwarder, exchanger })
     }
 }
 

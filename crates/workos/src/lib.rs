@@ -5,6 +5,7 @@
 //! | [`AuthKitProvider`] | remote auth: AuthKit is the authorization server, this MCP server verifies its JWTs, publishes RFC 9728 metadata and forwards AuthKit's RFC 8414 metadata |
 //! | [`WorkOSTokenVerifier`] | verifies opaque AuthKit tokens through `/oauth2/userinfo`, with bounded answer caches, single-flight lookups, a back-off and rate and concurrency limits |
 //! | [`WorkOSProvider`] | the OAuth proxy preset: MCP clients register with this server and sign in at AuthKit through its one WorkOS client; the server issues its own tokens and keeps AuthKit's encrypted |
+//! | [`exchange`] | calling other APIs as the signed-in user by token exchange (RFC 8693): `AuthKitProviderBuilder::token_exchange`, then `Caller::exchange_for` in a tool; re-exported from `mcp-auth-remote` |
 //! | [`AuthKitDomain`] | the AuthKit domain, normalised (`your-app.authkit.app` -> `https://your-app.authkit.app`) |
 //!
 //! Configuration from the environment: `MCP_AUTH_AUTHKIT_DOMAIN`, `MCP_AUTH_BASE_URL`, `MCP_AUTH_MCP_PATH`,
@@ -21,6 +22,8 @@ mod proxy;
 mod userinfo;
 
 use mcp_auth_core::settings::SettingsError;
+
+pub use mcp_auth_remote::exchange;
 
 pub use crate::authkit::{AuthKitProvider, AuthKitProviderBuilder, DEFAULT_SCOPES_SUPPORTED};
 pub use crate::domain::AuthKitDomain;
@@ -66,6 +69,9 @@ pub enum WorkOSError {
     /// The HTTP client could not be built.
     #[error("cannot build the HTTP client")]
     HttpClient(#[source] reqwest::Error),
+    /// The token exchanger could not be built (its client credentials or the AuthKit URL).
+    #[error("cannot configure token exchange")]
+    TokenExchange(#[from] mcp_auth_remote::exchange::ExchangeError),
     /// The operating system gave no randomness for the answer cache's key.
     #[error("cannot key the userinfo answer cache")]
     Randomness(#[from] mcp_auth_core::fingerprint::RandomnessUnavailable),

@@ -2,6 +2,7 @@
 //! are the kit's [`OAuthError`](mcp_auth_oauth_server::OAuthError).
 
 mod authorize;
+mod exchange;
 mod info;
 mod introspection;
 pub(crate) mod pages;

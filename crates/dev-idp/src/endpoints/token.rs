@@ -1,5 +1,8 @@
 //! `POST /oauth2/token`: the authorization code (PKCE S256), refresh token (rotation with reuse
-//! detection) and client credentials grants, by the kit's blocks.
+//! detection), client credentials and token-exchange (RFC 8693, in `exchange`) grants, by the kit's
+//! blocks.
+
+use std::sync::atomic::Ordering;
 
 use axum::body::Body;
 use axum::extract::State;
@@ -8,16 +11,23 @@ use axum::response::{IntoResponse, Response};
 use mcp_auth_oauth_server::openidconnect::core::CoreGrantType;
 use mcp_auth_oauth_server::{
     Client, DEFAULT_MAX_FORM_BYTES, OAuthError, TokenRequest, TokenResponse, authenticate_client,
-    check_same_resource, narrow_scopes, read_form,
+    check_same_resource, narrow_scopes, read_form, token_exchange_grant,
 };
 use tracing::Instrument as _;
 
 use super::AppState;
+use super::exchange::{ExchangeRequest, token_exchange};
 use crate::idp::Inner;
 use crate::tokens::{self, Subject};
 
-const GRANTS: [CoreGrantType; 3] =
-    [CoreGrantType::AuthorizationCode, CoreGrantType::RefreshToken, CoreGrantType::ClientCredentials];
+fn grants() -> [CoreGrantType; 4] {
+    [
+        CoreGrantType::AuthorizationCode,
+        CoreGrantType::RefreshToken,
+        CoreGrantType::ClientCredentials,
+        token_exchange_grant(),
+    ]
+}
 
 pub(super) async fn token(State(inner): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     match handle(&inner, &headers, body).await {
@@ -28,7 +38,11 @@ pub(super) async fn token(State(inner): State<AppState>, headers: HeaderMap, bod
 
 async fn handle(inner: &Inner, headers: &HeaderMap, body: Body) -> Result<TokenResponse, OAuthError> {
     let params = read_form(headers, body, DEFAULT_MAX_FORM_BYTES).await?;
-    let grant = TokenRequest::grant_type(&params, &GRANTS)?;
+    let grant = TokenRequest::grant_type(&params, &grants())?;
+    if grant == token_exchange_grant() {
+        // Counted before anything can refuse it: tests count every exchange that reached the server.
+        inner.token_exchanges.fetch_add(1, Ordering::Relaxed);
+    }
     let client = authenticate_client(&inner.registry, headers, &params).await?.client;
     let span = tracing::info_span!("token", grant_type = grant.as_ref(), client_id = %client.client_id);
     if !client.allows_grant(&grant) {
@@ -56,6 +70,26 @@ async fn handle(inner: &Inner, headers: &HeaderMap, body: Body) -> Result<TokenR
             }
             TokenRequest::ClientCredentials { scope, resource } => {
                 client_credentials(inner, &client, scope.as_deref(), resource.as_deref())
+            }
+            TokenRequest::TokenExchange {
+                subject_token,
+                subject_token_type,
+                requested_token_type,
+                resource,
+                audience,
+                scope,
+                actor_token,
+            } => {
+                let request = ExchangeRequest {
+                    subject_token,
+                    subject_token_type,
+                    requested_token_type,
+                    resource,
+                    audience,
+                    scope,
+                    actor_token,
+                };
+                token_exchange(inner, &client, request).await
             }
             _ => Err(OAuthError::unsupported_grant_type("this grant is not supported")),
         }
