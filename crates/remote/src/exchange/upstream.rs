@@ -2,6 +2,7 @@
 //! RFC 8414 metadata once), the form request with this server's client credentials, and the answer
 //! sorted into a token, a refusal or an outage.
 
+use mcp_auth_core::RawToken;
 use mcp_auth_core::body::read_response_limited;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
@@ -37,7 +38,7 @@ pub(super) enum ClientAuth {
 /// What one exchange sends, besides the client credentials.
 #[derive(Debug)]
 pub(super) struct Request<'a> {
-    pub(super) subject_token: &'a SecretString,
+    pub(super) subject_token: &'a RawToken,
     pub(super) target: Target,
     pub(super) resource: &'a str,
     pub(super) scopes: &'a [String],
