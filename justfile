@@ -50,3 +50,8 @@ config-docs:
 # Everything CI runs.
 ci:
     bash .ci/run
+
+# Instructions per MCP request under callgrind (scenarios A-D, G1): a figure the machine's load does not
+# move, for judging a change on a busy machine (scripts/bench_instructions.py; needs valgrind).
+bench-instructions *ARGS:
+    python3 scripts/bench_instructions.py {{ARGS}}
