@@ -50,3 +50,8 @@ config-docs:
 # Everything CI runs.
 ci:
     bash .ci/run
+
+# Fuzz every target for SECONDS each with cargo-fuzz on nightly (scripts/fuzz.sh; replays the corpora on
+# stable when nightly is missing). Figures are recorded in docs/security.md.
+fuzz SECONDS="60" *TARGETS:
+    bash scripts/fuzz.sh {{SECONDS}} {{TARGETS}}

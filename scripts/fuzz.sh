@@ -49,10 +49,10 @@ work="${FUZZ_WORK:-$root/target/fuzz-work}"
 sanitizer="${FUZZ_SANITIZER:-none}"
 timeout="${FUZZ_TIMEOUT:-10}"
 mkdir -p "$work"
-cd "$fuzz_dir"
+cd "$root"
 # The nested workspace starts from the root lock file, so it fuzzes the versions the workspace ships.
-[ -f Cargo.lock ] || cp "$root/Cargo.lock" Cargo.lock
-flags=(--sanitizer "$sanitizer" --debug-assertions)
+[ -f "$fuzz_dir/Cargo.lock" ] || cp "$root/Cargo.lock" "$fuzz_dir/Cargo.lock"
+flags=(--fuzz-dir "$fuzz_dir" --sanitizer "$sanitizer" --debug-assertions)
 echo "fuzz: building ${#targets[@]} targets with $(rustc +nightly --version)"
 cargo +nightly fuzz build "${flags[@]}"
 
@@ -65,14 +65,15 @@ for target in "${targets[@]}"; do
     mkdir -p "$corpus" "$artifacts"
     echo "fuzz: $target for ${seconds}s"
     status=0
+    started=$(date +%s)
     # The scratch corpus comes first: libFuzzer adds what it finds there, never to the seeds in the repo.
     cargo +nightly fuzz run "${flags[@]}" "$target" "$corpus" "$root/fuzz/corpus/$target" -- \
         -max_total_time="$seconds" -timeout="$timeout" -rss_limit_mb=2048 -print_final_stats=1 \
         -artifact_prefix="$artifacts/" >"$log" 2>&1 || status=$?
+    time=$(($(date +%s) - started))
     stat() { grep -m1 "^stat::$1:" "$log" | awk '{print $2}'; }
-    runs="$(stat number_executed_units || true)"
+    runs="$(stat number_of_executed_units || true)"
     rate="$(stat average_exec_per_sec || true)"
-    time="$(stat total_time_seconds || true)"
     size="$(find "$corpus" -type f | wc -l)"
     crashes="$(find "$artifacts" -type f \( -name 'crash-*' -o -name 'timeout-*' -o -name 'oom-*' -o -name 'leak-*' \) | wc -l)"
     if [ "$status" -ne 0 ] && [ "$crashes" -eq 0 ]; then

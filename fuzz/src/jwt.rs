@@ -6,7 +6,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac as _};
 use mcp_auth_core::clock::ManualClock;
-use mcp_auth_jwt::{JwkSet, JwtVerifier};
+use mcp_auth_jwt::{Algorithm, JwkSet, JwtVerifier};
 use secrecy::SecretSlice;
 use serde_json::Value;
 use sha2::Sha256;
@@ -80,8 +80,9 @@ pub fn jwt_verify(data: &[u8]) {
     assert!(exp + LEEWAY > NOW as f64, "accepted an expired token (exp {exp})");
 }
 
-/// A JWKS document given to `JwtVerifierBuilder::jwks` (and, when it reads as one, as a `JwkSet` to
-/// `jwk_set`); a verifier that builds refuses a token it did not sign.
+/// A JWKS document given to `JwtVerifierBuilder::jwks` (with the default and with every asymmetric
+/// algorithm allowed) and, when it reads as one, as a `JwkSet` to `jwk_set`; a verifier that builds
+/// refuses tokens signed with the fuzz targets' HMAC secret, whatever `alg` and `kid` they name.
 pub fn jwks_document(data: &[u8]) {
     let Ok(document) = serde_json::from_slice::<Value>(data) else { return };
     let build = |builder: mcp_auth_jwt::JwtVerifierBuilder| {
@@ -91,7 +92,10 @@ pub fn jwks_document(data: &[u8]) {
     if let Ok(set) = serde_json::from_value::<JwkSet>(document.clone()) {
         verifiers.extend(build(JwtVerifier::builder().jwk_set(&set)).ok());
     }
-    verifiers.extend(build(JwtVerifier::builder().jwks(document)).ok());
+    verifiers.extend(build(JwtVerifier::builder().jwks(document.clone())).ok());
+    let asymmetric =
+        [Algorithm::RS256, Algorithm::PS256, Algorithm::ES256, Algorithm::ES384, Algorithm::EdDSA];
+    verifiers.extend(build(JwtVerifier::builder().jwks(document).algorithms(asymmetric)).ok());
     let claims = format!(r#"{{"iss":"{ISSUER}","aud":"{AUDIENCE}","exp":{}}}"#, NOW + 600);
     for verifier in verifiers {
         for alg in ["RS256", "ES256", "EdDSA", "HS256"] {
