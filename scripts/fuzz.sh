@@ -75,7 +75,7 @@ for target in "${targets[@]}"; do
     runs="$(stat number_of_executed_units || true)"
     rate="$(stat average_exec_per_sec || true)"
     size="$(find "$corpus" -type f | wc -l)"
-    crashes="$(find "$artifacts" -type f \( -name 'crash-*' -o -name 'timeout-*' -o -name 'oom-*' -o -name 'leak-*' \) | wc -l)"
+    crashes="$(grep -c '^artifact_prefix=.*Test unit written to' "$log" || true)"
     if [ "$status" -ne 0 ] && [ "$crashes" -eq 0 ]; then
         crashes="?"
     fi

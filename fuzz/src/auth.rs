@@ -66,12 +66,18 @@ fn policy() -> &'static McpScopePolicy {
 }
 
 /// `operations_in` on the input as a request body, then the policy's scopes for each operation. The
-/// strict reader never accepts what a plain JSON parser refuses, and sees every `tools/call`,
+/// strict reader never accepts what a plain JSON parser refuses (but for numbers beyond `f64`), and sees every `tools/call`,
 /// `prompts/get` and `resources/read` the MCP service would run; a guarded operation always needs its
 /// scopes.
 pub fn jsonrpc_body(data: &[u8]) {
     let Ok(operations) = operations_in(data) else { return };
-    let value: Value = serde_json::from_slice(data).expect("the strict reader accepted invalid JSON");
+    let value: Value = match serde_json::from_slice(data) {
+        Ok(value) => value,
+        // Valid JSON (RFC 8259 §6 sets no range) that `Value` cannot hold, such as an `id` of 5e555; the
+        // reader skips such members unread, and the MCP service refuses them itself.
+        Err(err) if err.to_string().starts_with("number out of range") => return,
+        Err(err) => panic!("the strict reader accepted invalid JSON: {err}"),
+    };
     let messages = match value {
         Value::Array(messages) => messages,
         message => vec![message],
