@@ -74,7 +74,9 @@ for target in "${targets[@]}"; do
     stat() { grep -m1 "^stat::$1:" "$log" | awk '{print $2}'; }
     runs="$(stat number_of_executed_units || true)"
     rate="$(stat average_exec_per_sec || true)"
-    size="$(find "$corpus" -type f | wc -l)"
+    # libFuzzer's corpus at the end (inputs it keeps for new coverage), else the files in the scratch dir.
+    size="$(grep -m1 'DONE' "$log" | sed -n 's/.* corp: \([0-9]*\)\/.*/\1/p')"
+    [ -n "$size" ] || size="$(find "$corpus" -type f | wc -l)"
     crashes="$(grep -c '^artifact_prefix=.*Test unit written to' "$log" || true)"
     if [ "$status" -ne 0 ] && [ "$crashes" -eq 0 ]; then
         crashes="?"
