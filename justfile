@@ -55,3 +55,8 @@ ci:
 # move, for judging a change on a busy machine (scripts/bench_instructions.py; needs valgrind).
 bench-instructions *ARGS:
     python3 scripts/bench_instructions.py {{ARGS}}
+
+# Fuzz every target for SECONDS each with cargo-fuzz on nightly (scripts/fuzz.sh; replays the corpora on
+# stable when nightly is missing). Figures are recorded in docs/security.md.
+fuzz SECONDS="60" *TARGETS:
+    bash scripts/fuzz.sh {{SECONDS}} {{TARGETS}}

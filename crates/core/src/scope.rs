@@ -193,3 +193,79 @@ mod tests {
         assert!(missing_scopes(&["a"], &granted).is_empty());
     }
 }
+
+/// Property tests (issue 16): scope lists parse to sets of valid tokens that write back as they were
+/// read, and the exact check is set difference, so granting more never leaves more missing.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Scope tokens from a small alphabet (so lists repeat), with the characters RFC 6749 allows
+    /// beyond letters.
+    fn token() -> impl Strategy<Value = String> {
+        prop::sample::select(vec!["a", "b", "mcp:read", "mcp:write", "x,y", "[z]", "~!#$%&'()*+-./"])
+            .prop_map(str::to_owned)
+    }
+
+    fn tokens() -> impl Strategy<Value = Vec<String>> {
+        prop::collection::vec(token(), 0..6)
+    }
+
+    fn dedup(list: &[String]) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for item in list {
+            if !out.contains(item) {
+                out.push(item.clone());
+            }
+        }
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2_000, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn a_joined_list_parses_back_to_its_set_in_order(list in tokens()) {
+            let joined = join_scopes(&list);
+            let parsed = parse_scope_param(&joined).unwrap();
+            prop_assert_eq!(&parsed, &dedup(&list));
+            prop_assert!(parsed.iter().all(|scope| is_scope_token(scope)));
+            prop_assert_eq!(parse_scope_param(&join_scopes(&parsed)).unwrap(), parsed);
+        }
+
+        #[test]
+        fn a_parameter_with_any_separator_but_one_space_is_refused(list in prop::collection::vec(token(), 2..5),
+                                                                  separator in prop::sample::select(vec!["  ", "\t", "\n", " \t"])) {
+            let joined = list.join(" ");
+            let (leading, trailing) = (format!(" {joined}"), format!("{joined} "));
+            prop_assert!(parse_scope_param(&list.join(separator)).is_err());
+            prop_assert!(parse_scope_param(&leading).is_err());
+            prop_assert!(parse_scope_param(&trailing).is_err());
+        }
+
+        #[test]
+        fn missing_is_set_difference_in_required_order(required in tokens(), granted in tokens()) {
+            let missing = missing_scopes(&required, &granted);
+            let expected: Vec<&str> =
+                required.iter().map(String::as_str).filter(|r| !granted.iter().any(|g| g == r)).collect();
+            prop_assert_eq!(&missing, &expected);
+            prop_assert_eq!(ScopeCheck::exact().missing(&required, &granted), missing);
+        }
+
+        #[test]
+        fn granting_more_never_leaves_more_missing(required in tokens(), first in tokens(), second in tokens()) {
+            let union: Vec<String> = first.iter().chain(&second).cloned().collect();
+            let from_union = missing_scopes(&required, &union);
+            let from_first = missing_scopes(&required, &first);
+            let from_second = missing_scopes(&required, &second);
+            // Missing from the union is exactly what is missing from both.
+            let both: Vec<&str> = from_first.iter().copied().filter(|s| from_second.contains(s)).collect();
+            prop_assert_eq!(&from_union, &both);
+            prop_assert!(from_union.iter().all(|s| from_first.contains(s)));
+            // A grant that holds every required scope leaves nothing missing.
+            prop_assert!(missing_scopes(&required, &required).is_empty());
+        }
+    }
+}

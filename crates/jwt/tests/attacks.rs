@@ -122,6 +122,25 @@ async fn expired_tokens_are_refused_before_any_signature_check() {
     assert!(!matches!(refuse(&live_forged).await, JwtError::Expired { .. }));
 }
 
+/// Found by fuzzing (issue 16): a correctly signed token whose `exp` is past what `SystemTime` can hold
+/// panicked the verifier instead of being refused.
+#[tokio::test]
+async fn dates_after_the_year_9999_are_refused_not_a_panic() {
+    for exp in
+        [json!(17_888_888_887_888_888_800_u64), json!(u64::MAX), json!(1.7e19), json!(253_402_300_800_u64)]
+    {
+        let t = token(&rsa1(), &claims_with(json!({ "exp": exp })));
+        assert!(matches!(refuse(&t).await, JwtError::InvalidClaim { claim: "exp", .. }), "{exp}");
+    }
+    for claim in ["nbf", "iat"] {
+        let t = token(&rsa1(), &claims_with(json!({ claim: u64::MAX })));
+        assert!(matches!(refuse(&t).await, JwtError::InvalidClaim { .. }), "{claim}");
+    }
+    // The last second of 9999 is still a date.
+    let t = token(&rsa1(), &claims_with(json!({"exp": 253_402_300_799_u64})));
+    assert!(verifier().verify_jwt(&t).await.is_ok());
+}
+
 #[tokio::test]
 async fn missing_exp_is_refused() {
     let t = token(&rsa1(), &claims_with(json!({"exp": null})));

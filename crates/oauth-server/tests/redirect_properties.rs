@@ -122,3 +122,67 @@ proptest! {
         }
     }
 }
+
+/// Patterns with loopback hosts, port wildcards and path wildcards (issue 16).
+fn ported_pattern() -> impl Strategy<Value = String> {
+    let host = prop::sample::select(vec!["127.0.0.1", "localhost", "[::1]", "example.com", "*.example.com"]);
+    let port = prop::sample::select(vec!["", ":*", ":8443", ":443", ":80"]);
+    let path = prop::sample::select(vec!["", "/cb", "/a/*/cb", "/a/*", "/**", "/a/**/cb"]);
+    (prop::sample::select(vec!["http", "https"]), host, port, path)
+        .prop_map(|(scheme, host, port, path)| format!("{scheme}://{host}{port}{path}"))
+}
+
+fn loopback_presented() -> impl Strategy<Value = String> {
+    let host = prop::sample::select(vec![
+        "127.0.0.1",
+        "127.0.0.2",
+        "localhost",
+        "[::1]",
+        "127.0.0.1.example.com",
+        "localhost.example.com",
+        "app.example.com",
+        "example.com",
+    ]);
+    let port = prop::sample::select(vec!["", ":8443", ":443", ":80", ":51234"]);
+    let path = prop::sample::select(vec!["", "/", "/cb", "/a/cb", "/a/b/cb", "/a/x/y/cb", "/a/", "/a/b"]);
+    (prop::sample::select(vec!["http", "https"]), userinfo(), host, port, path)
+        .prop_map(|(scheme, user, host, port, path)| format!("{scheme}://{user}{host}{port}{path}"))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 10_000, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn ports_and_path_wildcards_admit_only_what_they_say(pattern in ported_pattern(), raw in loopback_presented()) {
+        let parsed_pattern = RedirectPattern::parse(&pattern).expect("the generated patterns are valid");
+        let Ok(uri) = RedirectUri::parse(&raw) else { return Ok(()) };
+        if !parsed_pattern.matches(&uri) {
+            return Ok(());
+        }
+        let url = uri.url();
+        prop_assert!(url.username().is_empty() && url.password().is_none(), "{raw} via {pattern}");
+        let (pattern_scheme, rest) = pattern.split_once("://").unwrap();
+        prop_assert_eq!(url.scheme(), pattern_scheme);
+        let authority = rest.split('/').next().unwrap();
+        let (pattern_host, pattern_port) = match authority.rsplit_once(':') {
+            Some((host, port)) if !port.ends_with(']') => (host, Some(port)),
+            _ => (authority, None),
+        };
+        let host = url.host_str().unwrap_or_default();
+        prop_assert!(host_admitted(pattern_host, host), "{raw} (host {host}) via {pattern}");
+        match pattern_port {
+            None => prop_assert_eq!(url.port(), None, "{} via {}", raw, pattern),
+            Some("*") => {}
+            Some(port) => prop_assert_eq!(url.port_or_known_default(), port.parse().ok(), "{} via {}", raw, pattern),
+        }
+        let pattern_path = &rest[authority.len()..];
+        let segments = |path: &str| path.split('/').count();
+        if !pattern_path.contains("**") && !pattern_path.is_empty() {
+            // `*` stays within one segment: the path has as many segments as the pattern.
+            prop_assert_eq!(segments(url.path()), segments(pattern_path), "{} via {}", raw, pattern);
+        }
+        if pattern_path.is_empty() && !uri.is_loopback() {
+            prop_assert_eq!(url.path(), "/", "{} via {}", raw, pattern);
+        }
+    }
+}

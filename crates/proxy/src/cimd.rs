@@ -421,9 +421,58 @@ impl MetadataDocuments {
         }
         display_host(&client.client_id)
     }
+
+    /// Checks a metadata document already in hand, as [`resolve`](ClientMetadataResolver::resolve) checks
+    /// the one it fetches from `client_id`: the client id's URL rules and the host allow-list, then the
+    /// document's rules and this resolver's [`RegistrationPolicy`]. Nothing is fetched or cached. For
+    /// tooling that vets a document before publishing it, and for the fuzz targets.
+    ///
+    /// # Errors
+    ///
+    /// [`MetadataDocumentError`] (always a refusal) naming the URL's or the document's problem.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mcp_auth_oauth_server::RegistrationPolicy;
+    /// use mcp_auth_proxy::MetadataDocuments;
+    ///
+    /// let documents = MetadataDocuments::builder(RegistrationPolicy::default()).build().unwrap();
+    /// let url = "https://app.example.com/client.json";
+    /// let body = format!(r#"{{"client_id":"{url}","client_name":"App","redirect_uris":["http://127.0.0.1/cb"]}}"#);
+    /// assert_eq!(documents.validate_document(url, body.as_bytes()).unwrap().client_id, url);
+    /// assert!(documents.validate_document(url, br#"{"client_id":"https://other.example/c.json"}"#).is_err());
+    /// ```
+    pub fn validate_document(
+        &self,
+        client_id: &str,
+        document: &[u8],
+    ) -> Result<Client, MetadataDocumentError> {
+        let url = self.inner.checked_url(client_id)?;
+        document::validate(url.url().as_str(), document, &self.inner.settings.policy)
+    }
 }
 
 impl Inner {
+    /// The client id as a metadata document URL this server may fetch: the URL rules, then the operator's
+    /// host allow-list.
+    fn checked_url(&self, client_id: &str) -> Result<ClientIdUrl, MetadataDocumentError> {
+        let url = ClientIdUrl::parse(client_id, self.settings.allow_loopback_http).map_err(|refusal| {
+            MetadataDocumentError::refused(format!("the client_id {} {}", shown(client_id), refusal.reason()))
+        })?;
+        if let Some(allowed) = &self.allowed_hosts
+            && !allowed.permits(url.host())
+        {
+            return Err(MetadataDocumentError::refused(format!(
+                "the client metadata document at {} is on the host {}, which this server does not trust to \
+                 describe clients",
+                shown(client_id),
+                url.host()
+            )));
+        }
+        Ok(url)
+    }
+
     /// How long a client is kept, from the freshness its document's `Cache-Control` grants.
     fn client_ttl(&self, max_age: Option<Duration>) -> Duration {
         let settings = &self.settings;
@@ -498,19 +547,7 @@ impl ClientMetadataResolver for MetadataDocuments {
     /// [`MetadataDocumentError`], refused or unavailable, with a message naming the URL's problem.
     async fn resolve(&self, client_id: &str) -> Result<Client, MetadataDocumentError> {
         let inner = &*self.inner;
-        let url = ClientIdUrl::parse(client_id, inner.settings.allow_loopback_http).map_err(|refusal| {
-            MetadataDocumentError::refused(format!("the client_id {} {}", shown(client_id), refusal.reason()))
-        })?;
-        if let Some(allowed) = &inner.allowed_hosts
-            && !allowed.permits(url.host())
-        {
-            return Err(MetadataDocumentError::refused(format!(
-                "the client metadata document at {} is on the host {}, which this server does not trust to \
-                 describe clients",
-                shown(client_id),
-                url.host()
-            )));
-        }
+        let url = inner.checked_url(client_id)?;
         let flight = match inner.cache.lookup(client_id, inner.settings.clock.now()) {
             Lookup::Cached(outcome) => return *outcome,
             Lookup::Fly(flight) => flight,

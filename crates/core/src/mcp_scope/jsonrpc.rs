@@ -118,11 +118,15 @@ pub const MAX_URI_LEN: usize = 8 * 1024;
 /// ```
 pub fn operations_in(body: &[u8]) -> Result<Vec<McpOperation>, JsonRpcBodyError> {
     let parse = |err: serde_json::Error| JsonRpcBodyError::Parse(err.to_string());
-    let first = body.iter().find(|b| !b.is_ascii_whitespace());
-    let messages: Vec<Message<'_>> = if first == Some(&b'[') {
-        serde_json::from_slice(body).map_err(parse)?
+    // JSON is UTF-8 (RFC 8259 §8.1). `from_slice` checks only the strings it keeps, so invalid bytes in a
+    // member left out (`jsonrpc`, `arguments`) passed the check to the MCP service (found by fuzzing).
+    let body = std::str::from_utf8(body)
+        .map_err(|err| JsonRpcBodyError::Parse(format!("the body is not UTF-8 ({err})")))?;
+    let first = body.bytes().find(|b| !b.is_ascii_whitespace());
+    let messages: Vec<Message<'_>> = if first == Some(b'[') {
+        serde_json::from_str(body).map_err(parse)?
     } else {
-        vec![serde_json::from_slice(body).map_err(parse)?]
+        vec![serde_json::from_str(body).map_err(parse)?]
     };
     let mut operations = Vec::new();
     for message in messages {
@@ -175,6 +179,27 @@ mod tests {
 
     fn ops(body: &str) -> Result<Vec<McpOperation>, JsonRpcBodyError> {
         operations_in(body.as_bytes())
+    }
+
+    /// Found by fuzzing (issue 16): invalid UTF-8 in a member the reader leaves out was not noticed, so a
+    /// body that is not JSON went on to the MCP service.
+    #[test]
+    fn a_body_that_is_not_utf8_is_refused_wherever_the_bad_bytes_are() {
+        for body in [
+            &b"{\"\":\"\xae\"}"[..],
+            b"{\"jsonrpc\":\"2\xae0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"a\"}}",
+            b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"a\",\"arguments\":{\"x\":\"\xff\"}}}",
+            b"[{\"jsonrpc\":\"2.0\",\"method\":\"ping\",\"x\":\"\xc3\"}]",
+        ] {
+            let err = operations_in(body).unwrap_err();
+            assert_eq!(err.code(), -32700, "{err}");
+        }
+        // Valid UTF-8 beyond ASCII is fine.
+        assert_eq!(
+            ops(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"é","arguments":{"x":"✓"}}}"#)
+                .unwrap(),
+            [McpOperation::Tool("é".into())]
+        );
     }
 
     #[test]

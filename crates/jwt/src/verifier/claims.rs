@@ -128,23 +128,38 @@ impl Inner {
     }
 }
 
-/// A NumericDate claim as whole seconds; fractions are truncated, negative or non-numeric values refused.
+/// The latest NumericDate accepted, 9999-12-31T23:59:59Z: no real token expires later, and a `SystemTime`
+/// cannot hold every `u64` of seconds (a signed `exp` of 1.8e19 once panicked making the token's
+/// `expires_at`; found by the `jwt_verify` fuzz target).
+const MAX_NUMERIC_DATE: u64 = 253_402_300_799;
+
+/// A NumericDate claim as whole seconds; fractions are truncated, negative, non-numeric and
+/// after-year-9999 values refused.
 fn numeric_date(claims: &Map<String, Value>, name: &'static str) -> Result<Option<u64>, JwtError> {
-    match claims.get(name) {
-        None => Ok(None),
+    let seconds = match claims.get(name) {
+        None => return Ok(None),
         Some(Value::Number(n)) => {
             if let Some(v) = n.as_u64() {
-                Ok(Some(v))
+                v
             } else {
                 match n.as_f64() {
                     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-                    Some(f) if (0.0..1.8e19).contains(&f) => Ok(Some(f as u64)),
-                    _ => Err(JwtError::InvalidClaim { claim: name, reason: "must be a non-negative number" }),
+                    Some(f) if (0.0..1.8e19).contains(&f) => f as u64,
+                    _ => {
+                        return Err(JwtError::InvalidClaim {
+                            claim: name,
+                            reason: "must be a non-negative number",
+                        });
+                    }
                 }
             }
         }
-        Some(_) => Err(JwtError::InvalidClaim { claim: name, reason: "must be a number" }),
+        Some(_) => return Err(JwtError::InvalidClaim { claim: name, reason: "must be a number" }),
+    };
+    if seconds > MAX_NUMERIC_DATE {
+        return Err(JwtError::InvalidClaim { claim: name, reason: "must be a date before the year 10000" });
     }
+    Ok(Some(seconds))
 }
 
 fn string_claim(claims: &Map<String, Value>, name: &'static str) -> Result<Option<String>, JwtError> {

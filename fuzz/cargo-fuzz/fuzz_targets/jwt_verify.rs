@@ -1,0 +1,3 @@
+#![no_main]
+//! libFuzzer entry for `mcp_auth_fuzz::jwt_verify`.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| mcp_auth_fuzz::jwt_verify(data));
