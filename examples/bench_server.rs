@@ -15,7 +15,8 @@
 //!
 //! It starts the dev IdP in the same process (JWKS fetched before it reports ready), listens on
 //! `127.0.0.1:PORT` (`--port`, default a free one), and prints one JSON line when ready:
-//! `{"url": ".../mcp", "token": "...", "expired": "...", "ready_ms": 12.3}` (`token` is empty in `open`
+//! `{"url": ".../mcp", "token": "...", "expired": "...", "ready_ms": 12.3, "idp_ms": 8.1}` (`idp_ms`, the
+//! in-process dev IdP's own start-up, is part of `ready_ms`; `token` is empty in `open`
 //! mode; `expired` is an expired token for the 401 flood). It serves until killed.
 
 use std::net::SocketAddr;
@@ -104,17 +105,22 @@ async fn main() -> anyhow::Result<()> {
     let base_url = format!("http://{listen}");
     let config = mcp_config(&base_url, listen)?;
     let service = move || mcp_auth_examples::server::mcp_service(|| BenchServer, config.clone());
+    // The in-process dev IdP's start-up (an RSA key generated, whose time varies from run to run) is the
+    // stand-in authorization server's, not the MCP server's: reported apart.
+    let mut idp_ms = 0.0;
     let (app, token, expired, idp): (Router, String, String, Option<mcp_auth_dev_idp::DevIdpHandle>) =
         match mode.as_str() {
             "open" => (Router::new().nest_service("/mcp", service()), String::new(), String::new(), None),
             "remote" | "remote-nocache" => {
                 // A clock the IdP reads, set back two hours for one token: the 401 flood's expired token.
                 let clock = std::sync::Arc::new(ManualClock::starting_now());
+                let idp_started = Instant::now();
                 let idp = DevIdp::builder()
                     .user(DevUser::new("user_bench", "bench@example.com").roles(["member"]))
                     .clock(clock.clone())
                     .start()
                     .await?;
+                idp_ms = idp_started.elapsed().as_secs_f64() * 1000.0;
                 let mut builder = AuthKitProvider::builder().authkit_domain(idp.url()).base_url(&base_url);
                 if mode == "remote-nocache" {
                     builder = builder.token_cache(0);
@@ -133,7 +139,9 @@ async fn main() -> anyhow::Result<()> {
             }
             "proxy" => {
                 let callback = format!("{base_url}/auth/callback");
+                let idp_started = Instant::now();
                 let idp = dev_idp::start_as_proxy_upstream(&callback).await?;
+                idp_ms = idp_started.elapsed().as_secs_f64() * 1000.0;
                 let settings = Settings::from_pairs([
                     ("MCP_AUTH_AUTHKIT_DOMAIN", idp.url()),
                     ("MCP_AUTH_WORKOS_CLIENT_ID", dev_idp::PROXY_CLIENT_ID),
@@ -178,7 +186,10 @@ async fn main() -> anyhow::Result<()> {
     let ready_ms = started.elapsed().as_secs_f64() * 1000.0;
     // Kept alive for the JWKS and the proxy's upstream.
     let _idp = idp;
-    println!("{}", json!({"url": mcp_url, "token": token, "expired": expired, "ready_ms": ready_ms}));
+    println!(
+        "{}",
+        json!({"url": mcp_url, "token": token, "expired": expired, "ready_ms": ready_ms, "idp_ms": idp_ms})
+    );
     server.await??;
     Ok(())
 }
