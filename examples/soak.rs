@@ -430,7 +430,7 @@ impl Load {
 
     fn garbage(&self) -> String {
         let hex = keys::random_hex(24).unwrap_or_default();
-        if self.next() % 2 == 0 { format!("eyJhbGciOiJSUzI1NiJ9.{hex}.{hex}") } else { hex }
+        if self.next().is_multiple_of(2) { format!("eyJhbGciOiJSUzI1NiJ9.{hex}.{hex}") } else { hex }
     }
 
     fn proxy_access(&self) -> Option<String> {
