@@ -35,6 +35,13 @@ load REQUESTS="20000" CONCURRENCY="32":
 flood SECONDS="10" WORKERS="64":
     cargo bench -p mcp-auth-workos --bench userinfo_flood -- {{SECONDS}} {{WORKERS}}
 
+# The soak run (issue 16): a steady mixed load on the remote and proxy paths (valid, expired and garbage
+# tokens, registrations, sign-ins, refreshes; the proxy over Redis on 127.0.0.1:6379) for SECONDS, sampled
+# for RSS and Redis keys, with verdicts; exits non-zero on a failed one. Not in CI. Results in docs/security.md.
+soak SECONDS="120" *ARGS:
+    cargo build --release -p mcp-auth-examples --example soak
+    bash scripts/soak.sh {{SECONDS}} {{ARGS}}
+
 # Run the demo, e.g. `just demo --mode proxy` (`mcp-auth demo` runs the same).
 demo *ARGS:
     cargo run -p mcp-auth-examples --example demo -- {{ARGS}}

@@ -108,6 +108,28 @@ impl RawRedis {
         Ok(keys)
     }
 
+    /// Every key under `prefix` with its `PTTL` in milliseconds (`-1`: no TTL; `-2`: gone since the scan).
+    ///
+    /// # Errors
+    ///
+    /// As [`keys`](Self::keys), or a failed `PTTL`.
+    pub async fn ttls(&self, prefix: &str) -> anyhow::Result<Vec<(String, i64)>> {
+        let keys = self.keys(prefix).await?;
+        let mut connection = self.connection.clone();
+        let mut ttls = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(500) {
+            let mut pipe = redis::pipe();
+            for key in chunk {
+                pipe.cmd("PTTL").arg(key);
+            }
+            let answers = tokio::time::timeout(TIMEOUT, pipe.query_async::<Vec<i64>>(&mut connection))
+                .await
+                .context("PTTL timed out")??;
+            ttls.extend(chunk.iter().cloned().zip(answers));
+        }
+        Ok(ttls)
+    }
+
     /// Every key under `prefix` with its value.
     ///
     /// # Errors

@@ -91,6 +91,7 @@ pub struct OAuthProxyBuilder {
     consent: Consent,
     lifetimes: Lifetimes,
     max_registrations_per_hour: u32,
+    registered_client_ttl: Option<Duration>,
     registrations_per_source: (u32, Duration),
     mcp_scopes: Option<McpScopePolicy>,
     scope_hierarchy: Option<Arc<dyn ScopeHierarchy>>,
@@ -142,6 +143,7 @@ impl Default for OAuthProxyBuilder {
                 revocation_check: Duration::from_secs(5),
             },
             max_registrations_per_hour: 1_000,
+            registered_client_ttl: None,
             registrations_per_source: (100, Duration::from_secs(600)),
             mcp_scopes: None,
             scope_hierarchy: None,
@@ -335,6 +337,14 @@ impl OAuthProxyBuilder {
         self
     }
 
+    /// How long a dynamically registered client lives in the store without being used (default 30 days,
+    /// at least one minute); every use renews it. With [`max_registrations_per_hour`](Self::max_registrations_per_hour)
+    /// it bounds how many registrations the store holds.
+    pub fn registered_client_ttl(mut self, ttl: Duration) -> Self {
+        self.registered_client_ttl = Some(ttl);
+        self
+    }
+
     /// The most registrations one source address may make per `window` on one instance (default 100
     /// per 10 minutes: a ceiling, not a wall, since hosted clients share egress addresses).
     pub fn registrations_per_source(mut self, max: u32, window: Duration) -> Self {
@@ -469,6 +479,9 @@ impl OAuthProxyBuilder {
         };
         let mut policy =
             RegistrationPolicy::default().max_registrations_per_hour(self.max_registrations_per_hour);
+        if let Some(ttl) = self.registered_client_ttl {
+            policy = policy.client_ttl(ttl);
+        }
         if let Some(list) = self.allowed_redirects {
             policy = policy.allowed_redirect_uris(list);
         }
@@ -638,6 +651,16 @@ mod tests {
         assert_eq!(metadata.client_id_metadata_document_supported, Some(true));
         let off = complete().client_id_metadata_documents(false).build().unwrap();
         assert_eq!(off.inner.metadata.build().client_id_metadata_document_supported, Some(false));
+    }
+
+    #[test]
+    fn registered_clients_live_as_long_as_configured() {
+        let default = complete().build().unwrap();
+        assert_eq!(default.inner.registry.policy().ttl(), Duration::from_secs(30 * 24 * 3600));
+        let short = complete().registered_client_ttl(Duration::from_secs(90)).build().unwrap();
+        assert_eq!(short.inner.registry.policy().ttl(), Duration::from_secs(90));
+        let floor = complete().registered_client_ttl(Duration::from_secs(1)).build().unwrap();
+        assert_eq!(floor.inner.registry.policy().ttl(), Duration::from_secs(60), "one minute at least");
     }
 
     #[test]
