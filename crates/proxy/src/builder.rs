@@ -92,6 +92,7 @@ pub struct OAuthProxyBuilder {
     lifetimes: Lifetimes,
     max_registrations_per_hour: u32,
     registered_client_ttl: Option<Duration>,
+    token_cache: usize,
     registrations_per_source: (u32, Duration),
     mcp_scopes: Option<McpScopePolicy>,
     scope_hierarchy: Option<Arc<dyn ScopeHierarchy>>,
@@ -144,6 +145,7 @@ impl Default for OAuthProxyBuilder {
             },
             max_registrations_per_hour: 1_000,
             registered_client_ttl: None,
+            token_cache: 10_000,
             registrations_per_source: (100, Duration::from_secs(600)),
             mcp_scopes: None,
             scope_hierarchy: None,
@@ -342,6 +344,14 @@ impl OAuthProxyBuilder {
     /// it bounds how many registrations the store holds.
     pub fn registered_client_ttl(mut self, ttl: Duration) -> Self {
         self.registered_client_ttl = Some(ttl);
+        self
+    }
+
+    /// How many of its own access tokens the proxy remembers as verified (default 10,000), so a returning
+    /// token costs a lookup rather than a signature check; 0 turns the cache off. The memory it takes
+    /// grows with each new token until the bound, then stays there.
+    pub fn token_cache(mut self, max_entries: usize) -> Self {
+        self.token_cache = max_entries;
         self
     }
 
@@ -570,7 +580,11 @@ impl OAuthProxyBuilder {
             sessions: Arc::new(SessionCache::default()),
             state: OnceCell::new(),
         });
-        let jwt = inner.signer.access_verifier().token_cache(10_000).build()?;
+        let mut jwt = inner.signer.access_verifier();
+        if self.token_cache > 0 {
+            jwt = jwt.token_cache(self.token_cache);
+        }
+        let jwt = jwt.build()?;
         let verifier: Arc<dyn TokenVerifier> = Arc::new(ProxyTokenVerifier::new(jwt, Arc::clone(&inner)));
         let mut remote = RemoteAuthProvider::builder(verifier)
             .authorization_server(issuer)
