@@ -469,6 +469,9 @@ impl OAuthProxyBuilder {
         };
         let mut policy =
             RegistrationPolicy::default().max_registrations_per_hour(self.max_registrations_per_hour);
+        // The allow-list both limits what may be registered and names the URIs an early error may be
+        // redirected to without a page first (RFC 9700 §4.11.2).
+        let trusted_redirect_uris = self.allowed_redirects.clone();
         if let Some(list) = self.allowed_redirects {
             policy = policy.allowed_redirect_uris(list);
         }
@@ -505,6 +508,7 @@ impl OAuthProxyBuilder {
                 ScopePolicy::supported(scopes_supported.iter().cloned())
             },
             resources: ResourcePolicy::only([resource.as_str()]),
+            trusted_redirect_uris,
         };
         let mut metadata = ServerMetadata::new(issuer.clone())
             .authorization_endpoint(&paths.authorize[resource.prefix().len()..])
