@@ -189,6 +189,37 @@ pub async fn proxy_instance_with_http(
     http: Option<reqwest::Client>,
     configure: impl FnOnce(OAuthProxyBuilder) -> OAuthProxyBuilder,
 ) -> ProxyInstance {
+    start(listener, base_url, upstream_url, store, keys, http, true, configure).await
+}
+
+/// As [`proxy_instance`], without the loopback-only `allowed_client_redirect_uris` every other instance
+/// gets: the default deployment, where any client may register any redirect URI the registration rules
+/// accept (`https://evil.example/cb` included).
+///
+/// # Panics
+///
+/// When it cannot start (a test failure).
+pub async fn proxy_instance_open_registration(
+    listener: TcpListener,
+    base_url: &str,
+    upstream_url: &str,
+    store: Arc<dyn KvStorage>,
+    keys: &SharedKeys,
+) -> ProxyInstance {
+    start(listener, base_url, upstream_url, store, keys, None, false, |proxy| proxy).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn start(
+    listener: TcpListener,
+    base_url: &str,
+    upstream_url: &str,
+    store: Arc<dyn KvStorage>,
+    keys: &SharedKeys,
+    http: Option<reqwest::Client>,
+    loopback_redirects_only: bool,
+    configure: impl FnOnce(OAuthProxyBuilder) -> OAuthProxyBuilder,
+) -> ProxyInstance {
     let addr: SocketAddr = listener.local_addr().expect("address");
     let signing = SigningKey::from_hmac_secret(&keys.signing_secret.clone().into()).expect("signing key");
     let fernet = mcp_auth_fernet::FernetKey::new(&keys.fernet).expect("fernet key");
@@ -203,13 +234,15 @@ pub async fn proxy_instance_with_http(
         .base_url(base_url)
         .store(store)
         .configure(|proxy| {
-            configure(
+            let proxy = proxy.signing_key(signing).fernet_keys(vec![fernet]);
+            let proxy = if loopback_redirects_only {
                 proxy
-                    .signing_key(signing)
-                    .fernet_keys(vec![fernet])
                     .allowed_client_redirect_uris(["http://127.0.0.1:*", "http://localhost:*"])
-                    .expect("patterns"),
-            )
+                    .expect("patterns")
+            } else {
+                proxy
+            };
+            configure(proxy)
         })
         .build()
         .await

@@ -535,6 +535,89 @@ async fn a_registered_redirect_uri_with_another_path_or_host_is_refused_without_
 }
 
 // ===================================================================================================
+// Error redirects before any page (RFC 9700 §4.11.2): only to redirect URIs the proxy can vouch for
+
+/// A proxy with no `allowed_client_redirect_uris` (the default): anyone may register any https URI.
+async fn open_world() -> World {
+    let (listener, base_url) = proxy::listener().await;
+    let upstream = proxy::upstream(&format!("{base_url}/auth/callback"), Duration::from_secs(3600)).await;
+    let instance = proxy::proxy_instance_open_registration(
+        listener,
+        &base_url,
+        &upstream.url,
+        Arc::new(MemoryStore::new()),
+        &SharedKeys::random(),
+    )
+    .await;
+    World { upstream, _instance: instance, base_url, http: http() }
+}
+
+/// The requests whose errors are found before any page: (extra parameters, error code).
+const EARLY_ERRORS: [(&[(&str, &str)], &str); 4] = [
+    (&[("prompt", "none")], "login_required"),
+    (&[("scope", "a\"b")], "invalid_scope"),
+    (&[("code_challenge_method", "plain")], "invalid_request"),
+    (&[("code_challenge", ""), ("code_challenge_method", "")], "invalid_request"),
+];
+
+#[tokio::test]
+async fn a_self_registered_client_cannot_use_authorize_errors_as_an_open_redirector() {
+    let world = open_world().await;
+    let evil = register_with(&world, "https://evil.example/cb").await;
+    let (challenge, _) = pkce();
+    for (extra, error) in EARLY_ERRORS {
+        let url = authorize_url(&world, &evil, &challenge, extra);
+        let response = world.http.get(url).send().await.unwrap();
+        let text = format!("({error})");
+        assert_page(response, StatusCode::BAD_REQUEST, &text).await;
+    }
+    // The page names the error and the host, and offers no way there.
+    let url = authorize_url(&world, &evil, &challenge, &[("prompt", "none")]);
+    let page = world.http.get(url).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("evil.example"), "{page}");
+    assert!(!page.contains("href"), "no link to the unvouched address: {page}");
+    // A good request still goes to the consent page on the proxy (the person decides there).
+    let url = authorize_url(&world, &evil, &challenge, &[]);
+    let response = world.http.get(url).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let location = location(&response);
+    assert!(location.starts_with(&world.url("/consent?transaction=")), "{location}");
+}
+
+#[tokio::test]
+async fn a_loopback_redirect_uri_still_gets_error_redirects_without_an_allow_list() {
+    let world = open_world().await;
+    let client = register(&world).await;
+    let (challenge, _) = pkce();
+    for (extra, error) in EARLY_ERRORS {
+        let url = authorize_url(&world, &client, &challenge, extra);
+        let response = world.http.get(url).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::FOUND, "{error}");
+        let location = location(&response);
+        assert!(location.starts_with(CLIENT_REDIRECT), "{location}");
+        assert_eq!(query(&location, "error").as_deref(), Some(error));
+        assert_eq!(query(&location, "state").as_deref(), Some("client-state-1"));
+        assert_eq!(query(&location, "iss").as_deref(), Some(world.base_url.as_str()));
+    }
+}
+
+#[tokio::test]
+async fn an_allow_listed_redirect_uri_gets_error_redirects() {
+    let world = world_with(|proxy| {
+        proxy.allowed_client_redirect_uris(["https://app.good.example/**"]).expect("pattern")
+    })
+    .await;
+    let client = register_with(&world, "https://app.good.example/cb").await;
+    let (challenge, _) = pkce();
+    let url = authorize_url(&world, &client, &challenge, &[("prompt", "none")]);
+    let response = world.http.get(url).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let location = location(&response);
+    assert!(location.starts_with("https://app.good.example/cb?"), "{location}");
+    assert_eq!(query(&location, "error").as_deref(), Some("login_required"));
+}
+
+// ===================================================================================================
 // The upstream callback
 
 #[tokio::test]

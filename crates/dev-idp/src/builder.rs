@@ -393,6 +393,7 @@ impl DevIdpBuilder {
             authorize_policy: AuthorizePolicy {
                 scopes: ScopePolicy::supported(scopes_supported),
                 resources: ResourcePolicy::default(),
+                trusted_redirect_uris: None,
             },
             metadata,
             cors,

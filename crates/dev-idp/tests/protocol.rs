@@ -354,6 +354,35 @@ async fn dcr_refuses_bad_metadata() {
 }
 
 #[tokio::test]
+async fn a_self_registered_https_redirect_uri_gets_early_errors_on_a_page_not_a_redirect() {
+    let idp = users(DevIdp::builder()).start().await.unwrap();
+    let response = http()
+        .post(format!("{}/oauth2/register", idp.url()))
+        .json(&json!({
+            "redirect_uris": ["https://evil.example/cb"],
+            "token_endpoint_auth_method": "none",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let registered: Value = response.json().await.unwrap();
+    let client_id = registered["client_id"].as_str().unwrap();
+    let (_, challenge) = pkce();
+    for (extra, error) in
+        [(("prompt", "none"), "login_required"), (("code_challenge_method", "plain"), "invalid_request")]
+    {
+        let mut params = code_params(client_id, "https://evil.example/cb", &challenge);
+        params.retain(|(name, _)| *name != extra.0);
+        params.push(extra);
+        let (status, location, body) = authorize(&idp, &params).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{error}: {body}");
+        assert!(location.is_none(), "{error}: never a redirect to an unvouched URI");
+        assert!(body.contains(error), "{body}");
+    }
+}
+
+#[tokio::test]
 async fn authorize_errors_redirect_with_iss_or_stay_on_a_page() {
     let idp = start_auto().await;
     let (_, challenge) = pkce();

@@ -6,6 +6,11 @@
 //! to the client. An [`AuthorizationResponse`] can only be made from a checked request, so an error
 //! is never sent to a URI the client did not register, and every response carries `state` (when the
 //! client sent one) and `iss`.
+//!
+//! A registered redirect URI is not yet a trusted one: anyone may register a client through RFC 7591
+//! with `https://evil.example/cb`. An error found before the person has seen any page is therefore
+//! redirected only when [`AuthorizePolicy::redirects_errors_to`] trusts the URI (RFC 9700 §4.11.2);
+//! otherwise it is shown on a page, so the endpoint cannot bounce a browser to an attacker's site.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -13,11 +18,11 @@ use openidconnect::core::{CoreAuthErrorResponseType, CoreGrantType};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::client::Client;
+use crate::client::{Client, ClientOrigin};
 use crate::error::OAuthError;
 use crate::params::{DEFAULT_MAX_QUERY_BYTES, Params};
 use crate::pkce::CodeChallenge;
-use crate::redirect::RedirectUri;
+use crate::redirect::{RedirectAllowList, RedirectUri};
 use crate::registry::ClientRegistry;
 use crate::resource::ResourcePolicy;
 use crate::scopes::ScopePolicy;
@@ -30,6 +35,45 @@ pub struct AuthorizePolicy {
     pub scopes: ScopePolicy,
     /// Which RFC 8707 resources may be asked for.
     pub resources: ResourcePolicy,
+    /// Redirect URIs, beyond loopback ones and those of operator-configured clients, that an error found
+    /// before the person has seen any page may be sent to automatically (RFC 9700 §4.11.2). `None`
+    /// trusts no others. A server that restricts which redirect URIs clients may register passes the
+    /// same allow-list here.
+    pub trusted_redirect_uris: Option<RedirectAllowList>,
+}
+
+impl AuthorizePolicy {
+    /// Whether an error may be redirected to `redirect_uri` (already matched against `client`'s
+    /// registered ones) before the person has seen any page.
+    ///
+    /// Trusted: every redirect URI of a client the operator configured; an `http` or `https` loopback
+    /// URI (`localhost`, `127.0.0.0/8`, `[::1]`: only a program on the person's own machine receives
+    /// it); a URI the [`trusted_redirect_uris`](Self::trusted_redirect_uris) allow-list permits. Not
+    /// trusted by themselves: the URIs of a self-registered client, and those of a Client ID Metadata
+    /// Document client, whose document only proves that the owner of the client id's host vouches for
+    /// them, and anyone can own a host.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mcp_auth_oauth_server::{AuthorizePolicy, Client, ClientOrigin};
+    ///
+    /// let mut client = Client::public("c", ["https://app.example/cb"]).unwrap();
+    /// let policy = AuthorizePolicy::default();
+    /// assert!(policy.redirects_errors_to(&client, "https://app.example/cb"));
+    /// client.origin = ClientOrigin::Dynamic;
+    /// assert!(!policy.redirects_errors_to(&client, "https://app.example/cb"));
+    /// assert!(policy.redirects_errors_to(&client, "http://127.0.0.1:8123/cb"));
+    /// ```
+    #[must_use]
+    pub fn redirects_errors_to(&self, client: &Client, redirect_uri: &str) -> bool {
+        if client.origin == ClientOrigin::Configured {
+            return true;
+        }
+        let Ok(uri) = RedirectUri::parse(redirect_uri) else { return false };
+        (matches!(uri.url().scheme(), "http" | "https") && uri.is_loopback())
+            || self.trusted_redirect_uris.as_ref().is_some_and(|list| list.permits(&uri))
+    }
 }
 
 /// A checked authorization request.
@@ -79,6 +123,24 @@ impl AuthorizeError {
     fn page(status: StatusCode, message: impl Into<String>) -> Self {
         Self::Untrusted { status, message: message.into() }
     }
+
+    /// An error found before the person has seen any page: redirected when `trusted`, otherwise a
+    /// `400` page naming the error and where it would have gone.
+    fn early(response: AuthorizationResponse, trusted: bool) -> Self {
+        if trusted {
+            return Self::Redirect(response);
+        }
+        let host =
+            RedirectUri::parse(&response.redirect_uri).map(|uri| uri.display_host()).unwrap_or_default();
+        let message = format!(
+            "The application's request was refused ({}): {}. This server does not send the answer to \
+             {host} by itself, because it cannot vouch for that address; return to the application \
+             and start again.",
+            response.param("error").unwrap_or_default(),
+            response.param("error_description").unwrap_or_default().trim_end_matches('.'),
+        );
+        Self::page(StatusCode::BAD_REQUEST, message)
+    }
 }
 
 impl From<OAuthError> for AuthorizeError {
@@ -100,9 +162,11 @@ impl AuthorizationRequest {
     /// # Errors
     ///
     /// [`AuthorizeError::Untrusted`] while the client or redirect URI is unknown, wrong or repeated
-    /// (and for an over-long or undecodable query); [`AuthorizeError::Redirect`] for every later
-    /// problem: `invalid_request` (missing or repeated parameters, PKCE), `unsupported_response_type`,
-    /// `unauthorized_client`, `invalid_scope`, `invalid_target`, `request_not_supported`.
+    /// (and for an over-long or undecodable query); for every later problem (`invalid_request` for
+    /// missing or repeated parameters and PKCE, `unsupported_response_type`, `unauthorized_client`,
+    /// `invalid_scope`, `invalid_target`, `request_not_supported`), [`AuthorizeError::Redirect`] when
+    /// [`AuthorizePolicy::redirects_errors_to`] trusts the redirect URI and
+    /// [`AuthorizeError::Untrusted`] naming the error otherwise.
     pub async fn parse(
         query: Option<&str>,
         registry: &ClientRegistry,
@@ -134,17 +198,20 @@ impl AuthorizationRequest {
                 format!("the redirect URI {redirect_uri:?} is not registered for this client"),
             ));
         }
-        // From here on the client and its redirect URI are trusted: errors go back to the client.
+        // From here on the client and its redirect URI are matched: errors go back to the client when
+        // the policy trusts the URI, and are shown on a page otherwise.
         let state = params.get("state").map(str::to_owned);
+        let trusted = policy.redirects_errors_to(&client, &redirect_uri);
         let fail = |code: CoreAuthErrorResponseType, description: String| {
-            AuthorizeError::Redirect(AuthorizationResponse {
+            let response = AuthorizationResponse {
                 redirect_uri: redirect_uri.clone(),
                 pairs: vec![
                     ("error".into(), code.as_ref().to_owned()),
                     ("error_description".into(), description),
                 ],
                 state: state.clone(),
-            })
+            };
+            AuthorizeError::early(response, trusted)
         };
         match repeated.as_deref() {
             Some("resource") => {
@@ -252,6 +319,22 @@ impl AuthorizationRequest {
     #[must_use]
     pub fn code_response(&self, code: &str) -> AuthorizationResponse {
         AuthorizationResponse::code(&self.redirect_uri, self.state.as_deref(), code)
+    }
+
+    /// The answer to an error found before the person has seen any page (such as `login_required` for
+    /// `prompt=none`): [`AuthorizeError::Redirect`] when `policy` trusts the redirect URI
+    /// ([`AuthorizePolicy::redirects_errors_to`]), otherwise [`AuthorizeError::Untrusted`], a page
+    /// naming the error. After the person chose to continue (consent, sign-in), use
+    /// [`error_response`](Self::error_response).
+    #[must_use]
+    pub fn error_before_interaction(
+        &self,
+        policy: &AuthorizePolicy,
+        code: CoreAuthErrorResponseType,
+        description: &str,
+    ) -> AuthorizeError {
+        let trusted = policy.redirects_errors_to(&self.client, &self.redirect_uri);
+        AuthorizeError::early(self.error_response(code, description), trusted)
     }
 
     /// An error response to this (checked) request.
@@ -398,7 +481,7 @@ mod tests {
     async fn parse(q: &str) -> Result<AuthorizationRequest, AuthorizeError> {
         let policy = AuthorizePolicy {
             scopes: ScopePolicy::supported(["openid", "mcp"]),
-            resources: ResourcePolicy::default(),
+            ..AuthorizePolicy::default()
         };
         AuthorizationRequest::parse(Some(q), &registry(), &policy).await
     }
@@ -477,5 +560,103 @@ mod tests {
         let twice = format!("{}&state=again", with(&[]));
         let Err(AuthorizeError::Redirect(response)) = parse(&twice).await else { panic!() };
         assert_eq!(response.param("error"), Some("invalid_request"));
+    }
+
+    /// A self-registered client: its registered redirect URI proves nothing about who receives it.
+    async fn registered(registry: &ClientRegistry, redirect_uri: &str) -> String {
+        let metadata = serde_json::json!({
+            "redirect_uris": [redirect_uri],
+            "token_endpoint_auth_method": "none",
+        });
+        let serde_json::Value::Object(metadata) = metadata else { unreachable!() };
+        registry.register(&metadata).await.unwrap().client.client_id
+    }
+
+    fn dynamic_query(client_id: &str, redirect_uri: &str, changes: &[(&str, &str)]) -> String {
+        let mut pairs: Vec<(&str, &str)> = base()
+            .into_iter()
+            .filter(|(name, _)| !matches!(*name, "client_id" | "redirect_uri" | "resource"))
+            .collect();
+        pairs.push(("client_id", client_id));
+        pairs.push(("redirect_uri", redirect_uri));
+        for (name, value) in changes {
+            pairs.retain(|(n, _)| n != name);
+            pairs.push((name, value));
+        }
+        query(&pairs)
+    }
+
+    #[tokio::test]
+    async fn early_errors_for_an_untrusted_redirect_uri_stay_on_a_page_naming_the_error() {
+        let registry = registry();
+        let evil = registered(&registry, "https://evil.example/cb").await;
+        let policy = AuthorizePolicy {
+            scopes: ScopePolicy::supported(["openid", "mcp"]),
+            ..AuthorizePolicy::default()
+        };
+        for (changes, error) in [
+            (vec![("scope", "openid admin")], "invalid_scope"),
+            (vec![("code_challenge_method", "plain")], "invalid_request"),
+            (vec![("response_type", "token")], "unsupported_response_type"),
+        ] {
+            let q = dynamic_query(&evil, "https://evil.example/cb", &changes);
+            match AuthorizationRequest::parse(Some(&q), &registry, &policy).await {
+                Err(AuthorizeError::Untrusted { status, message }) => {
+                    assert_eq!(status, StatusCode::BAD_REQUEST);
+                    assert!(message.contains(error), "{message}");
+                    assert!(message.contains("evil.example"), "{message}");
+                }
+                other => panic!("{changes:?}: {other:?}"),
+            }
+        }
+        // A good request from it parses (the person will see the consent page), but prompt=none cannot
+        // be answered by a redirect.
+        let q = dynamic_query(&evil, "https://evil.example/cb", &[("prompt", "none")]);
+        let request = AuthorizationRequest::parse(Some(&q), &registry, &policy).await.unwrap();
+        let answer =
+            request.error_before_interaction(&policy, CoreAuthErrorResponseType::LoginRequired, "no");
+        assert!(matches!(answer, AuthorizeError::Untrusted { status: StatusCode::BAD_REQUEST, ref message }
+            if message.contains("login_required")));
+    }
+
+    #[tokio::test]
+    async fn early_errors_redirect_to_loopback_allow_listed_and_configured_uris() {
+        let registry = registry();
+        let loopback = registered(&registry, "http://127.0.0.1:9000/cb").await;
+        let listed = registered(&registry, "https://app.good.example/cb").await;
+        let policy = AuthorizePolicy {
+            scopes: ScopePolicy::supported(["openid", "mcp"]),
+            trusted_redirect_uris: Some(RedirectAllowList::parse(["https://*.good.example/**"]).unwrap()),
+            ..AuthorizePolicy::default()
+        };
+        for (client_id, redirect_uri) in [
+            (loopback.as_str(), "http://127.0.0.1:9000/cb"),
+            (listed.as_str(), "https://app.good.example/cb"),
+        ] {
+            let q = dynamic_query(client_id, redirect_uri, &[("scope", "openid admin")]);
+            let Err(AuthorizeError::Redirect(response)) =
+                AuthorizationRequest::parse(Some(&q), &registry, &policy).await
+            else {
+                panic!("{redirect_uri} did not redirect")
+            };
+            assert_eq!(response.param("error"), Some("invalid_scope"));
+        }
+        // Without the allow-list, the same client's errors stay on a page.
+        let q = dynamic_query(&listed, "https://app.good.example/cb", &[("scope", "openid admin")]);
+        let unlisted = AuthorizePolicy { trusted_redirect_uris: None, ..policy.clone() };
+        assert!(matches!(
+            AuthorizationRequest::parse(Some(&q), &registry, &unlisted).await,
+            Err(AuthorizeError::Untrusted { .. })
+        ));
+        // The operator's client is trusted whatever its URI; a metadata document client is not.
+        let request = parse(&with(&[("prompt", Some("none"))])).await.unwrap();
+        let answer =
+            request.error_before_interaction(&unlisted, CoreAuthErrorResponseType::LoginRequired, "no");
+        assert!(matches!(answer, AuthorizeError::Redirect(_)));
+        let mut document = request.client.clone();
+        document.origin = ClientOrigin::MetadataDocument;
+        assert!(!unlisted.redirects_errors_to(&document, "https://app.good.example/cb"));
+        assert!(policy.redirects_errors_to(&document, "https://app.good.example/cb"));
+        assert!(!unlisted.redirects_errors_to(&document, "com.example.app:/cb"));
     }
 }

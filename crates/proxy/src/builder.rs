@@ -492,6 +492,9 @@ impl OAuthProxyBuilder {
         if let Some(ttl) = self.registered_client_ttl {
             policy = policy.client_ttl(ttl);
         }
+        // The allow-list both limits what may be registered and names the URIs an early error may be
+        // redirected to without a page first (RFC 9700 §4.11.2).
+        let trusted_redirect_uris = self.allowed_redirects.clone();
         if let Some(list) = self.allowed_redirects {
             policy = policy.allowed_redirect_uris(list);
         }
@@ -528,6 +531,7 @@ impl OAuthProxyBuilder {
                 ScopePolicy::supported(scopes_supported.iter().cloned())
             },
             resources: ResourcePolicy::only([resource.as_str()]),
+            trusted_redirect_uris,
         };
         let mut metadata = ServerMetadata::new(issuer.clone())
             .authorization_endpoint(&paths.authorize[resource.prefix().len()..])

@@ -49,14 +49,20 @@ async fn approve(
     }
 }
 
+/// A refused request before any page: the error page, or the redirect the kit judged safe (RFC 9700
+/// §4.11.2: a redirect URI of a configured client, or a loopback one).
+fn early_error(inner: &Inner, error: AuthorizeError) -> Response {
+    match error {
+        AuthorizeError::Untrusted { status, message } => error_page(status, &message),
+        AuthorizeError::Redirect(response) => response.into_redirect(&inner.issuer, StatusCode::FOUND),
+    }
+}
+
 pub(super) async fn authorize(State(inner): State<AppState>, RawQuery(query): RawQuery) -> Response {
     let request =
         match AuthorizationRequest::parse(query.as_deref(), &inner.registry, &inner.authorize_policy).await {
             Ok(request) => request,
-            Err(AuthorizeError::Untrusted { status, message }) => return error_page(status, &message),
-            Err(AuthorizeError::Redirect(response)) => {
-                return response.into_redirect(&inner.issuer, StatusCode::FOUND);
-            }
+            Err(error) => return early_error(&inner, error),
         };
     if inner.auto_approve {
         let user = match &request.login_hint {
@@ -64,22 +70,22 @@ pub(super) async fn authorize(State(inner): State<AppState>, RawQuery(query): Ra
             None => inner.default_user(),
         };
         let Some(user) = user else {
-            return request
-                .error_response(
-                    CoreAuthErrorResponseType::AccessDenied,
-                    "no configured user matches login_hint",
-                )
-                .into_redirect(&inner.issuer, StatusCode::FOUND);
+            let error = request.error_before_interaction(
+                &inner.authorize_policy,
+                CoreAuthErrorResponseType::AccessDenied,
+                "no configured user matches login_hint",
+            );
+            return early_error(&inner, error);
         };
         return approve(&inner, &request, user, StatusCode::FOUND).await;
     }
     if request.prompt_none() {
-        return request
-            .error_response(
-                CoreAuthErrorResponseType::LoginRequired,
-                "the person must sign in; prompt=none cannot be honoured",
-            )
-            .into_redirect(&inner.issuer, StatusCode::FOUND);
+        let error = request.error_before_interaction(
+            &inner.authorize_policy,
+            CoreAuthErrorResponseType::LoginRequired,
+            "the person must sign in; prompt=none cannot be honoured",
+        );
+        return early_error(&inner, error);
     }
     let started = async {
         let state = inner.state().await?;

@@ -48,19 +48,17 @@ async fn authorize_page(State(inner): State<AppState>, request: Request) -> Resp
     let mut request =
         match AuthorizationRequest::parse(query.as_deref(), &inner.registry, &inner.authorize_policy).await {
             Ok(request) => request,
-            Err(AuthorizeError::Untrusted { status, message }) => return error_page(status, &message),
-            Err(AuthorizeError::Redirect(response)) => {
-                return response.into_redirect(&inner.issuer, StatusCode::FOUND);
-            }
+            Err(error) => return early_error(&inner, error),
         };
     let span = tracing::info_span!("authorize", client_id = %request.client.client_id);
     if request.prompt_none() {
-        return request
-            .error_response(
-                CoreAuthErrorResponseType::LoginRequired,
-                "the person must sign in upstream; prompt=none cannot be honoured",
-            )
-            .into_redirect(&inner.issuer, StatusCode::FOUND);
+        // Before any page: redirected only to a redirect URI the policy trusts (RFC 9700 §4.11.2).
+        let error = request.error_before_interaction(
+            &inner.authorize_policy,
+            CoreAuthErrorResponseType::LoginRequired,
+            "the person must sign in upstream; prompt=none cannot be honoured",
+        );
+        return early_error(&inner, error);
     }
     if request.scopes.is_empty() {
         request.scopes.clone_from(&inner.required_scopes);
@@ -68,6 +66,15 @@ async fn authorize_page(State(inner): State<AppState>, request: Request) -> Resp
     match start(&inner, request, &headers).instrument(span).await {
         Ok(response) => response,
         Err(error) => failure_page(&error),
+    }
+}
+
+/// A refused request before any page: the error page, or the redirect the kit judged safe (a redirect
+/// URI of an operator-configured client, a loopback one, or one on the redirect allow-list).
+fn early_error(inner: &Inner, error: AuthorizeError) -> Response {
+    match error {
+        AuthorizeError::Untrusted { status, message } => error_page(status, &message),
+        AuthorizeError::Redirect(response) => response.into_redirect(&inner.issuer, StatusCode::FOUND),
     }
 }
 
