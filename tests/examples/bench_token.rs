@@ -8,7 +8,10 @@
 //! stored Fernet-encrypted, as in production), then:
 //!
 //! 1. prepares N codes, each through a real sign-in (`/authorize` with PKCE, the dev IdP, the proxy's
-//!    callback, the code at the client's redirect) for one registered client; not measured;
+//!    callback, the code at the client's redirect) for one registered client; not measured. A proxy
+//!    instance takes at most 600 authorization requests per source address in 10 minutes, so the
+//!    sign-ins are spread over enough instances of the same deployment (same base URL, keys and store);
+//!    every code is redeemed at the first instance;
 //! 2. redeems all N codes at `/token` from C concurrent HTTP/1.1 keep-alive clients (exchanges/s, p50/p99);
 //! 3. refreshes each resulting refresh token once (rotation), the same way (refreshes/s, p50/p99).
 //!
@@ -46,6 +49,11 @@ use tokio::task::JoinSet;
 const CLIENT_REDIRECT: &str = "http://127.0.0.1:7777/cb";
 /// How many sign-ins run at once while preparing codes.
 const PREPARE_CONCURRENCY: usize = 8;
+/// Codes prepared, then redeemed, at a time: well under the 60 s a code lives even on a busy machine.
+const BATCH: usize = 250;
+/// Sign-ins prepared through one proxy instance: under its ceiling of authorization requests per
+/// source address (600 per 10 minutes).
+const SIGN_INS_PER_INSTANCE: usize = 500;
 /// The dev IdP client the `client_credentials` baseline uses.
 const BASELINE_CLIENT_ID: &str = "bench_cc";
 /// Its secret (a fixed test value for a dev IdP that lives only in this process).
@@ -112,9 +120,48 @@ fn http_client() -> anyhow::Result<reqwest::Client> {
     Ok(reqwest::Client::builder().pool_max_idle_per_host(1).timeout(Duration::from_secs(30)).build()?)
 }
 
-/// Runs `op` once for each item from `concurrency` workers, each with its own client (one connection),
-/// and returns the rate, latencies and the results (in completion order).
-async fn drive<I, T, F, Fut>(items: Vec<I>, concurrency: usize, op: F) -> anyhow::Result<(Measure, Vec<T>)>
+/// What one batch of requests took.
+#[derive(Debug, Default)]
+struct Sample {
+    ops: usize,
+    elapsed: Duration,
+    cpu: Option<Duration>,
+    latencies: Vec<Duration>,
+}
+
+impl Sample {
+    /// Adds another batch of the same kind.
+    fn extend(&mut self, other: Self) {
+        self.cpu = if self.ops == 0 { other.cpu } else { self.cpu.zip(other.cpu).map(|(a, b)| a + b) };
+        self.ops += other.ops;
+        self.elapsed += other.elapsed;
+        self.latencies.extend(other.latencies);
+    }
+
+    /// The rate over the measured time, the latency percentiles and the CPU per request.
+    fn measure(mut self) -> Measure {
+        self.latencies.sort_unstable();
+        let latencies = &self.latencies;
+        let at = |fraction: f64| {
+            let index = ((latencies.len() as f64 * fraction) as usize).min(latencies.len() - 1);
+            latencies[index].as_secs_f64() * 1e3
+        };
+        Measure {
+            per_second: self.ops as f64 / self.elapsed.as_secs_f64(),
+            p50_ms: at(0.50),
+            p99_ms: at(0.99),
+            cpu_us_per_op: self.cpu.map_or(f64::NAN, |cpu| cpu.as_secs_f64() * 1e6 / self.ops as f64),
+        }
+    }
+}
+
+/// Runs `op` once for each item from one worker per client in `clients` (each client keeps one
+/// connection), and returns what it took and the results (in completion order).
+async fn drive<I, T, F, Fut>(
+    clients: &[reqwest::Client],
+    items: Vec<I>,
+    op: F,
+) -> anyhow::Result<(Sample, Vec<T>)>
 where
     I: Clone + Send + Sync + 'static,
     T: Send + 'static,
@@ -125,11 +172,10 @@ where
     let items = Arc::new(items);
     let next = Arc::new(AtomicUsize::new(0));
     let op = Arc::new(op);
-    let clients = (0..concurrency.min(total)).map(|_| http_client()).collect::<anyhow::Result<Vec<_>>>()?;
     let cpu_before = process_cpu();
     let started = Instant::now();
     let mut workers = JoinSet::new();
-    for http in clients {
+    for http in clients.iter().take(total).cloned() {
         let (items, next, op) = (Arc::clone(&items), Arc::clone(&next), Arc::clone(&op));
         workers.spawn(async move {
             let mut latencies = Vec::new();
@@ -153,22 +199,8 @@ where
         outputs.append(&mut worker_outputs);
     }
     let elapsed = started.elapsed();
-    let cpu = match (cpu_before, process_cpu()) {
-        (Some(before), Some(after)) => after.saturating_sub(before).as_secs_f64() * 1e6 / total as f64,
-        _ => f64::NAN,
-    };
-    latencies.sort_unstable();
-    let at = |fraction: f64| {
-        let index = ((latencies.len() as f64 * fraction) as usize).min(latencies.len() - 1);
-        latencies[index].as_secs_f64() * 1e3
-    };
-    let measure = Measure {
-        per_second: total as f64 / elapsed.as_secs_f64(),
-        p50_ms: at(0.50),
-        p99_ms: at(0.99),
-        cpu_us_per_op: cpu,
-    };
-    Ok((measure, outputs))
+    let cpu = cpu_before.zip(process_cpu()).map(|(before, after)| after.saturating_sub(before));
+    Ok((Sample { ops: total, elapsed, cpu, latencies }, outputs))
 }
 
 /// Fails with the status and the OAuth error (never a token) unless `response` is 200 with JSON.
@@ -209,60 +241,89 @@ struct StoreRound {
 async fn run_store(args: &Args, store: Arc<dyn KvStorage>) -> anyhow::Result<StoreRound> {
     let (listener, base_url) = proxy::listener().await;
     let upstream = proxy::upstream(&format!("{base_url}/auth/callback"), Duration::from_secs(3600)).await;
+    let keys = SharedKeys::random();
     let signing = SigningKey::generate_es256("bench").context("an ES256 key")?;
     let instance =
-        proxy::proxy_instance(listener, &base_url, &upstream.url, store, &SharedKeys::random(), |proxy| {
+        proxy::proxy_instance(listener, &base_url, &upstream.url, Arc::clone(&store), &keys, |proxy| {
             proxy.signing_key(signing)
         })
         .await;
     let url = instance.url.clone();
     let flow = Arc::new(Flow::new(proxy::register(&url, CLIENT_REDIRECT).await, CLIENT_REDIRECT));
+    // Each instance takes a bounded number of authorization requests per source address, so the sign-ins
+    // are spread over instances of the same deployment (same base URL, keys and store); the codes are
+    // redeemed at the first one, where the upstream calls back.
+    let mut instances = vec![instance];
+    while instances.len() < args.n.div_ceil(SIGN_INS_PER_INSTANCE) {
+        let (extra, _) = proxy::listener().await;
+        let signing = SigningKey::generate_es256("bench").context("an ES256 key")?;
+        let extra =
+            proxy::proxy_instance(extra, &base_url, &upstream.url, Arc::clone(&store), &keys, |proxy| {
+                proxy.signing_key(signing)
+            })
+            .await;
+        instances.push(extra);
+    }
+    let sign_in_urls: Arc<Vec<String>> = Arc::new(instances.iter().map(|i| i.url.clone()).collect());
 
-    // 1. The codes, each through a sign-in (not measured).
-    let prepared = Instant::now();
-    let mut preparing = JoinSet::new();
-    for worker in 0..PREPARE_CONCURRENCY {
-        let count = args.n / PREPARE_CONCURRENCY + usize::from(worker < args.n % PREPARE_CONCURRENCY);
-        let (flow, url) = (Arc::clone(&flow), url.clone());
-        preparing.spawn(async move {
-            let mut codes = Vec::with_capacity(count);
-            for _ in 0..count {
-                codes.push(proxy::code(&flow, &url, &url).await);
-            }
-            codes
-        });
-    }
-    let mut codes = Vec::with_capacity(args.n);
-    while let Some(joined) = preparing.join_next().await {
-        codes.extend(joined.context("a sign-in failed")?);
-    }
-    eprintln!("    {} codes prepared in {:.1} s", codes.len(), prepared.elapsed().as_secs_f64());
+    let clients = (0..args.concurrency).map(|_| http_client()).collect::<anyhow::Result<Vec<_>>>()?;
 
     // The HTTP floor on the same server: the authorization-server metadata.
     let metadata = format!("{url}/.well-known/oauth-authorization-server");
-    let (plain, _) = drive(vec![metadata; args.n], args.concurrency, |http, metadata| async move {
+    let (plain, _) = drive(&clients, vec![metadata; args.n], |http, metadata| async move {
         ok_json("the metadata", http.get(metadata).send().await?).await.map(drop)
     })
     .await?;
 
-    // 2. Every code redeemed once.
-    let (flow_x, url_x) = (Arc::clone(&flow), url.clone());
-    let (exchange, refresh_tokens) = drive(codes, args.concurrency, move |http, code: String| {
-        let (flow, url) = (Arc::clone(&flow_x), url_x.clone());
-        async move {
-            let body =
-                ok_json("an exchange", proxy::try_exchange_with(&http, &flow, &url, &code).await).await?;
-            body["refresh_token"]
-                .as_str()
-                .map(str::to_owned)
-                .context("an exchange answered without a refresh token")
+    // 1 and 2, batch by batch so that no code outlives its 60 s while the others are prepared: the codes,
+    // each through a sign-in (not measured), then every code redeemed once (measured).
+    let mut exchange = Sample::default();
+    let mut refresh_tokens = Vec::with_capacity(args.n);
+    let mut preparation = Duration::ZERO;
+    let mut done = 0;
+    while done < args.n {
+        let batch = BATCH.min(args.n - done);
+        let prepared = Instant::now();
+        let mut preparing = JoinSet::new();
+        for worker in 0..PREPARE_CONCURRENCY {
+            let count = batch / PREPARE_CONCURRENCY + usize::from(worker < batch % PREPARE_CONCURRENCY);
+            let (flow, urls, base_url) = (Arc::clone(&flow), Arc::clone(&sign_in_urls), base_url.clone());
+            preparing.spawn(async move {
+                let mut codes = Vec::with_capacity(count);
+                for i in 0..count {
+                    let instance_url = &urls[(done + worker + i * PREPARE_CONCURRENCY) % urls.len()];
+                    codes.push(proxy::code(&flow, instance_url, &base_url).await);
+                }
+                codes
+            });
         }
-    })
-    .await?;
+        let mut codes = Vec::with_capacity(batch);
+        while let Some(joined) = preparing.join_next().await {
+            codes.extend(joined.context("a sign-in failed")?);
+        }
+        preparation += prepared.elapsed();
+        let (flow_x, url_x) = (Arc::clone(&flow), url.clone());
+        let (sample, tokens) = drive(&clients, codes, move |http, code: String| {
+            let (flow, url) = (Arc::clone(&flow_x), url_x.clone());
+            async move {
+                let body =
+                    ok_json("an exchange", proxy::try_exchange_with(&http, &flow, &url, &code).await).await?;
+                body["refresh_token"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .context("an exchange answered without a refresh token")
+            }
+        })
+        .await?;
+        exchange.extend(sample);
+        refresh_tokens.extend(tokens);
+        done += batch;
+    }
+    eprintln!("    {done} codes prepared in {:.1} s", preparation.as_secs_f64());
 
     // 3. Every refresh token refreshed once.
     let (client_id, url_r) = (flow.client_id.clone(), url.clone());
-    let (refresh, _) = drive(refresh_tokens, args.concurrency, move |http, refresh_token: String| {
+    let (refresh, _) = drive(&clients, refresh_tokens, move |http, refresh_token: String| {
         let (client_id, url) = (client_id.clone(), url_r.clone());
         async move {
             let body =
@@ -276,13 +337,15 @@ async fn run_store(args: &Args, store: Arc<dyn KvStorage>) -> anyhow::Result<Sto
         }
     })
     .await?;
+    let (plain, exchange, refresh) = (plain.measure(), exchange.measure(), refresh.measure());
     Ok(StoreRound { plain, exchange, refresh })
 }
 
 /// The dev IdP's `client_credentials` grant: one RS256 signature per request, no store.
 async fn client_credentials(args: &Args, idp_url: &str) -> anyhow::Result<Measure> {
     let token_url = format!("{idp_url}/oauth2/token");
-    let (measure, _) = drive(vec![token_url; args.n], args.concurrency, |http, token_url| async move {
+    let clients = (0..args.concurrency).map(|_| http_client()).collect::<anyhow::Result<Vec<_>>>()?;
+    let (sample, _) = drive(&clients, vec![token_url; args.n], |http, token_url| async move {
         let form = [
             ("grant_type", "client_credentials"),
             ("client_id", BASELINE_CLIENT_ID),
@@ -293,7 +356,7 @@ async fn client_credentials(args: &Args, idp_url: &str) -> anyhow::Result<Measur
             .map(drop)
     })
     .await?;
-    Ok(measure)
+    Ok(sample.measure())
 }
 
 fn median(values: impl IntoIterator<Item = f64>) -> f64 {
