@@ -83,7 +83,7 @@ fn parse_args() -> anyhow::Result<Args> {
             }
             "--n" => parsed.n = value("--n")?.parse().context("--n")?,
             "--concurrency" => {
-                parsed.concurrency = value("--concurrency")?.parse().context("--concurrency")?
+                parsed.concurrency = value("--concurrency")?.parse().context("--concurrency")?;
             }
             "--rounds" => parsed.rounds = value("--rounds")?.parse().context("--rounds")?,
             "--redis-url" => parsed.redis_url = value("--redis-url")?,
@@ -177,8 +177,8 @@ where
     let cpu_before = process_cpu();
     let started = Instant::now();
     let mut workers = JoinSet::new();
-    for http in clients.iter().take(total).cloned() {
-        let (items, next, op) = (Arc::clone(&items), Arc::clone(&next), Arc::clone(&op));
+    for http in clients.iter().take(total) {
+        let (http, items, next, op) = (http.clone(), Arc::clone(&items), Arc::clone(&next), Arc::clone(&op));
         workers.spawn(async move {
             let mut latencies = Vec::new();
             let mut outputs = Vec::new();
