@@ -27,6 +27,12 @@ bench *ARGS:
 bench-http *ARGS:
     python3 scripts/bench_http.py {{ARGS}}
 
+# Scenario F, the token endpoint: authorization-code exchanges and refreshes per second with the memory
+# store and Redis (127.0.0.1:6379), codes prepared by real sign-ins first (tests/examples/bench_token.rs;
+# `--n`, `--concurrency`, `--rounds`, `--smoke`; figures in docs/benchmarks.md).
+bench-token *ARGS:
+    cargo run --release -p mcp-auth-tests --example bench_token -- {{ARGS}}
+
 # The HTTP load run on loopback (AuthKit remote auth against an open route, same run).
 load REQUESTS="20000" CONCURRENCY="32":
     cargo run --release -p mcp-auth-examples --example load_remote -- {{REQUESTS}} {{CONCURRENCY}}

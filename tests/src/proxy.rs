@@ -369,17 +369,36 @@ pub async fn code(flow: &Flow, instance_url: &str, base_url: &str) -> String {
 ///
 /// When no answer comes (a test failure).
 pub async fn token(instance_url: &str, form: &[(&str, &str)]) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(format!("{instance_url}/token"))
-        .form(form)
-        .send()
-        .await
-        .expect("the token endpoint answers")
+    token_with(&reqwest::Client::new(), instance_url, form).await
+}
+
+/// As [`token`], over `http` (a client kept across requests, so its connections are reused).
+///
+/// # Panics
+///
+/// When no answer comes (a test failure).
+pub async fn token_with(
+    http: &reqwest::Client,
+    instance_url: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    http.post(format!("{instance_url}/token")).form(form).send().await.expect("the token endpoint answers")
 }
 
 /// Exchanges `code` for the flow's client and returns the HTTP answer.
 pub async fn try_exchange(flow: &Flow, instance_url: &str, code: &str) -> reqwest::Response {
-    token(
+    try_exchange_with(&reqwest::Client::new(), flow, instance_url, code).await
+}
+
+/// As [`try_exchange`], over `http`.
+pub async fn try_exchange_with(
+    http: &reqwest::Client,
+    flow: &Flow,
+    instance_url: &str,
+    code: &str,
+) -> reqwest::Response {
+    token_with(
+        http,
         instance_url,
         &[
             ("grant_type", "authorization_code"),
@@ -405,7 +424,18 @@ pub async fn exchange(flow: &Flow, instance_url: &str, code: &str) -> serde_json
 
 /// Refreshes `refresh_token` for `client_id` and returns the HTTP answer.
 pub async fn refresh(client_id: &str, instance_url: &str, refresh_token: &str) -> reqwest::Response {
-    token(
+    refresh_with(&reqwest::Client::new(), client_id, instance_url, refresh_token).await
+}
+
+/// As [`refresh`], over `http`.
+pub async fn refresh_with(
+    http: &reqwest::Client,
+    client_id: &str,
+    instance_url: &str,
+    refresh_token: &str,
+) -> reqwest::Response {
+    token_with(
+        http,
         instance_url,
         &[("grant_type", "refresh_token"), ("client_id", client_id), ("refresh_token", refresh_token)],
     )
