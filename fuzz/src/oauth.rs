@@ -228,6 +228,7 @@ pub fn authorize_params(data: &[u8]) {
     let policy = AuthorizePolicy {
         scopes: ScopePolicy::supported(SCOPES),
         resources: ResourcePolicy::only([RESOURCE]),
+        trusted_redirect_uris: None,
     };
     let registered: Vec<_> =
         [WEB_REDIRECT].iter().chain(NATIVE_REDIRECTS.iter()).filter_map(|uri| target(uri)).collect();
