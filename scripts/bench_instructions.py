@@ -7,7 +7,7 @@ garbage-token flood G1) runs under callgrind with instrumentation off while it s
 switched on only for a fixed wrk run (`tools/call whoami`, 4 keep-alive connections), then the count is
 divided by the requests wrk completed. Start-up, the dev IdP's key generation and the warm-up are left out.
 
-Usage: scripts/bench_instructions.py [--duration SECONDS] [--scenarios A,C,D]
+Usage: scripts/bench_instructions.py [--duration SECONDS] [--scenarios A,C,D] [--keep DIR]
 Needs valgrind (callgrind_control) and wrk; the release binaries are built when missing.
 """
 
@@ -70,6 +70,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=15)
     parser.add_argument("--scenarios", default="A,B,C,D,G1")
+    parser.add_argument("--keep", metavar="DIR",
+                        help="keep the callgrind profiles in DIR (read them with callgrind_annotate)")
     args = parser.parse_args()
     keys = args.scenarios.split(",")
     if "A" not in keys:
@@ -79,7 +81,9 @@ def main():
     bench_http.ensure_tools()
     binary = bench_http.build("release") / "examples" / "bench_server"
     rows = {}
-    with tempfile.TemporaryDirectory(prefix="bench-instructions-") as workdir:
+    with tempfile.TemporaryDirectory(prefix="bench-instructions-") as scratch:
+        workdir = args.keep or scratch
+        Path(workdir).mkdir(parents=True, exist_ok=True)
         for key in keys:
             label, mode, token_field = SCENARIOS[key]
             per_request, requests = count(binary, mode, token_field, args.duration, workdir)
