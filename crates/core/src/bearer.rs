@@ -51,7 +51,7 @@ pub const DEFAULT_MAX_TOKEN_LEN: usize = 16 * 1024;
 ///
 /// let verifier = StaticTokenVerifier::new().with_token("t", AccessToken::new("t").with_subject("u"));
 /// let app: Router = Router::new()
-///     .route("/mcp", get(|token: AccessToken| async move { token.subject.unwrap_or_default() }))
+///     .route("/mcp", get(|token: AccessToken| async move { token.into_info().subject.unwrap_or_default() }))
 ///     .layer(
 ///         BearerAuthLayer::new(Arc::new(verifier))
 ///             .resource_metadata_url("https://mcp.example.com/.well-known/oauth-protected-resource/mcp"),
@@ -224,9 +224,6 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        // The clone is fresh and may not be ready; keep the one `poll_ready` readied.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
         let config = Arc::clone(&self.config);
         // The caller's ids are filled in once the token is verified; the token itself is never a field.
         let span = tracing::debug_span!(
@@ -236,6 +233,57 @@ where
             client_id = tracing::field::Empty,
             user_id = tracing::field::Empty,
         );
+        // Decided at once when it can be: a refusal of the header itself, or a verifier that answers from
+        // memory (a cache hit) on a request the per-operation scopes need not read. Then the ready inner
+        // service is called right here, with no clone of it and no future of ours around the verification.
+        let checked = bearer_token(&request, config.max_token_len);
+        let reads_body = config.mcp_scopes.is_some() && request.method() == Method::POST;
+        let now = match checked {
+            Err(refusal) => Some(Err((refusal.outcome(), refusal))),
+            Ok(token) if !reads_body => span.in_scope(|| authenticate_now(&config, token)),
+            Ok(_) => None,
+        };
+        match now {
+            Some(Ok(token)) => {
+                span.in_scope(|| accepted(&span, &token));
+                metrics::record_auth(AuthOutcome::Accepted);
+                let mut request = request.map(Body::new);
+                insert_extensions(&config, &mut request, token);
+                let response = self.inner.call(request);
+                Box::pin(
+                    async move { response.await.map(|response| response.map(Body::new)) }.instrument(span),
+                )
+            }
+            Some(Err((outcome, refusal))) => {
+                metrics::record_auth(outcome);
+                let response = refusal.into_response(&config);
+                Box::pin(async move { Ok(response) })
+            }
+            None => self.call_after_verifying(request, config, span),
+        }
+    }
+}
+
+impl<S> BearerAuth<S> {
+    /// The request's way when the verifier must be awaited (or the body read): the ready inner service
+    /// goes into the future, and a clone stays here for the next request.
+    fn call_after_verifying<ReqBody, ResBody>(
+        &mut self,
+        request: Request<ReqBody>,
+        config: Arc<Config>,
+        span: tracing::Span,
+    ) -> ResponseFuture<S::Error>
+    where
+        S: Service<Request<Body>, Response = Response<ResBody>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        ReqBody: http_body::Body<Data = Bytes> + Send + 'static,
+        ReqBody::Error: Into<BoxError>,
+        ResBody: http_body::Body<Data = Bytes> + Send + 'static,
+        ResBody::Error: Into<BoxError>,
+    {
+        // The clone is fresh and may not be ready; keep the one `poll_ready` readied.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
         // Read the header before going async, so the request body need not be `Sync`.
         // The checked header is kept as it is (its bytes are shared with the request, so this copies nothing)
         // and the token read out of it again in the future.
@@ -253,14 +301,7 @@ where
                         return Ok(refusal.into_response(&config));
                     }
                 };
-                let span = tracing::Span::current();
-                if let Some(client_id) = token.client_id.as_deref() {
-                    span.record("client_id", client_id);
-                }
-                if let Some(user_id) = token.subject.as_deref() {
-                    span.record("user_id", user_id);
-                }
-                tracing::debug!("bearer token accepted");
+                accepted(&tracing::Span::current(), &token);
                 let mut request = match &config.mcp_scopes {
                     Some(policy) if request.method() == Method::POST => {
                         match operations::check(&config, policy, &token, request).await {
@@ -274,16 +315,32 @@ where
                     _ => request,
                 };
                 metrics::record_auth(AuthOutcome::Accepted);
-                request.extensions_mut().insert(config.scope_check.clone());
-                if let Some(policy) = &config.mcp_scopes {
-                    request.extensions_mut().insert(Arc::clone(policy));
-                }
-                request.extensions_mut().insert(token);
+                insert_extensions(&config, &mut request, token);
                 inner.call(request).await.map(|response| response.map(Body::new))
             }
             .instrument(span),
         )
     }
+}
+
+/// Notes an accepted token's caller in the request's span.
+fn accepted(span: &tracing::Span, token: &AccessToken) {
+    if let Some(client_id) = token.client_id.as_deref() {
+        span.record("client_id", client_id);
+    }
+    if let Some(user_id) = token.subject.as_deref() {
+        span.record("user_id", user_id);
+    }
+    tracing::debug!("bearer token accepted");
+}
+
+/// What the layer hands on with an accepted request.
+fn insert_extensions(config: &Config, request: &mut Request<Body>, token: AccessToken) {
+    request.extensions_mut().insert(config.scope_check.clone());
+    if let Some(policy) = &config.mcp_scopes {
+        request.extensions_mut().insert(Arc::clone(policy));
+    }
+    request.extensions_mut().insert(token);
 }
 
 /// Why a request was refused.
@@ -330,6 +387,24 @@ async fn authenticate(
     let started = std::time::Instant::now();
     let verified = config.verifier.verify(token).await;
     metrics::record_verify_duration(started.elapsed());
+    judge(config, verified)
+}
+
+/// [`authenticate`] when the verifier can answer at once ([`TokenVerifier::verify_now`]); `None` when it
+/// must be awaited.
+fn authenticate_now(config: &Config, token: &str) -> Option<Result<AccessToken, (AuthOutcome, Refusal)>> {
+    let started = std::time::Instant::now();
+    let verified = config.verifier.verify_now(token)?;
+    metrics::record_verify_duration(started.elapsed());
+    Some(judge(config, verified))
+}
+
+/// The layer's verdict on the verifier's answer: its refusal mapped to a response, or the layer's own
+/// required scopes checked.
+fn judge(
+    config: &Config,
+    verified: Result<AccessToken, VerifyError>,
+) -> Result<AccessToken, (AuthOutcome, Refusal)> {
     let access = match verified {
         Ok(access) => access,
         Err(error) => {

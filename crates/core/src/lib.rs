@@ -82,7 +82,7 @@ pub use bearer::{BearerAuth, BearerAuthLayer, DEFAULT_MAX_TOKEN_LEN, ResponseFut
 #[cfg(feature = "axum")]
 pub use extract::{AuthRejection, RequireAuth, RequireAuthLayer, Requirement};
 pub use store::{KvStorage, StoreError};
-pub use token::{AccessToken, AuthUser, Forbidden, RawToken};
+pub use token::{AccessToken, AuthUser, Forbidden, RawToken, TokenInfo};
 pub use verifier::{BoxError, StaticTokenVerifier, TokenVerifier, VerifyError};
 
 // Re-exported so implementors need not depend on these crates directly.

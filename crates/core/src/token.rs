@@ -1,6 +1,7 @@
 //! The verified access token and the typed user view over its claims.
 
 use std::fmt;
+use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -11,7 +12,10 @@ use serde_json::{Map, Value};
 /// A bearer token that a [`TokenVerifier`](crate::TokenVerifier) accepted, with what it says.
 ///
 /// The raw token is kept as a secret: `Debug` never shows it. Everything else is public information
-/// about the caller. Verifiers build one with [`AccessToken::new`] and the `with_*` methods.
+/// about the caller, in the [`TokenInfo`] the token dereferences to (`token.subject`, `token.scopes`),
+/// shared by every clone: cloning an `AccessToken` costs two reference counts. Verifiers build one with
+/// [`AccessToken::new`] and the `with_*` methods; a cache hands out what it verified once with
+/// [`AccessToken::from_info`].
 ///
 /// # Examples
 ///
@@ -30,11 +34,40 @@ use serde_json::{Map, Value};
 /// assert!(!format!("{token:?}").contains("secret"));
 /// assert_eq!(token.user().unwrap().email.as_deref(), Some("ada@example.com"));
 /// ```
-#[derive(Debug, Clone)]
-#[non_exhaustive]
+#[derive(Clone)]
 pub struct AccessToken {
     /// The raw bearer token, as presented: shared, so cloning the `AccessToken` does not copy it.
     pub token: RawToken,
+    /// What the token says, shared by every clone (read its fields through `Deref`; writing one through
+    /// `DerefMut` copies it first if it is shared).
+    info: Arc<TokenInfo>,
+}
+
+/// What a verified token says about the caller: everything in an [`AccessToken`] but the raw token.
+///
+/// An `AccessToken` dereferences to its `TokenInfo`, so `token.subject` or `token.scopes` read the fields
+/// here. The info is shared (one `Arc`) by every clone of the token, so handing a cached token out, or
+/// copying a request's extensions, costs a reference count, not a copy of every string; assigning a
+/// field through a `&mut AccessToken` copies the info first if another clone holds it.
+///
+/// # Examples
+///
+/// ```
+/// use mcp_auth_core::AccessToken;
+/// use std::sync::Arc;
+///
+/// let token = AccessToken::new("raw").with_subject("user_01H").with_scopes(["mcp:read"]);
+/// let copy = token.clone();
+/// assert!(Arc::ptr_eq(token.info(), copy.info()), "clones share what the token says");
+///
+/// let mut changed = copy.clone();
+/// changed.subject = Some("user_02".to_owned());
+/// assert_eq!(token.subject.as_deref(), Some("user_01H"), "a write copies, it never changes another clone");
+/// assert_eq!(changed.subject.as_deref(), Some("user_02"));
+/// ```
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct TokenInfo {
     /// The OAuth client the token was issued to (`client_id`, `azp` or `cid`), if known.
     pub client_id: Option<String>,
     /// The subject (`sub`): normally the user's id.
@@ -52,20 +85,79 @@ pub struct AccessToken {
     pub claims: Arc<Map<String, Value>>,
 }
 
+impl Deref for AccessToken {
+    type Target = TokenInfo;
+
+    fn deref(&self) -> &TokenInfo {
+        &self.info
+    }
+}
+
+impl DerefMut for AccessToken {
+    /// Copies the info first if another clone shares it, so a write never shows in another clone.
+    fn deref_mut(&mut self) -> &mut TokenInfo {
+        Arc::make_mut(&mut self.info)
+    }
+}
+
+impl fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let info = &*self.info;
+        f.debug_struct("AccessToken")
+            .field("token", &self.token)
+            .field("client_id", &info.client_id)
+            .field("subject", &info.subject)
+            .field("scopes", &info.scopes)
+            .field("expires_at", &info.expires_at)
+            .field("issuer", &info.issuer)
+            .field("audience", &info.audience)
+            .field("claims", &info.claims)
+            .finish()
+    }
+}
+
 impl AccessToken {
     /// A token with nothing known about it yet but its raw value.
     #[must_use]
     pub fn new(token: impl Into<String>) -> Self {
-        Self {
-            token: RawToken::new(token),
-            client_id: None,
-            subject: None,
-            scopes: Vec::new(),
-            expires_at: None,
-            issuer: None,
-            audience: Vec::new(),
-            claims: Arc::default(),
-        }
+        Self::from_info(RawToken::new(token), Arc::default())
+    }
+
+    /// A token made of its raw value and what is known about it, shared as it is: how a cache hands out
+    /// the info it verified once, for the price of two reference counts.
+    ///
+    /// ```
+    /// use mcp_auth_core::{AccessToken, RawToken};
+    /// use std::sync::Arc;
+    ///
+    /// let verified = AccessToken::new("raw").with_subject("user_01H");
+    /// let cached = Arc::clone(verified.info());
+    /// let hit = AccessToken::from_info(RawToken::new("raw"), cached);
+    /// assert_eq!(hit.subject.as_deref(), Some("user_01H"));
+    /// ```
+    #[must_use]
+    pub fn from_info(token: RawToken, info: Arc<TokenInfo>) -> Self {
+        Self { token, info }
+    }
+
+    /// What the token says, as shared by its clones.
+    #[must_use]
+    pub fn info(&self) -> &Arc<TokenInfo> {
+        &self.info
+    }
+
+    /// What the token says, owned, to move its fields out (copied only if another clone shares it).
+    ///
+    /// ```
+    /// use mcp_auth_core::AccessToken;
+    ///
+    /// let token = AccessToken::new("raw").with_subject("user_01H");
+    /// let subject: String = token.into_info().subject.unwrap_or_default();
+    /// assert_eq!(subject, "user_01H");
+    /// ```
+    #[must_use]
+    pub fn into_info(self) -> TokenInfo {
+        Arc::unwrap_or_clone(self.info)
     }
 
     /// Sets the client id.

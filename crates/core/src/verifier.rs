@@ -61,6 +61,28 @@ pub trait TokenVerifier: fmt::Debug + Send + Sync + 'static {
     /// reach what it needs to decide.
     async fn verify(&self, token: &str) -> Result<AccessToken, VerifyError>;
 
+    /// Verifies `token` at once if that needs no waiting (a hit in a verified-token cache, typically),
+    /// or answers `None` to have the caller await [`verify`](Self::verify).
+    ///
+    /// The bearer layer asks this first, so a token answered from memory costs no boxed future and no
+    /// task of its own. `Some` must hold exactly what `verify` would have returned; the simplest way to
+    /// keep the two in step is to have `verify` begin with this method. A verifier may do part of the
+    /// work before answering `None` (looking in a cache that then misses); it must not count a refusal
+    /// twice. The default answers `None`: every token goes through `verify`.
+    ///
+    /// ```
+    /// use mcp_auth_core::{AccessToken, StaticTokenVerifier, TokenVerifier};
+    ///
+    /// let verifier = StaticTokenVerifier::new().with_token("t", AccessToken::new("t").with_subject("u"));
+    /// let now = verifier.verify_now("t").expect("a static table answers at once");
+    /// assert_eq!(now.unwrap().subject.as_deref(), Some("u"));
+    /// assert!(verifier.verify_now("other").unwrap().is_err());
+    /// ```
+    fn verify_now(&self, token: &str) -> Option<Result<AccessToken, VerifyError>> {
+        let _ = token;
+        None
+    }
+
     /// The scopes every token must carry; advertised in `WWW-Authenticate` challenges.
     fn required_scopes(&self) -> &[String] {
         &[]
@@ -80,6 +102,10 @@ impl<T: TokenVerifier + ?Sized> TokenVerifier for Arc<T> {
         Self: 'async_trait,
     {
         (**self).verify(token)
+    }
+
+    fn verify_now(&self, token: &str) -> Option<Result<AccessToken, VerifyError>> {
+        (**self).verify_now(token)
     }
 
     fn required_scopes(&self) -> &[String] {
@@ -251,9 +277,8 @@ impl StaticTokenVerifier {
     }
 }
 
-#[async_trait]
-impl TokenVerifier for StaticTokenVerifier {
-    async fn verify(&self, token: &str) -> Result<AccessToken, VerifyError> {
+impl StaticTokenVerifier {
+    fn check(&self, token: &str) -> Result<AccessToken, VerifyError> {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let access = self.tokens.get(&digest).ok_or_else(|| VerifyError::invalid("unknown token"))?;
         if access.is_expired_at(self.clock.now()) {
@@ -264,6 +289,18 @@ impl TokenVerifier for StaticTokenVerifier {
             return Err(VerifyError::InsufficientScope { required: self.required_scopes.clone() });
         }
         Ok(access.clone())
+    }
+}
+
+#[async_trait]
+impl TokenVerifier for StaticTokenVerifier {
+    async fn verify(&self, token: &str) -> Result<AccessToken, VerifyError> {
+        self.check(token)
+    }
+
+    /// The table is in memory: every token is answered at once.
+    fn verify_now(&self, token: &str) -> Option<Result<AccessToken, VerifyError>> {
+        Some(self.check(token))
     }
 
     fn required_scopes(&self) -> &[String] {

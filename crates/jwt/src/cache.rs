@@ -3,12 +3,14 @@
 //!
 //! The table itself is [`FingerprintCache`]; this module adds what is particular to verified JWTs: an
 //! entry lives until the token's `exp` or the cache's maximum lifetime, whichever is first; its
-//! generation is the key set's; the raw token is blanked before storing and put back on a hit.
+//! generation is the key set's; only the token's shared info is stored, never the raw token, and a hit
+//! pairs it with the token presented.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mcp_auth_core::fingerprint::{FingerprintCache, RandomnessUnavailable, TokenFingerprint};
-use mcp_auth_core::{AccessToken, RawToken};
+use mcp_auth_core::{AccessToken, RawToken, TokenInfo};
 
 /// Shards of the table, so concurrent requests rarely wait on one lock.
 const SHARDS: usize = 16;
@@ -16,7 +18,7 @@ const SHARDS: usize = 16;
 /// A bounded, sharded map from token fingerprints to verified tokens.
 #[derive(Debug)]
 pub(crate) struct TokenCache {
-    entries: FingerprintCache<AccessToken>,
+    entries: FingerprintCache<TokenInfo>,
     max_ttl: Duration,
 }
 
@@ -45,10 +47,8 @@ impl TokenCache {
         generation: u64,
     ) -> Option<AccessToken> {
         let shared = self.entries.get(hash, now, generation)?;
-        // Cloned outside the shard's lock.
-        let mut access = AccessToken::clone(&shared);
-        access.token = RawToken::new(token);
-        Some(access)
+        // The info is shared, not copied: a hit costs reference counts and the raw token's copy.
+        Some(AccessToken::from_info(RawToken::new(token), shared))
     }
 
     /// Remembers a verified token until its `exp` or the cache's maximum lifetime, whichever is first.
@@ -67,9 +67,8 @@ impl TokenCache {
         if valid_until <= now {
             return;
         }
-        let mut stored = access.clone();
-        stored.token = RawToken::new("");
-        self.entries.insert(hash, stored, valid_until, generation);
+        // Only the info is kept: the raw token is never stored.
+        self.entries.insert(hash, Arc::clone(access.info()), valid_until, generation);
     }
 
     #[cfg(test)]
@@ -138,6 +137,10 @@ mod tests {
         cache.insert(cache.fingerprint("secret-value"), &AccessToken::new("secret-value"), None, at(0), 0);
         assert!(!format!("{cache:?}").contains("secret-value"));
         let stored = cache.entries.get(&cache.fingerprint("secret-value"), at(1), 0).unwrap();
-        assert_eq!(stored.token.expose_secret(), "", "blanked before storing");
+        // The entry is a `TokenInfo`, which has no field for a raw token; a hit pairs it with the token
+        // presented, sharing it rather than copying it.
+        let hit = cache.get(&cache.fingerprint("secret-value"), "secret-value", at(1), 0).unwrap();
+        assert!(Arc::ptr_eq(&stored, hit.info()), "a hit shares the stored info");
+        assert_eq!(hit.token.expose_secret(), "secret-value");
     }
 }

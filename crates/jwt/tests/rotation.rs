@@ -129,7 +129,7 @@ async fn handlers_keep_signing_and_verifying_while_keys_rotate() {
                 let token = issuer.sign_access(&TokenRequest::new(format!("u{worker}-{i}"))).unwrap();
                 kids.insert(token.kid.clone());
                 let access = verifier.verify_jwt(token.expose()).await.unwrap();
-                assert_eq!(access.subject.unwrap(), format!("u{worker}-{i}"));
+                assert_eq!(access.subject.clone().unwrap(), format!("u{worker}-{i}"));
                 issuer.verify_own_access_token(token.expose()).await.unwrap();
                 tokio::task::yield_now().await;
             }

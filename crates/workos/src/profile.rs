@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use mcp_auth_core::clock::SharedClock;
 use mcp_auth_core::fingerprint::{FingerprintCache, RandomnessUnavailable, TokenFingerprint};
-use mcp_auth_core::{AccessToken, TokenVerifier, VerifyError, async_trait};
-use serde_json::{Map, Value};
+use mcp_auth_core::{AccessToken, TokenInfo, TokenVerifier, VerifyError, async_trait};
+use serde_json::Value;
 
 use crate::userinfo::WorkOSTokenVerifier;
 
@@ -25,11 +25,11 @@ const SHARDS: usize = 16;
 /// short) no lookup is tried until it has passed, so during an outage requests do not each wait out the
 /// timeout.
 ///
-/// The merged claims are remembered for as long as the userinfo answer is (and never past the token's
-/// expiry), tied to the very claims the inner verifier returned: when the inner verifier answers from its
-/// verified-token cache (the same shared claims), the merged claims are handed out as they are, with no
-/// userinfo lookup and no copy of the claims. Anything else (the inner cache off, or its entry replaced
-/// after a key rotation) goes through userinfo again.
+/// The merged token info is remembered for as long as the userinfo answer is (and never past the token's
+/// expiry), tied to the very [`TokenInfo`] the inner verifier returned: when the inner verifier answers
+/// from its verified-token cache (the same shared info), the merged info is handed out as it is, with no
+/// userinfo lookup and no copy. Anything else (the inner cache off, or its entry replaced after a key
+/// rotation) goes through userinfo again.
 #[derive(Debug)]
 pub(crate) struct WithUserinfoProfile {
     inner: Arc<dyn TokenVerifier>,
@@ -39,11 +39,11 @@ pub(crate) struct WithUserinfoProfile {
     ttl: Duration,
 }
 
-/// The claims the inner verifier returned for a token, and the same claims with the profile added.
+/// The info the inner verifier returned for a token, and the same info with the profile claims added.
 #[derive(Debug)]
 struct MergedProfile {
-    source: Arc<Map<String, Value>>,
-    merged: Arc<Map<String, Value>>,
+    source: Arc<TokenInfo>,
+    merged: Arc<TokenInfo>,
 }
 
 impl WithUserinfoProfile {
@@ -59,13 +59,24 @@ impl WithUserinfoProfile {
         Ok(Self { inner, userinfo, merged: FingerprintCache::new(max_entries, SHARDS)?, clock, ttl })
     }
 
-    /// The merged-profile table's key for the claims the inner verifier returned: their address. An entry
-    /// holds those claims, so while it lives no other claims can have that address, and a hit is checked
+    /// The merged-profile table's key for the info the inner verifier returned: its address. An entry
+    /// holds that info, so while it lives no other info can have that address, and a hit is checked
     /// with [`Arc::ptr_eq`] all the same. Hashing the 16 hex digits of an address costs a tenth of
     /// fingerprinting the token again.
-    fn claims_key(&self, claims: &Arc<Map<String, Value>>) -> TokenFingerprint {
+    /// `access` with the profile merged in, if that merge is remembered for its very info; else `access`
+    /// back as it came.
+    fn known_merge(&self, access: AccessToken) -> Result<AccessToken, AccessToken> {
+        match self.merged.get(&self.info_key(access.info()), self.clock.now(), 0) {
+            Some(known) if Arc::ptr_eq(&known.source, access.info()) => {
+                Ok(AccessToken::from_info(access.token, Arc::clone(&known.merged)))
+            }
+            _ => Err(access),
+        }
+    }
+
+    fn info_key(&self, info: &Arc<TokenInfo>) -> TokenFingerprint {
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        let address = Arc::as_ptr(claims).addr();
+        let address = Arc::as_ptr(info).addr();
         let mut digits = [b'0'; 16];
         for (place, digit) in digits.iter_mut().rev().enumerate() {
             *digit = HEX[(address >> (4 * place)) & 0xf];
@@ -77,18 +88,15 @@ impl WithUserinfoProfile {
 #[async_trait]
 impl TokenVerifier for WithUserinfoProfile {
     async fn verify(&self, token: &str) -> Result<AccessToken, VerifyError> {
-        let mut access = self.inner.verify(token).await?;
-        let key = self.claims_key(&access.claims);
-        let now = self.clock.now();
-        if let Some(known) = self.merged.get(&key, now, 0)
-            && Arc::ptr_eq(&known.source, &access.claims)
-        {
-            access.claims = Arc::clone(&known.merged);
-            return Ok(access);
-        }
+        let access = self.inner.verify(token).await?;
+        let mut access = match self.known_merge(access) {
+            Ok(merged) => return Ok(merged),
+            Err(access) => access,
+        };
+        let (key, now) = (self.info_key(access.info()), self.clock.now());
         match self.userinfo.verify(token).await {
             Ok(profile) if profile.subject.is_some() && profile.subject == access.subject => {
-                let source = Arc::clone(&access.claims);
+                let source = Arc::clone(access.info());
                 for name in PROFILE_CLAIMS {
                     if let Some(value) = profile.claims.get(name).filter(|value| !value.is_null())
                         && !access.claims.contains_key(name)
@@ -101,7 +109,7 @@ impl TokenVerifier for WithUserinfoProfile {
                     until = until.min(expires_at);
                 }
                 if until > now {
-                    let merged = MergedProfile { source, merged: Arc::clone(&access.claims) };
+                    let merged = MergedProfile { source, merged: Arc::clone(access.info()) };
                     self.merged.insert(key, merged, until, 0);
                 }
             }
@@ -115,6 +123,16 @@ impl TokenVerifier for WithUserinfoProfile {
             }
         }
         Ok(access)
+    }
+
+    /// At once when the inner verifier answers at once and the merged info is known. Otherwise `None`,
+    /// and `verify` asks the inner verifier again: its cache then counts that token's hit twice, once per
+    /// userinfo answer's lifetime at most.
+    fn verify_now(&self, token: &str) -> Option<Result<AccessToken, VerifyError>> {
+        match self.inner.verify_now(token)? {
+            Ok(access) => self.known_merge(access).ok().map(Ok),
+            Err(refused) => Some(Err(refused)),
+        }
     }
 
     fn required_scopes(&self) -> &[String] {
@@ -254,7 +272,7 @@ mod tests {
     #[async_trait]
     impl TokenVerifier for Uncached {
         async fn verify(&self, token: &str) -> Result<AccessToken, VerifyError> {
-            Ok(AccessToken::new(token).with_subject("u1").with_claims(Map::new()))
+            Ok(AccessToken::new(token).with_subject("u1").with_claims(serde_json::Map::new()))
         }
     }
 
@@ -266,6 +284,23 @@ mod tests {
         let second = wrapper.verify("mine").await.unwrap();
         assert_eq!(second.claims.get("email"), Some(&json!("u1@example.com")));
         assert!(Arc::ptr_eq(&first.claims, &second.claims), "the second answer shares the merged claims");
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn verify_now_answers_once_the_merged_profile_is_known() {
+        let (url, server) = userinfo_server().await;
+        let wrapper = wrapper(&url);
+        assert!(wrapper.verify_now("mine").is_none(), "the profile must be fetched first");
+        assert!(
+            matches!(wrapper.verify_now("unknown"), Some(Err(VerifyError::Invalid { .. }))),
+            "the inner verifier's refusal is passed on at once"
+        );
+        let verified = wrapper.verify("mine").await.unwrap();
+        let now = wrapper.verify_now("mine").expect("the merged profile is known").unwrap();
+        assert!(Arc::ptr_eq(verified.info(), now.info()), "the very merged info");
+        assert_eq!(now.claims.get("email"), Some(&json!("u1@example.com")));
+        assert_eq!(now.expose_token(), "mine");
         server.abort();
     }
 

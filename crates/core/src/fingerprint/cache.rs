@@ -125,12 +125,19 @@ impl<V> FingerprintCache<V> {
     }
 
     /// Caches `value` for `key` until `expires_at`, under `generation`, replacing any previous value. A
-    /// full shard first evicts its oldest insertion.
-    pub fn insert(&self, key: TokenFingerprint, value: V, expires_at: SystemTime, generation: u64) {
+    /// full shard first evicts its oldest insertion. A value already in an `Arc` is stored as it is, so
+    /// [`get`](Self::get) hands out that very `Arc`.
+    pub fn insert(
+        &self,
+        key: TokenFingerprint,
+        value: impl Into<Arc<V>>,
+        expires_at: SystemTime,
+        generation: u64,
+    ) {
         if self.per_shard == 0 {
             return;
         }
-        let value = Arc::new(value);
+        let value = value.into();
         let mut shard = self.shard(&key);
         let shard = &mut *shard;
         shard.inserted += 1;
@@ -290,7 +297,7 @@ mod tests {
 
     #[test]
     fn debug_shows_neither_key_nor_values() {
-        let cache = FingerprintCache::new(4, 1).unwrap();
+        let cache = FingerprintCache::<&str>::new(4, 1).unwrap();
         cache.insert(cache.fingerprint("secret-token"), "secret-value", at(100), 0);
         let debug = format!("{cache:?}");
         assert!(!debug.contains("secret"), "{debug}");

@@ -179,24 +179,15 @@ impl JwtVerifier {
     /// [`JwtError::KeySourceUnavailable`]), claims ([`JwtError::Expired`], [`JwtError::WrongIssuer`],
     /// [`JwtError::WrongAudience`], [`JwtError::InsufficientScope`], ...).
     pub async fn verify_jwt(&self, token: &str) -> Result<AccessToken, JwtError> {
-        let inner = &*self.inner;
-        if token.len() > inner.max_token_size {
-            return Err(JwtError::TooLarge { len: token.len(), max: inner.max_token_size });
+        if let Some(answer) = self.verify_cached(token) {
+            return answer;
         }
-        // One clock read serves the cache, the key freshness and the claims.
+        let inner = &*self.inner;
+        // One clock read serves the key freshness, the claims and the cache entry.
         let time = inner.clock.now();
         let hash = inner.cache.as_ref().map(|cache| (cache, cache.fingerprint(token)));
-        if let Some((cache, hash)) = &hash {
-            // Stale keys count as a miss: the token is verified again against the refreshed keys.
-            let hit = inner
-                .keys
-                .fresh_generation(time)
-                .and_then(|generation| cache.get(hash, token, time, generation));
-            let result = if hit.is_some() { CacheResult::Hit } else { CacheResult::Miss };
-            metrics::record_cache(metrics::TokenCache::Jwt, result);
-            if let Some(hit) = hit {
-                return Ok(hit);
-            }
+        if hash.is_some() {
+            metrics::record_cache(metrics::TokenCache::Jwt, CacheResult::Miss);
         }
 
         let now = unix_seconds(time);
@@ -249,20 +240,44 @@ impl JwtVerifier {
     pub fn required_scopes(&self) -> &[String] {
         &self.inner.required_scopes
     }
+
+    /// The answer [`verify_jwt`](Self::verify_jwt) can give without waiting: a token over the size limit
+    /// is refused, and a token in the verified-token cache (under fresh keys) is accepted; `None` for
+    /// anything else. Counts the cache hits; `verify_jwt` counts the misses.
+    fn verify_cached(&self, token: &str) -> Option<Result<AccessToken, JwtError>> {
+        let inner = &*self.inner;
+        if token.len() > inner.max_token_size {
+            return Some(Err(JwtError::TooLarge { len: token.len(), max: inner.max_token_size }));
+        }
+        let cache = inner.cache.as_ref()?;
+        let time = inner.clock.now();
+        // Stale keys count as a miss: the token is verified again against the refreshed keys.
+        let generation = inner.keys.fresh_generation(time)?;
+        let hit = cache.get(&cache.fingerprint(token), token, time, generation)?;
+        metrics::record_cache(metrics::TokenCache::Jwt, CacheResult::Hit);
+        Some(Ok(hit))
+    }
 }
 
 #[async_trait]
 impl TokenVerifier for JwtVerifier {
     async fn verify(&self, token: &str) -> Result<AccessToken, VerifyError> {
-        self.verify_jwt(token).await.map_err(|err| {
-            tracing::debug!(error = %err, "JWT refused");
-            VerifyError::from(err)
-        })
+        self.verify_jwt(token).await.map_err(refused)
+    }
+
+    fn verify_now(&self, token: &str) -> Option<Result<AccessToken, VerifyError>> {
+        self.verify_cached(token).map(|answer| answer.map_err(refused))
     }
 
     fn required_scopes(&self) -> &[String] {
         &self.inner.required_scopes
     }
+}
+
+/// A refusal as the [`TokenVerifier`] trait reports it, logged once.
+fn refused(err: JwtError) -> VerifyError {
+    tracing::debug!(error = %err, "JWT refused");
+    VerifyError::from(err)
 }
 
 fn verify_signature(
@@ -358,5 +373,44 @@ mod tests {
         assert_ne!(second, first);
         assert!(cache.get(&hash, &cached, now, second).is_none());
         assert!(matches!(verifier.verify_jwt(&cached).await, Err(JwtError::UnknownKid { .. })));
+    }
+
+    /// `verify_now` answers only from the verified-token cache, with what `verify` returned, and stops
+    /// answering when the entry or the keys go stale; a token over the size limit is refused at once.
+    #[tokio::test]
+    async fn verify_now_answers_from_the_cache_alone_and_agrees_with_verify() {
+        let server = JwksServer::start(jwks(&[&rsa1()])).await;
+        server.set_cache_control("max-age=600");
+        let clock = clock();
+        let builder = || {
+            JwtVerifier::builder()
+                .jwks_url(server.url())
+                .issuer(ISSUER)
+                .audience(AUDIENCE)
+                .max_token_size(4_096)
+                .clock(Arc::new(clock.clone()))
+        };
+        let verifier = builder().token_cache(100).build().unwrap();
+        let jwt = token(&rsa1(), &claims_with(json!({"sub": "u1", "exp": NOW + 300})));
+        assert!(verifier.verify_now(&jwt).is_none(), "nothing verified yet");
+        let verified = verifier.verify(&jwt).await.unwrap();
+        let now = verifier.verify_now(&jwt).expect("a cache hit").unwrap();
+        assert!(Arc::ptr_eq(verified.info(), now.info()), "the very info verify returned");
+        assert_eq!(now.expose_token(), jwt);
+        assert!(verifier.verify_now(&token(&rsa1(), &claims())).is_none(), "another token is not cached");
+
+        let huge = "a".repeat(5_000);
+        assert!(matches!(verifier.verify_now(&huge), Some(Err(VerifyError::Invalid { .. }))));
+
+        // The cache keeps an entry until `exp`; `verify` allows its clock-skew leeway past it.
+        clock.advance(Duration::from_secs(301));
+        assert!(verifier.verify_now(&jwt).is_none(), "entries are not answered past exp");
+        clock.advance(Duration::from_secs(120));
+        assert!(matches!(verifier.verify(&jwt).await, Err(VerifyError::Invalid { .. })));
+
+        let uncached = builder().build().unwrap();
+        let fresh = token(&rsa1(), &claims_with(json!({"sub": "u2", "exp": NOW + 3_600})));
+        uncached.verify(&fresh).await.unwrap();
+        assert!(uncached.verify_now(&fresh).is_none(), "no cache, nothing at once");
     }
 }
