@@ -1,6 +1,6 @@
 //! `WWW-Authenticate: Bearer` challenges (RFC 6750 §3, RFC 9728 §5.1) and OAuth-style JSON error bodies.
 
-use std::fmt::Write as _;
+use std::fmt::Write;
 
 use crate::scope::join_scopes;
 
@@ -67,17 +67,18 @@ impl std::fmt::Display for BearerChallenge {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Bearer")?;
         let params = [
-            ("error", self.error.map(str::to_owned)),
-            ("error_description", self.error_description.clone()),
-            ("resource_metadata", self.resource_metadata.clone()),
-            ("scope", self.scope.clone()),
+            ("error", self.error),
+            ("error_description", self.error_description.as_deref()),
+            ("resource_metadata", self.resource_metadata.as_deref()),
+            ("scope", self.scope.as_deref()),
         ];
-        let mut first = true;
+        let mut separator = " ";
         for (name, value) in params {
             let Some(value) = value else { continue };
-            f.write_str(if first { " " } else { ", " })?;
-            first = false;
-            write!(f, "{name}=\"{}\"", quoted_string_safe(&value))?;
+            write!(f, "{separator}{name}=\"")?;
+            write_quoted_string_safe(f, value)?;
+            f.write_str("\"")?;
+            separator = ", ";
         }
         Ok(())
     }
@@ -88,11 +89,26 @@ impl std::fmt::Display for BearerChallenge {
 #[must_use]
 pub fn quoted_string_safe(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        let allowed = matches!(c, ' ' | '!' | '#'..='[' | ']'..='~');
-        out.push(if allowed { c } else { '\'' });
-    }
+    // Writing to a `String` cannot fail.
+    let _ = write_quoted_string_safe(&mut out, value);
     out
+}
+
+/// [`quoted_string_safe`] written straight into `out`. Every refusal's challenge passes through here, so
+/// a value that needs no replacing (the usual case) is checked with a branch-free loop over its bytes and
+/// written whole, without a copy.
+fn write_quoted_string_safe(out: &mut impl Write, value: &str) -> std::fmt::Result {
+    if value.bytes().fold(true, |ok, b| ok & is_quoted_string_byte(b)) {
+        return out.write_str(value);
+    }
+    for c in value.chars() {
+        out.write_char(if c.is_ascii() && is_quoted_string_byte(c as u8) { c } else { '\'' })?;
+    }
+    Ok(())
+}
+
+fn is_quoted_string_byte(b: u8) -> bool {
+    (b == b' ') | (b == b'!') | (b'#'..=b'[').contains(&b) | (b']'..=b'~').contains(&b)
 }
 
 /// The JSON body of an OAuth error: `{"error": ..., "error_description": ...}` (RFC 6749 §5.2).
@@ -112,6 +128,20 @@ pub fn oauth_error_body(error: &str, description: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quoting_replaces_exactly_the_characters_rfc_6750_forbids() {
+        // Every byte: the fast check and the character loop must agree with the grammar.
+        for b in 0u8..=0x7f {
+            let c = char::from(b);
+            let allowed = matches!(c, ' ' | '!' | '#'..='[' | ']'..='~');
+            let expected = if allowed { c.to_string() } else { "'".to_owned() };
+            assert_eq!(quoted_string_safe(&c.to_string()), expected, "{b:#04x}");
+            assert_eq!(quoted_string_safe(&format!("ok {c} ok")), format!("ok {expected} ok"), "{b:#04x}");
+        }
+        assert_eq!(quoted_string_safe("caf\u{e9} \u{1F600}\"x\\"), "caf' ''x'");
+        assert_eq!(quoted_string_safe(""), "");
+    }
 
     #[test]
     fn renders_error_challenges_in_order() {
