@@ -66,6 +66,9 @@ impl WithUserinfoProfile {
     /// `access` with the profile merged in, if that merge is remembered for its very info; else `access`
     /// back as it came.
     fn known_merge(&self, access: AccessToken) -> Result<AccessToken, AccessToken> {
+        if self.merged.capacity() == 0 {
+            return Err(access);
+        }
         match self.merged.get(&self.info_key(access.info()), self.clock.now(), 0) {
             Some(known) if Arc::ptr_eq(&known.source, access.info()) => {
                 Ok(AccessToken::from_info(access.token, Arc::clone(&known.merged)))
@@ -93,10 +96,12 @@ impl TokenVerifier for WithUserinfoProfile {
             Ok(merged) => return Ok(merged),
             Err(access) => access,
         };
-        let (key, now) = (self.info_key(access.info()), self.clock.now());
+        let now = self.clock.now();
         match self.userinfo.verify(token).await {
             Ok(profile) if profile.subject.is_some() && profile.subject == access.subject => {
-                let source = Arc::clone(access.info());
+                // The inner verifier's info is held as the memo's key only when there is a memo: held, it
+                // is shared, and the merge below copies the token's info instead of changing it in place.
+                let source = (self.merged.capacity() > 0).then(|| Arc::clone(access.info()));
                 for name in PROFILE_CLAIMS {
                     if let Some(value) = profile.claims.get(name).filter(|value| !value.is_null())
                         && !access.claims.contains_key(name)
@@ -108,7 +113,10 @@ impl TokenVerifier for WithUserinfoProfile {
                 if let Some(expires_at) = access.expires_at {
                     until = until.min(expires_at);
                 }
-                if until > now {
+                if let Some(source) = source
+                    && until > now
+                {
+                    let key = self.info_key(&source);
                     let merged = MergedProfile { source, merged: Arc::clone(access.info()) };
                     self.merged.insert(key, merged, until, 0);
                 }
