@@ -135,7 +135,8 @@ impl BearerAuthLayer {
 
     /// Judges scopes through `hierarchy` (a broad scope such as `mcp:admin` then satisfies a requirement
     /// of `mcp:read`), for the required scopes and for every per-operation check further in, which read
-    /// the [`ScopeCheck`] this layer puts into the request extensions. Off by default: scopes match exactly.
+    /// the [`ScopeCheck`] this layer puts into the request extensions ([`ScopeCheck::of`] reads it back).
+    /// Off by default: scopes match exactly.
     ///
     /// # Examples
     ///
@@ -336,7 +337,13 @@ fn accepted(span: &tracing::Span, token: &AccessToken) {
 
 /// What the layer hands on with an accepted request.
 fn insert_extensions(config: &Config, request: &mut Request<Body>, token: AccessToken) {
-    request.extensions_mut().insert(config.scope_check.clone());
+    // Readers take a missing check as the exact one (`ScopeCheck::of`): only a hierarchy is handed on,
+    // and a check some outer layer put there must not outlive this layer's judgement.
+    if config.scope_check.is_exact() {
+        request.extensions_mut().remove::<ScopeCheck>();
+    } else {
+        request.extensions_mut().insert(config.scope_check.clone());
+    }
     if let Some(policy) = &config.mcp_scopes {
         request.extensions_mut().insert(Arc::clone(policy));
     }

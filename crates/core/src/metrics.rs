@@ -21,7 +21,10 @@
 //! gives its store, such as `memory`, `file` or `redis`), so the number of series stays bounded. No label
 //! ever carries a token, a client id, a user id or a URL.
 
+use std::sync::OnceLock;
 use std::time::Duration;
+
+use ::metrics::{Key, Label, Level, Metadata};
 
 use crate::verifier::VerifyError;
 
@@ -271,20 +274,58 @@ label_values! {
     }
 }
 
+/// What the `counter!` and `histogram!` macros would give the recorder for a metric recorded here.
+static METADATA: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+
+/// The keys of a metric recorded on every request, built once: one per combination of its label values,
+/// so recording it costs neither an allocation nor a hash (the `counter!` macro builds and hashes a key
+/// on each call when its label values are not literals).
+fn request_keys(name: &'static str, labels: &[&[(&'static str, &'static str)]]) -> Vec<Key> {
+    labels
+        .iter()
+        .map(|pairs| {
+            let labels =
+                pairs.iter().map(|&(key, value)| Label::from_static_parts(key, value)).collect::<Vec<_>>();
+            Key::from_parts(name, labels)
+        })
+        .collect()
+}
+
 /// Counts one request judged by the bearer layer.
 pub fn record_auth(outcome: AuthOutcome) {
-    ::metrics::counter!(REQUESTS_TOTAL, label::OUTCOME => outcome.as_str()).increment(1);
+    static KEYS: OnceLock<Vec<Key>> = OnceLock::new();
+    let keys = KEYS.get_or_init(|| {
+        let labels =
+            AuthOutcome::ALL.iter().map(|outcome| [(label::OUTCOME, outcome.as_str())]).collect::<Vec<_>>();
+        request_keys(REQUESTS_TOTAL, &labels.iter().map(|pairs| &pairs[..]).collect::<Vec<_>>())
+    });
+    let key = &keys[outcome as usize];
+    ::metrics::with_recorder(|recorder| recorder.register_counter(key, &METADATA)).increment(1);
 }
 
 /// Records how long the verifier took.
 pub fn record_verify_duration(elapsed: Duration) {
-    ::metrics::histogram!(VERIFY_DURATION_SECONDS).record(elapsed.as_secs_f64());
+    static KEY: Key = Key::from_static_name(VERIFY_DURATION_SECONDS);
+    ::metrics::with_recorder(|recorder| recorder.register_histogram(&KEY, &METADATA))
+        .record(elapsed.as_secs_f64());
 }
 
 /// Counts one lookup in a verified-token cache.
 pub fn record_cache(cache: TokenCache, result: CacheResult) {
-    ::metrics::counter!(TOKEN_CACHE_TOTAL, label::CACHE => cache.as_str(), label::RESULT => result.as_str())
-        .increment(1);
+    static KEYS: OnceLock<Vec<Key>> = OnceLock::new();
+    let keys = KEYS.get_or_init(|| {
+        let labels = TokenCache::ALL
+            .iter()
+            .flat_map(|cache| {
+                CacheResult::ALL
+                    .iter()
+                    .map(|result| [(label::CACHE, cache.as_str()), (label::RESULT, result.as_str())])
+            })
+            .collect::<Vec<_>>();
+        request_keys(TOKEN_CACHE_TOTAL, &labels.iter().map(|pairs| &pairs[..]).collect::<Vec<_>>())
+    });
+    let key = &keys[cache as usize * CacheResult::ALL.len() + result as usize];
+    ::metrics::with_recorder(|recorder| recorder.register_counter(key, &METADATA)).increment(1);
 }
 
 /// Counts one outbound call and records how long it took.

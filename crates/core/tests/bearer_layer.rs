@@ -352,3 +352,40 @@ async fn scope_hierarchy_hook_lets_a_broad_scope_meet_a_narrow_requirement() {
     assert_eq!(answer.status, StatusCode::OK);
     assert_eq!(answer.body["scopes"], json!(["mcp:admin"]), "the token's scopes are reported as granted");
 }
+
+/// The layer hands its scope check on only when it has a hierarchy (an exact check is what a reader
+/// assumes when none is there), and a check an outer layer put into the request never outlives this
+/// layer's own judgement.
+#[tokio::test]
+async fn the_scope_check_handed_on_is_always_this_layers_own() {
+    use axum::extract::Request as AxumRequest;
+    use mcp_auth_core::scope::{ScopeCheck, ScopeImplications};
+
+    let verifier: Arc<dyn TokenVerifier> = Arc::new(verifier(&ManualClock::at_unix(1_000)));
+    // Whether the handler's check lets `mcp:admin` meet `mcp:read`, and whether one was handed on at all.
+    let handler = |request: AxumRequest| async move {
+        let check = ScopeCheck::of(request.extensions());
+        axum::Json(json!({
+            "widens": check.satisfies(&["mcp:admin".to_owned()], "mcp:read"),
+            "handed_on": request.extensions().get::<ScopeCheck>().is_some(),
+        }))
+    };
+    let implications = || ScopeImplications::new().scope_implies("mcp:admin", ["mcp:read"]);
+    // An outer layer that puts a widening check of its own into every request.
+    let stale = ScopeCheck::with_hierarchy(implications());
+    let outer = axum::middleware::map_request(move |mut request: AxumRequest| {
+        let stale = stale.clone();
+        async move {
+            request.extensions_mut().insert(stale);
+            request
+        }
+    });
+    let exact = BearerAuthLayer::new(Arc::clone(&verifier));
+    let widening = BearerAuthLayer::new(Arc::clone(&verifier)).scope_hierarchy(implications());
+    for (layer, expected) in [(exact, false), (widening, true)] {
+        let app = Router::new().route("/mcp", get(handler)).layer(layer).layer(outer.clone());
+        let answer = call(app, "/mcp", &["Bearer admin-token"]).await;
+        assert_eq!(answer.status, StatusCode::OK);
+        assert_eq!(answer.body, json!({"widens": expected, "handed_on": expected}));
+    }
+}

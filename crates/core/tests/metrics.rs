@@ -139,6 +139,29 @@ fn a_capture_sees_nothing_recorded_outside_it() {
     assert_eq!(capture.take().counter(metrics::REQUESTS_TOTAL, &[]), 0);
 }
 
+#[test]
+fn every_cache_lookup_counts_under_its_own_cache_and_result() {
+    let capture = MetricsCapture::new();
+    let pairs: Vec<(TokenCache, CacheResult)> = TokenCache::ALL
+        .iter()
+        .flat_map(|cache| CacheResult::ALL.iter().map(move |result| (*cache, *result)))
+        .collect();
+    capture.run(async {
+        // A different count for each pair, so a key mixed up with another one shows.
+        for (n, (cache, result)) in pairs.iter().enumerate() {
+            for _ in 0..=n {
+                metrics::record_cache(*cache, *result);
+            }
+        }
+    });
+    let recorded = capture.take();
+    for (n, (cache, result)) in pairs.iter().enumerate() {
+        let labels = [("cache", cache.as_str()), ("result", result.as_str())];
+        assert_eq!(recorded.counter(metrics::TOKEN_CACHE_TOTAL, &labels), n as u64 + 1, "{labels:?}");
+    }
+    assert_eq!(recorded.label_sets(metrics::TOKEN_CACHE_TOTAL).len(), pairs.len());
+}
+
 /// A store whose every operation fails as unreachable.
 #[derive(Debug)]
 struct Down;

@@ -1,8 +1,9 @@
 //! The verified caller inside rmcp tool handlers.
 //!
 //! rmcp's streamable HTTP server hands each request's [`http::request::Parts`] to the handler; the bearer
-//! layer has put the [`AccessToken`] (and the [`ScopeCheck`] it judges scopes with) into their extensions.
-//! [`Caller`] reads them back, so a tool gets its user in one argument, and can ask for scopes or roles:
+//! layer has put the [`AccessToken`] (and the [`ScopeCheck`] it judges scopes with, unless exact) into their
+//! extensions. [`Caller`] reads them back, so a tool gets its user in one argument, and can ask for scopes
+//! or roles:
 //!
 //! ```
 //! use mcp_auth_remote::rmcp::Caller;
@@ -105,8 +106,7 @@ impl Caller {
         let (Some(token), Some(user)) = (token, token.and_then(AccessToken::user)) else {
             return Err(ErrorData::new(UNAUTHENTICATED, "authentication required", None));
         };
-        let scope_check =
-            parts.and_then(|parts| parts.extensions.get::<ScopeCheck>()).cloned().unwrap_or_default();
+        let scope_check = parts.map(|parts| ScopeCheck::of(&parts.extensions)).unwrap_or_default();
         let exchanger = parts.and_then(|parts| parts.extensions.get::<Arc<TokenExchanger>>()).cloned();
         Ok(Self { user, scope_check, token: token.clone(), exchanger })
     }

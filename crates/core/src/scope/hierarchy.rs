@@ -114,8 +114,9 @@ impl ScopeHierarchy for ScopeImplications {
 
 /// How granted scopes are checked against required ones: exactly, or through a [`ScopeHierarchy`].
 ///
-/// Cheap to clone. The bearer layer puts the one it uses into each request's extensions, so per-operation
-/// checks further in (the rmcp `Caller`, the MCP scope policy) judge scopes the same way.
+/// Cheap to clone. A bearer layer with a hierarchy puts its check into each request's extensions, so
+/// per-operation checks further in (the rmcp `Caller`, the MCP scope policy) judge scopes the same way;
+/// [`ScopeCheck::of`] reads it back (none there means exact).
 ///
 /// # Examples
 ///
@@ -152,6 +153,32 @@ impl ScopeCheck {
     #[must_use]
     pub fn with_hierarchy(hierarchy: impl ScopeHierarchy + 'static) -> Self {
         Self { hierarchy: Some(Arc::new(hierarchy)) }
+    }
+
+    /// Whether this check matches exactly (no hierarchy).
+    #[must_use]
+    pub fn is_exact(&self) -> bool {
+        self.hierarchy.is_none()
+    }
+
+    /// The check a bearer layer handed on in a request's `extensions`: its hierarchy if it has one, exact
+    /// matching if none is there (the layer inserts only a check with a hierarchy, which saves a copy and
+    /// a map insert on every request).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mcp_auth_core::scope::{ScopeCheck, ScopeImplications};
+    ///
+    /// let mut extensions = http::Extensions::new();
+    /// assert!(ScopeCheck::of(&extensions).is_exact());
+    /// extensions.insert(ScopeCheck::with_hierarchy(ScopeImplications::new().scope_implies("a", ["b"])));
+    /// assert!(ScopeCheck::of(&extensions).satisfies(&["a".to_owned()], "b"));
+    /// ```
+    #[cfg(feature = "http")]
+    #[must_use]
+    pub fn of(extensions: &http::Extensions) -> Self {
+        extensions.get::<Self>().cloned().unwrap_or_default()
     }
 
     /// Whether `granted` holds `required` itself or a scope that implies it.

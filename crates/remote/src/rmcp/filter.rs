@@ -75,7 +75,7 @@ impl ScopeFilter {
             let policy = parts.extensions.get::<Arc<McpScopePolicy>>().filter(|p| p.hides_unauthorized())?;
             Some(Hiding {
                 policy: Arc::clone(policy),
-                check: parts.extensions.get::<ScopeCheck>().cloned().unwrap_or_default(),
+                check: ScopeCheck::of(&parts.extensions),
                 // No token (a server mounted without the layer) holds no scope.
                 scopes: parts.extensions.get::<AccessToken>().map(|t| t.scopes.clone()).unwrap_or_default(),
             })
