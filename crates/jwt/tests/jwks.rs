@@ -232,6 +232,39 @@ async fn jwks_down_after_a_good_fetch_keeps_serving_the_last_keys() {
     assert_eq!(server.hits(), 3);
 }
 
+/// Keys that were due and came back the same keep the verified token: the cached one is the answer (its
+/// one shared info, no new verification). A new copy at every refresh made AuthKit's profile memo, keyed
+/// on that info, gain an entry per refresh (RSS drifting up under load, issue 15). A changed key set
+/// still means a new verification.
+#[tokio::test]
+async fn a_refresh_that_finds_the_same_keys_answers_from_the_cache() {
+    let server = JwksServer::start(jwks(&[&rsa1(), &rsa2()])).await;
+    server.set_cache_control("max-age=60");
+    let clock = clock();
+    let verifier = JwtVerifier::builder()
+        .jwks_url(server.url())
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .token_cache(100)
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
+    let token = token(&rsa1(), &long_claims());
+    let first = verifier.verify_jwt(&token).await.unwrap();
+    clock.advance(Duration::from_secs(61));
+    assert!(verifier.verify_now(&token).is_none(), "the keys are due: no answer without a refresh");
+    let after_refresh = verifier.verify_jwt(&token).await.unwrap();
+    assert_eq!(server.hits(), 2, "the keys were fetched again");
+    assert!(Arc::ptr_eq(first.info(), after_refresh.info()), "the cached token, not a new verification");
+    assert!(Arc::ptr_eq(first.info(), verifier.verify_now(&token).unwrap().unwrap().info()));
+
+    server.set_jwks(jwks(&[&rsa1()]));
+    clock.advance(Duration::from_secs(61));
+    let after_rotation = verifier.verify_jwt(&token).await.unwrap();
+    assert_eq!(server.hits(), 3);
+    assert!(!Arc::ptr_eq(first.info(), after_rotation.info()), "a new key set verifies again");
+}
+
 #[tokio::test]
 async fn cache_control_max_age_is_honoured_within_bounds() {
     let server = JwksServer::start(jwks(&[&rsa1()])).await;

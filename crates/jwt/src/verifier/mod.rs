@@ -206,6 +206,15 @@ impl JwtVerifier {
             Keys::Static(_) | Keys::Shared(_) => 0,
         };
         let keys = inner.keys.current().await?;
+        // Keys that were due and came back the same keep their generation, and with it the tokens verified
+        // under them: the cached token is the answer, not a new verification. Besides the signature check
+        // saved, the token keeps its one shared info, which wrappers further out (AuthKit's profile memo)
+        // key on; a fresh copy at every refresh left them an entry each time.
+        if let Some((cache, hash)) = &hash
+            && let Some(hit) = cache.get(hash, token, time, keys.generation)
+        {
+            return Ok(hit);
+        }
         let keys = match (keys.select(header.kid, header.alg), &inner.keys) {
             (Err(JwtError::UnknownKid { .. }), Keys::Remote(remote)) => match header.kid {
                 Some(kid) if inner.claims_an_accepted_issuer(segments.payload) => remote
@@ -251,7 +260,7 @@ impl JwtVerifier {
         }
         let cache = inner.cache.as_ref()?;
         let time = inner.clock.now();
-        // Stale keys count as a miss: the token is verified again against the refreshed keys.
+        // Stale keys count as a miss: `verify_jwt` refreshes them, then looks again.
         let generation = inner.keys.fresh_generation(time)?;
         let hit = cache.get(&cache.fingerprint(token), token, time, generation)?;
         metrics::record_cache(metrics::TokenCache::Jwt, CacheResult::Hit);
