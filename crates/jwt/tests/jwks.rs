@@ -23,6 +23,18 @@ fn remote(url: &str, clock: &ManualClock) -> JwtVerifier {
         .unwrap()
 }
 
+/// A remote verifier with a verified-token cache of `entries`.
+fn remote_cached(url: &str, clock: &ManualClock, entries: usize) -> JwtVerifier {
+    JwtVerifier::builder()
+        .jwks_url(url)
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .token_cache(entries)
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap()
+}
+
 /// Claims valid for a day, so tests can move the clock freely.
 fn long_claims() -> serde_json::Value {
     claims_with(json!({"exp": NOW + 86_400}))
@@ -88,14 +100,7 @@ async fn removed_key_also_leaves_the_verified_token_cache() {
     let server = JwksServer::start(jwks(&[&rsa1(), &rsa2()])).await;
     server.set_cache_control("max-age=60");
     let clock = clock();
-    let verifier = JwtVerifier::builder()
-        .jwks_url(server.url())
-        .issuer(ISSUER)
-        .audience(AUDIENCE)
-        .token_cache(1_000)
-        .clock(Arc::new(clock.clone()))
-        .build()
-        .unwrap();
+    let verifier = remote_cached(&server.url(), &clock, 1_000);
     let old = token(&rsa1(), &long_claims());
     verifier.verify_jwt(&old).await.unwrap();
     verifier.verify_jwt(&old).await.unwrap(); // cache hit
@@ -241,14 +246,7 @@ async fn a_refresh_that_finds_the_same_keys_answers_from_the_cache() {
     let server = JwksServer::start(jwks(&[&rsa1(), &rsa2()])).await;
     server.set_cache_control("max-age=60");
     let clock = clock();
-    let verifier = JwtVerifier::builder()
-        .jwks_url(server.url())
-        .issuer(ISSUER)
-        .audience(AUDIENCE)
-        .token_cache(100)
-        .clock(Arc::new(clock.clone()))
-        .build()
-        .unwrap();
+    let verifier = remote_cached(&server.url(), &clock, 100);
     let token = token(&rsa1(), &long_claims());
     let first = verifier.verify_jwt(&token).await.unwrap();
     clock.advance(Duration::from_secs(61));
